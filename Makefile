@@ -1,0 +1,47 @@
+# oubli — see README.md. Two commands from a fresh clone: `make demo`, `make test`.
+GO       ?= go
+BIN      := bin/oubli
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/oubli/oubli/cmd/cli.Version=$(VERSION)
+DEMO_DIR ?= .demo
+PKGS     := ./...
+
+.PHONY: all build test test-long test-browser demo bench lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/oubli
+
+## test: every unit, store (SQLite + PostgreSQL), policy and end-to-end test.
+test: build
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-long: the slow proof suite (crash loops, large inputs).
+test-long: build
+	OUBLI_LONG=1 $(GO) test -count=1 -timeout 40m -run 'Long' ./...
+
+## test-browser: render an export's index.html in headless Chromium.
+test-browser: build
+	OUBLI_BROWSER=1 $(GO) test -count=1 -timeout 10m -run 'Browser' ./...
+
+## demo: build, seed the demo data into an embedded store, show what it holds and what retention would do.
+demo: build
+	rm -rf $(DEMO_DIR)
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db seed --demo
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db inventory
+	-$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention plan
+
+## bench: Go benchmarks, and the retention purge against a hand-written SQL baseline.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fuzz:
+	@echo "no fuzz targets yet"
+
+clean:
+	rm -rf bin $(DEMO_DIR)

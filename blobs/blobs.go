@@ -1,0 +1,177 @@
+// Package blobs stores attachment contents outside the database, behind a
+// small interface so that an object store can follow the directory one.
+package blobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotFound is returned when a blob does not exist.
+var ErrNotFound = errors.New("blob not found")
+
+// Store holds blob contents by key. Keys are opaque strings made by NewKey:
+// never a user-supplied file name.
+type Store interface {
+	// Put writes r under key atomically and durably, returning its SHA-256
+	// (hex) and size.
+	Put(ctx context.Context, key string, r io.Reader) (sha string, size int64, err error)
+	// Open reads a blob.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Delete removes a blob; deleting a missing blob is not an error.
+	Delete(ctx context.Context, key string) error
+	// Exists reports whether a blob exists.
+	Exists(ctx context.Context, key string) (bool, error)
+	// Walk calls fn with every key in the store.
+	Walk(ctx context.Context, fn func(key string) error) error
+}
+
+// NewKey returns a fresh random key (32 hex digits).
+func NewKey() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// Dir is a Store in a local directory: DIR/ab/abcdef….
+type Dir struct{ root string }
+
+// NewDir returns a directory blob store rooted at root, creating it (0700).
+func NewDir(root string) (*Dir, error) {
+	if root == "" {
+		return nil, errors.New("blob directory not set")
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("blob directory %s: %w", root, err)
+	}
+	return &Dir{root: root}, nil
+}
+
+// Root returns the directory.
+func (d *Dir) Root() string { return d.root }
+
+func validKey(key string) error {
+	if len(key) < 4 || len(key) > 128 {
+		return fmt.Errorf("invalid blob key %q", key)
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return fmt.Errorf("invalid blob key %q", key)
+		}
+	}
+	return nil
+}
+
+// Path returns the file path of a key.
+func (d *Dir) Path(key string) (string, error) {
+	if err := validKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(d.root, key[:2], key), nil
+}
+
+// Put implements Store.
+func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (string, int64, error) {
+	p, err := d.Path(key)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", 0, fmt.Errorf("blob %s: %w", key, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("blob %s: %w", key, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("write blob %s: %w", key, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", 0, fmt.Errorf("write blob %s: %w", key, err)
+	}
+	syncDir(filepath.Dir(p))
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Open implements Store.
+func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := d.Path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", key, ErrNotFound)
+	}
+	return f, err
+}
+
+// Delete implements Store.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	p, err := d.Path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete blob %s: %w", key, err)
+	}
+	syncDir(filepath.Dir(p))
+	return nil
+}
+
+// Exists implements Store.
+func (d *Dir) Exists(ctx context.Context, key string) (bool, error) {
+	p, err := d.Path(key)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Walk implements Store. Temporary files of interrupted writes are skipped.
+func (d *Dir) Walk(ctx context.Context, fn func(key string) error) error {
+	return filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(e.Name())
+	})
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/oubli/oubli/store"
+)
+
+// Exit codes, as documented in INTERFACE.md.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1
+	ExitBadInput = 2
+	ExitRefused  = 3
+	ExitBusy     = 4
+	ExitNotFound = 5
+)
+
+// exitCodes maps sentinel errors to exit codes: the one place where that
+// happens. The first match wins, so more specific errors come first.
+var exitCodes = []struct {
+	err  error
+	code int
+}{
+	{store.ErrAuditBroken, ExitFailed},
+	{ErrUsage, ExitBadInput},
+	{store.ErrInvalid, ExitBadInput},
+	{store.ErrBusy, ExitBusy},
+	{store.ErrNotFound, ExitNotFound},
+}
+
+// ExitCode returns the exit code for an error returned by a command.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	for _, m := range exitCodes {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
+	}
+	return ExitFailed
+}

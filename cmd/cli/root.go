@@ -1,0 +1,256 @@
+// Package cli is the oubli command line: it parses flags, calls one function
+// of the domain packages, and prints. Every command writes to the injected
+// writers of Env so that it can be tested without a process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/store"
+)
+
+// Version is set at build time with -ldflags "-X …/cli.Version=…".
+var Version = "dev"
+
+// Env is what every command gets: the global flags, the I/O streams and the
+// helpers that open the store, the blob store and the ledger.
+type Env struct {
+	In       io.Reader
+	Out      io.Writer // results: text, or one JSON document with --output json
+	Err      io.Writer // progress and logs
+	Log      *slog.Logger
+	Getenv   func(string) string
+	Now      func() time.Time
+	Ctx      context.Context
+	DBURL    string
+	BlobsDir string
+	Ledger   string
+	Policies string
+	Output   string
+
+	db *store.DB
+}
+
+// registry holds the constructors of the top-level commands. Each command's
+// file registers itself in an init function, so files do not edit each other.
+var registry []func(*Env) *cobra.Command
+
+func register(f func(*Env) *cobra.Command) { registry = append(registry, f) }
+
+// ErrUsage marks bad command-line usage (exit 2).
+var ErrUsage = errors.New("usage")
+
+// usageErrorf returns an ErrUsage error.
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &Env{In: stdin, Out: stdout, Err: stderr, Getenv: os.Getenv, Now: time.Now, Ctx: ctx}
+	return env.Run(args)
+}
+
+// Run executes args with this Env and returns the exit code.
+func (e *Env) Run(args []string) int {
+	if e.Ctx == nil {
+		e.Ctx = context.Background()
+	}
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Log == nil {
+		e.Log = newLogger(e.Err)
+	}
+	root := e.newRoot()
+	root.SetArgs(args)
+	err := root.ExecuteContext(e.Ctx)
+	if e.db != nil {
+		e.db.Close()
+		e.db = nil
+	}
+	if err == nil {
+		return 0
+	}
+	code := ExitCode(err)
+	msg := err.Error()
+	if e.Output == "json" {
+		enc := json.NewEncoder(e.Err)
+		_ = enc.Encode(map[string]any{"error": msg, "exit_code": code})
+	} else {
+		fmt.Fprintf(e.Err, "oubli: %s\n", msg)
+	}
+	return code
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func (e *Env) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "oubli",
+		Short:         "GDPR data-subject rights and retention for customer-support data",
+		Long:          "oubli keeps customer-support data under Rego retention and purpose policies,\npurges what has expired, and executes data-subject requests.",
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if e.Output != "text" && e.Output != "json" {
+				return usageErrorf("--output must be text or json, not %q", e.Output)
+			}
+			return nil
+		},
+	}
+	root.SetIn(e.In)
+	root.SetOut(e.Out)
+	root.SetErr(e.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.DBURL, "db", envOr(e.Getenv, "OUBLI_DB", "sqlite:oubli.db"), "database: sqlite:PATH or postgres://… (env OUBLI_DB)")
+	pf.StringVar(&e.BlobsDir, "blobs", e.Getenv("OUBLI_BLOBS"), "attachment contents directory (env OUBLI_BLOBS; default oubli-blobs beside a SQLite file)")
+	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
+	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
+	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	cmds := make([]*cobra.Command, 0, len(registry))
+	for _, f := range registry {
+		cmds = append(cmds, f(e))
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	for _, c := range cmds {
+		wrapArgs(c)
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// wrapArgs makes positional-argument errors usage errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		inner := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := inner(cmd, args); err != nil {
+				return fmt.Errorf("%w: %v", ErrUsage, err)
+			}
+			return nil
+		}
+	}
+	for _, s := range c.Commands() {
+		wrapArgs(s)
+	}
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// JSON reports whether --output json was given.
+func (e *Env) JSON() bool { return e.Output == "json" }
+
+// PrintJSON writes v as the one JSON document on stdout.
+func (e *Env) PrintJSON(v any) error {
+	enc := json.NewEncoder(e.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Printf writes text output.
+func (e *Env) Printf(format string, args ...any) { fmt.Fprintf(e.Out, format, args...) }
+
+// Store opens (once) the store named by --db. A new SQLite file is created
+// and migrated.
+func (e *Env) Store() (*store.DB, error) {
+	if e.db != nil {
+		return e.db, nil
+	}
+	db, err := store.Open(e.Ctx, e.DBURL)
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	return db, nil
+}
+
+// sqlitePath returns the SQLite file path of --db, or "" for PostgreSQL.
+func (e *Env) sqlitePath() string {
+	if strings.HasPrefix(e.DBURL, "postgres://") || strings.HasPrefix(e.DBURL, "postgresql://") {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
+}
+
+// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
+// SQLite file. It is required with PostgreSQL.
+func (e *Env) BlobsPath() (string, error) {
+	if e.BlobsDir != "" {
+		return e.BlobsDir, nil
+	}
+	p := e.sqlitePath()
+	if p == "" || p == ":memory:" {
+		return "", usageErrorf("--blobs (or OUBLI_BLOBS) is required with PostgreSQL")
+	}
+	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
+}
+
+// Blobs opens the blob store.
+func (e *Env) Blobs() (*blobs.Dir, error) {
+	p, err := e.BlobsPath()
+	if err != nil {
+		return nil, err
+	}
+	return blobs.NewDir(p)
+}
+
+// LedgerPath returns the erasure ledger path: --ledger, or
+// oubli-erasures.log beside a SQLite file. It is required with PostgreSQL.
+func (e *Env) LedgerPath() (string, error) {
+	if e.Ledger != "" {
+		return e.Ledger, nil
+	}
+	p := e.sqlitePath()
+	if p == "" || p == ":memory:" {
+		return "", usageErrorf("--ledger (or OUBLI_LEDGER) is required with PostgreSQL")
+	}
+	return filepath.Join(filepath.Dir(p), "oubli-erasures.log"), nil
+}
+
+// ParseTime parses a --at/--received-at/--until value: RFC 3339 with a zone,
+// or a date (YYYY-MM-DD, midnight UTC).
+func ParseTime(flag, v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, usageErrorf("%s %q: want an RFC 3339 time with a zone (2026-01-31T23:00:00Z) or a date (2026-01-31)", flag, v)
+}

@@ -1,0 +1,266 @@
+// Package store is oubli's persistence layer: the support-contact data, the
+// request register, legal holds, objections and the audit trail, held in
+// SQLite (embedded default, pure Go) or PostgreSQL (production), behind one
+// API. It knows SQL; it decides nothing about retention or purposes.
+//
+// Every query is written once with '?' placeholders and rebound for the
+// backend. All times are stored as Unix milliseconds (UTC) in BIGINT columns,
+// so the same comparisons work on both backends.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // PostgreSQL driver "postgres"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // SQLite driver "sqlite", pure Go
+)
+
+// Dialect names a supported backend.
+type Dialect string
+
+const (
+	// SQLite is the embedded default backend (modernc.org/sqlite).
+	SQLite Dialect = "sqlite"
+	// Postgres is the production backend (lib/pq).
+	Postgres Dialect = "postgres"
+)
+
+// Sentinel errors. cmd/ maps them to exit codes.
+var (
+	// ErrNotFound is returned when a subject, ticket, request or hold does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBusy is returned when a lock is held by another process.
+	ErrBusy = errors.New("busy")
+	// ErrInvalid is returned for a bad database URL or other bad input to the store.
+	ErrInvalid = errors.New("invalid input")
+	// ErrConflict is returned when a write would break a constraint (for example
+	// deleting a subject that still has tickets).
+	ErrConflict = errors.New("conflict")
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+func init() {
+	// sqlx does not know modernc's driver name; SQLite takes '?' placeholders.
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// DB is an open store.
+type DB struct {
+	x       *sqlx.DB
+	dialect Dialect
+	// Path is the SQLite file path ("" for PostgreSQL or in-memory).
+	path string
+}
+
+// Dialect reports the backend.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Path returns the SQLite database file path, or "" for PostgreSQL.
+func (db *DB) Path() string { return db.path }
+
+// SQL returns the underlying *sqlx.DB, for packages that need raw access
+// (benchmarks, bulk loaders, tests).
+func (db *DB) SQL() *sqlx.DB { return db.x }
+
+// Close closes the database.
+func (db *DB) Close() error { return db.x.Close() }
+
+// Options tune Open.
+type Options struct {
+	// NoMigrate skips the automatic migration of a new SQLite file.
+	NoMigrate bool
+}
+
+// Open opens the store named by url: "sqlite:PATH" (or a bare path ending in
+// .db) or "postgres://…". A new SQLite file is created and migrated.
+func Open(ctx context.Context, rawURL string, opts ...Options) (*DB, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		x, err := sqlx.Open("postgres", rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
+		}
+		x.SetMaxOpenConns(16)
+		x.SetMaxIdleConns(4)
+		x.SetConnMaxIdleTime(5 * time.Minute)
+		if err := x.PingContext(ctx); err != nil {
+			x.Close()
+			return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
+		}
+		return &DB{x: x, dialect: Postgres}, nil
+	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasSuffix(rawURL, ".db"):
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
+		if path == "" {
+			return nil, fmt.Errorf("open %q: empty SQLite path: %w", rawURL, ErrInvalid)
+		}
+		return openSQLite(ctx, path, o)
+	default:
+		return nil, fmt.Errorf("open %q: unsupported database URL (want sqlite:PATH or postgres://…): %w", RedactURL(rawURL), ErrInvalid)
+	}
+}
+
+func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
+	isNew := false
+	if path != ":memory:" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			isNew = true
+			if dir := filepath.Dir(path); dir != "" {
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					return nil, fmt.Errorf("create directory for %s: %w", path, err)
+				}
+			}
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{
+		"foreign_keys(1)",
+		"journal_mode(WAL)",
+		"busy_timeout(10000)",
+		"synchronous(NORMAL)",
+		// Overwrite freed content with zeros so erased data does not linger in
+		// free pages (or, through them, in the WAL).
+		"secure_delete(1)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	x, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := x.PingContext(ctx); err != nil {
+		x.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db := &DB{x: x, dialect: SQLite, path: path}
+	if path == ":memory:" {
+		x.SetMaxOpenConns(1)
+		db.path = ""
+	}
+	if (isNew || path == ":memory:") && !o.NoMigrate {
+		if err := db.Migrate(ctx); err != nil {
+			x.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// RedactURL hides the password of a database URL, for error messages and logs.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(raw, "@") {
+			return "(unparseable database URL)"
+		}
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Migrate creates or upgrades the schema to the latest version.
+func (db *DB) Migrate(ctx context.Context) error {
+	_, err := db.migrate(ctx)
+	return err
+}
+
+// MigrateReport migrates and returns the versions it applied.
+func (db *DB) MigrateReport(ctx context.Context) ([]int64, error) { return db.migrate(ctx) }
+
+func (db *DB) migrate(ctx context.Context) ([]int64, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(db.dialect))
+	if err != nil {
+		return nil, err
+	}
+	d := goose.DialectSQLite3
+	if db.dialect == Postgres {
+		d = goose.DialectPostgres
+	}
+	var popts []goose.ProviderOption
+	if db.dialect == Postgres {
+		if l, err := newPGLocker(); err == nil {
+			popts = append(popts, goose.WithSessionLocker(l))
+		}
+	}
+	p, err := goose.NewProvider(d, db.x.DB, sub, popts...)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var v []int64
+	for _, r := range res {
+		v = append(v, r.Source.Version)
+	}
+	return v, nil
+}
+
+// SchemaVersion returns the current migration version (0 when unmigrated).
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	err := db.x.GetContext(ctx, &v, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied = "+db.boolLit(true))
+	if err != nil {
+		return 0, nil
+	}
+	return v.Int64, nil
+}
+
+func (db *DB) boolLit(b bool) string {
+	if db.dialect == Postgres {
+		if b {
+			return "TRUE"
+		}
+		return "FALSE"
+	}
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Millis converts a time to the stored representation (Unix milliseconds).
+func Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// NullMillis converts an optional time to a nullable stored value.
+func NullMillis(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// FromMillis converts a stored value back to a UTC time.
+func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// FromNullMillis converts a nullable stored value back to an optional UTC time.
+func FromNullMillis(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := FromMillis(v.Int64)
+	return &t
+}

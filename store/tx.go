@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Querier is what both *DB and *Tx offer: queries written with '?' and
+// rebound for the backend.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Get(ctx context.Context, dest any, query string, args ...any) error
+	Select(ctx context.Context, dest any, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (*sqlx.Rows, error)
+	Dialect() Dialect
+}
+
+// Tx is one database transaction. It is passed explicitly to every function
+// that must take part in it.
+type Tx struct {
+	x       *sqlx.Tx
+	dialect Dialect
+}
+
+// Dialect reports the backend.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// SQL returns the underlying *sqlx.Tx.
+func (tx *Tx) SQL() *sqlx.Tx { return tx.x }
+
+// Exec runs a statement.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	r, err := tx.x.ExecContext(ctx, tx.x.Rebind(query), args...)
+	return r, mapErr(err)
+}
+
+// Get scans one row into dest; sql.ErrNoRows becomes ErrNotFound.
+func (tx *Tx) Get(ctx context.Context, dest any, query string, args ...any) error {
+	return mapErr(tx.x.GetContext(ctx, dest, tx.x.Rebind(query), args...))
+}
+
+// Select scans all rows into the slice dest.
+func (tx *Tx) Select(ctx context.Context, dest any, query string, args ...any) error {
+	return mapErr(tx.x.SelectContext(ctx, dest, tx.x.Rebind(query), args...))
+}
+
+// Query returns rows to stream over.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	r, err := tx.x.QueryxContext(ctx, tx.x.Rebind(query), args...)
+	return r, mapErr(err)
+}
+
+// Exec runs a statement outside any explicit transaction.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	r, err := db.x.ExecContext(ctx, db.x.Rebind(query), args...)
+	return r, mapErr(err)
+}
+
+// Get scans one row into dest; sql.ErrNoRows becomes ErrNotFound.
+func (db *DB) Get(ctx context.Context, dest any, query string, args ...any) error {
+	return mapErr(db.x.GetContext(ctx, dest, db.x.Rebind(query), args...))
+}
+
+// Select scans all rows into the slice dest.
+func (db *DB) Select(ctx context.Context, dest any, query string, args ...any) error {
+	return mapErr(db.x.SelectContext(ctx, dest, db.x.Rebind(query), args...))
+}
+
+// Query returns rows to stream over.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	r, err := db.x.QueryxContext(ctx, db.x.Rebind(query), args...)
+	return r, mapErr(err)
+}
+
+// Begin starts a transaction. On SQLite it takes the write lock at once
+// (BEGIN IMMEDIATE), so two writers never deadlock on a lock upgrade.
+func (db *DB) Begin(ctx context.Context) (*Tx, error) {
+	x, err := db.x.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", mapErr(err))
+	}
+	return &Tx{x: x, dialect: db.dialect}, nil
+}
+
+// Commit commits the transaction.
+func (tx *Tx) Commit() error { return mapErr(tx.x.Commit()) }
+
+// Rollback aborts the transaction; it is harmless after Commit.
+func (tx *Tx) Rollback() error {
+	err := tx.x.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// InTx runs fn in a transaction, committing if fn returns nil and rolling
+// back otherwise (and on panic).
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns driver errors into the package's sentinels where one applies.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	var pqe *pq.Error
+	if errors.As(err, &pqe) {
+		switch pqe.Code.Class() {
+		case "23": // integrity constraint violation
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		if pqe.Code == "55P03" { // lock_not_available
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "constraint failed") {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// In expands a query with one "IN (?)" placeholder for a slice argument.
+func In(query string, args ...any) (string, []any, error) {
+	return sqlx.In(query, args...)
+}
+
+// Placeholders returns "?, ?, …" with n placeholders.
+func Placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
