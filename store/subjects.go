@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// SubjectKey names a data subject by exactly one of user id or e-mail.
+type SubjectKey struct {
+	UserID string
+	Email  string
+}
+
+// Validate checks that exactly one identifier is set.
+func (k SubjectKey) Validate() error {
+	if (k.UserID == "") == (k.Email == "") {
+		return fmt.Errorf("name a subject by exactly one of --user-id or --email: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// String describes the key without revealing it (for errors that may be logged).
+func (k SubjectKey) String() string {
+	if k.UserID != "" {
+		return "subject (by user id)"
+	}
+	return "subject (by e-mail)"
+}
+
+// FindSubject loads the subject named by k. E-mail lookup is
+// case-insensitive. ErrNotFound when there is none.
+func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) {
+	if err := k.Validate(); err != nil {
+		return Subject{}, err
+	}
+	var s Subject
+	var err error
+	const cols = "user_id, email, pseudo, account_created_at, account_closed_at, restricted, anonymized_at, created_at, updated_at"
+	if k.UserID != "" {
+		err = q.Get(ctx, &s, "SELECT "+cols+" FROM subjects WHERE user_id = ?", k.UserID)
+	} else {
+		var all []Subject
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email = ? OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+			k.Email, strings.ToLower(strings.TrimSpace(k.Email)))
+		switch {
+		case err != nil:
+		case len(all) == 0:
+			err = ErrNotFound
+		case len(all) > 1:
+			err = fmt.Errorf("two subjects share this e-mail address; name the subject by --user-id: %w", ErrInvalid)
+		default:
+			s = all[0]
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Subject{}, fmt.Errorf("unknown %s: %w", k, ErrNotFound)
+	}
+	return s, err
+}
