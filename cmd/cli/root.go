@@ -254,3 +254,12 @@ func ParseTime(flag, v string) (time.Time, error) {
 	}
 	return time.Time{}, usageErrorf("%s %q: want an RFC 3339 time with a zone (2026-01-31T23:00:00Z) or a date (2026-01-31)", flag, v)
 }
+
+// Hasher returns the store's keyed hasher (OUBLI_SECRET or the stored key).
+func (e *Env) Hasher() (*store.Hasher, error) {
+	db, err := e.Store()
+	if err != nil {
+		return nil, err
+	}
+	return db.Hasher(e.Ctx)
+}
