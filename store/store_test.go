@@ -35,6 +35,12 @@ func TestAuditChain(t *testing.T) {
 		if err != nil || v.Entries != 5 {
 			t.Fatalf("verify = %+v, %v; want 5 entries, nil", v, err)
 		}
+		// The database refuses edits of the trail…
+		if _, err := db.Exec(ctx, "UPDATE audit_log SET outcome = 'failed' WHERE seq = 3"); err == nil {
+			t.Fatal("UPDATE of audit_log succeeded; want it refused")
+		}
+		// …and someone who drops the guard is still caught by the chain.
+		dropGuard(t, db)
 		if _, err := db.Exec(ctx, "UPDATE audit_log SET outcome = 'failed' WHERE seq = 3"); err != nil {
 			t.Fatal(err)
 		}
@@ -59,4 +65,16 @@ func TestAuditChain(t *testing.T) {
 			t.Fatalf("after delete: %v; want broken at entry 5", err)
 		}
 	})
+}
+
+// dropGuard removes the append-only trigger, as an attacker with DDL rights could.
+func dropGuard(t *testing.T, db *store.DB) {
+	t.Helper()
+	q := "DROP TRIGGER audit_log_no_update"
+	if db.Dialect() == store.Postgres {
+		q += " ON audit_log"
+	}
+	if _, err := db.Exec(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
 }
