@@ -1,0 +1,659 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// This file holds the SQL of the retention purge: the run history, the
+// candidate scans (keyset pagination by primary key, pre-filtered by the
+// policies' cutoffs), the facts gathered set-wise for a batch, and the
+// batched deletions and anonymisations. It decides nothing: package
+// retention asks the policies and calls these.
+
+// RetentionRun is one row of the retention run history.
+type RetentionRun struct {
+	RunID          string        `db:"run_id" json:"run_id"`
+	At             int64         `db:"at" json:"at"`
+	StartedAt      int64         `db:"started_at" json:"started_at"`
+	FinishedAt     sql.NullInt64 `db:"finished_at" json:"-"`
+	PolicyRevision string        `db:"policy_revision" json:"policy_revision"`
+	Outcome        string        `db:"outcome" json:"outcome"`
+	Counts         string        `db:"counts" json:"counts"`
+	Progress       string        `db:"progress" json:"progress"`
+}
+
+const runCols = "run_id, at, started_at, finished_at, policy_revision, outcome, counts, progress"
+
+// StartRetentionRun records a new run as 'running', inside tx. Runs left
+// 'running' by a process that died are marked 'interrupted' first: the
+// caller holds the retention lock, so no other run is alive.
+func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted int64, err error) {
+	res, err := tx.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE outcome = 'running'")
+	if err != nil {
+		return 0, fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	interrupted, _ = res.RowsAffected()
+	if r.Counts == "" {
+		r.Counts = "{}"
+	}
+	if r.Progress == "" {
+		r.Progress = "{}"
+	}
+	_, err = tx.Exec(ctx, "INSERT INTO retention_runs ("+runCols+") VALUES (?, ?, ?, NULL, ?, 'running', ?, ?)",
+		r.RunID, r.At, r.StartedAt, r.PolicyRevision, r.Counts, r.Progress)
+	if err != nil {
+		return 0, fmt.Errorf("record retention run: %w", err)
+	}
+	return interrupted, nil
+}
+
+// UpdateRetentionRun stores a running run's counts and progress; called in
+// each batch's transaction so the counts always match what was committed.
+func UpdateRetentionRun(ctx context.Context, q Querier, runID, counts, progress string) error {
+	_, err := q.Exec(ctx, "UPDATE retention_runs SET counts = ?, progress = ? WHERE run_id = ?", counts, progress, runID)
+	if err != nil {
+		return fmt.Errorf("update retention run: %w", err)
+	}
+	return nil
+}
+
+// FinishRetentionRun records a run's outcome and end time.
+func FinishRetentionRun(ctx context.Context, q Querier, runID, outcome, counts string, finished int64) error {
+	_, err := q.Exec(ctx, "UPDATE retention_runs SET outcome = ?, counts = ?, finished_at = ? WHERE run_id = ?", outcome, counts, finished, runID)
+	if err != nil {
+		return fmt.Errorf("finish retention run: %w", err)
+	}
+	return nil
+}
+
+// ListRetentionRuns returns the latest runs, newest first.
+func ListRetentionRuns(ctx context.Context, q Querier, limit int) ([]RetentionRun, error) {
+	var rs []RetentionRun
+	err := q.Select(ctx, &rs, "SELECT "+runCols+" FROM retention_runs ORDER BY started_at DESC, run_id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("list retention runs: %w", err)
+	}
+	return rs, nil
+}
+
+// Cutoff is a conservative SQL pre-filter on a category's candidates:
+// records whose Column (a policy attribute name) is >= Before are skipped;
+// NULL values are candidates only when NullIsCandidate. The zero Cutoff
+// (Column "") selects every record.
+type Cutoff struct {
+	Column          string
+	Before          int64
+	NullIsCandidate bool
+}
+
+// cutoffColumns maps, per category, the policy attribute names that may
+// carry a cutoff to the SQL expression holding them in that category's scan.
+var cutoffColumns = map[string]map[string]string{
+	"tickets":        {"closed_at": "t.closed_at", "created_at": "t.created_at"},
+	"attachments":    {"ticket_closed_at": "t.closed_at", "uploaded_at": "a.uploaded_at"},
+	"subjects":       {"account_closed_at": "s.account_closed_at", "account_created_at": "s.account_created_at"},
+	"account_events": {"at": "e.at"},
+	"subject_stats":  {"computed_at": "ss.computed_at"},
+	"agent_stats":    {"day_start": "ag.day"},
+	"dsr_requests":   {"closed_at": "r.closed_at", "received_at": "r.received_at"},
+	"legal_holds":    {"released_at": "h.released_at", "created_at": "h.created_at", "until": "h.until"},
+	"audit_log":      {"at": "l.at"},
+}
+
+// CutoffSupported reports whether the scan of category can pre-filter on
+// the attribute column. When it cannot, callers scan every record.
+func CutoffSupported(category, column string) bool {
+	_, ok := cutoffColumns[category][column]
+	return ok
+}
+
+// cutoffSQL returns the WHERE fragment (with a leading " AND ") and its args.
+func cutoffSQL(category string, c Cutoff) (string, []any, error) {
+	if c.Column == "" {
+		return "", nil, nil
+	}
+	col, ok := cutoffColumns[category][c.Column]
+	if !ok {
+		return "", nil, fmt.Errorf("%s: no SQL column for cutoff attribute %q: %w", category, c.Column, ErrInvalid)
+	}
+	var cond string
+	var arg any = c.Before
+	if category == "agent_stats" {
+		// day is 'YYYY-MM-DD'; its start (00:00 UTC) is < Before exactly
+		// when the day is on or before the day holding Before-1ms.
+		cond = col + " <= ?"
+		arg = FromMillis(c.Before - 1).Format("2006-01-02")
+	} else {
+		cond = col + " < ?"
+	}
+	if c.NullIsCandidate {
+		cond = "(" + cond + " OR " + col + " IS NULL)"
+	}
+	return " AND " + cond, []any{arg}, nil
+}
+
+// inList returns "expr IN (?, …)" on SQLite and "expr = ANY(?)" on
+// PostgreSQL (one array parameter), with its arguments.
+func inList(d Dialect, expr string, ids []string) (string, []any) {
+	if len(ids) == 0 {
+		return "1 = 0", nil
+	}
+	if d == Postgres {
+		return expr + " = ANY(?)", []any{pq.StringArray(ids)}
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return expr + " IN (" + Placeholders(len(ids)) + ")", args
+}
+
+func inListInt(d Dialect, expr string, ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return "1 = 0", nil
+	}
+	if d == Postgres {
+		return expr + " = ANY(?)", []any{pq.Int64Array(ids)}
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return expr + " IN (" + Placeholders(len(ids)) + ")", args
+}
+
+// ScanOptions bound one page of a candidate scan.
+type ScanOptions struct {
+	Cutoff Cutoff
+	After  string // keyset: primary keys > After ("" from the start)
+	Limit  int
+	// Lock takes row locks on PostgreSQL (FOR UPDATE) so that a legal hold
+	// added concurrently waits for the batch, or the batch for it.
+	Lock bool
+}
+
+// AfterInt parses After for the categories keyed by integers.
+func (o ScanOptions) AfterInt() int64 {
+	n, _ := strconv.ParseInt(o.After, 10, 64)
+	return n
+}
+
+func (o ScanOptions) lockSQL(q Querier) string {
+	if o.Lock && q.Dialect() == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func scan[T any](ctx context.Context, q Querier, category, sel, key string, o ScanOptions, after any) ([]T, error) {
+	cond, args, err := cutoffSQL(category, o.Cutoff)
+	if err != nil {
+		return nil, err
+	}
+	query := sel + " WHERE " + key + " > ?" + cond + " ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+	var out []T
+	if err := q.Select(ctx, &out, query, append(append([]any{after}, args...), o.Limit)...); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", category, err)
+	}
+	return out, nil
+}
+
+// TicketFacts is a ticket as the retention policy sees it.
+type TicketFacts struct {
+	ID            string         `db:"ticket_id"`
+	UserID        sql.NullString `db:"user_id"`
+	Status        string         `db:"status"`
+	DisputeStatus string         `db:"dispute_status"`
+	CreatedAt     int64          `db:"created_at"`
+	ClosedAt      sql.NullInt64  `db:"closed_at"`
+}
+
+const ticketFactsSel = "SELECT t.ticket_id, t.user_id, t.status, t.dispute_status, t.created_at, t.closed_at FROM tickets t"
+
+// ScanTickets returns one page of candidate tickets.
+func ScanTickets(ctx context.Context, q Querier, o ScanOptions) ([]TicketFacts, error) {
+	return scan[TicketFacts](ctx, q, "tickets", ticketFactsSel, "t.ticket_id", o, o.After)
+}
+
+// AttachmentFacts is an attachment as the retention policy sees it, with
+// its ticket's state.
+type AttachmentFacts struct {
+	ID             string         `db:"attachment_id"`
+	TicketID       string         `db:"ticket_id"`
+	UserID         sql.NullString `db:"user_id"`
+	UploadedAt     int64          `db:"uploaded_at"`
+	TicketStatus   string         `db:"ticket_status"`
+	TicketClosedAt sql.NullInt64  `db:"ticket_closed_at"`
+	DisputeStatus  string         `db:"dispute_status"`
+}
+
+const attachmentFactsSel = `SELECT a.attachment_id, a.ticket_id, t.user_id, a.uploaded_at, t.status AS ticket_status,
+	t.closed_at AS ticket_closed_at, t.dispute_status FROM attachments a JOIN tickets t ON t.ticket_id = a.ticket_id`
+
+// ScanAttachments returns one page of candidate attachments.
+func ScanAttachments(ctx context.Context, q Querier, o ScanOptions) ([]AttachmentFacts, error) {
+	return scan[AttachmentFacts](ctx, q, "attachments", attachmentFactsSel, "a.attachment_id", o, o.After)
+}
+
+// AttachmentsOfTickets returns the attachments of the given tickets, with
+// the same facts as ScanAttachments.
+func AttachmentsOfTickets(ctx context.Context, q Querier, ticketIDs []string) ([]AttachmentFacts, error) {
+	cond, args := inList(q.Dialect(), "a.ticket_id", ticketIDs)
+	var out []AttachmentFacts
+	if err := q.Select(ctx, &out, attachmentFactsSel+" WHERE "+cond+" ORDER BY a.attachment_id", args...); err != nil {
+		return nil, fmt.Errorf("attachments of tickets: %w", err)
+	}
+	return out, nil
+}
+
+// SubjectFacts is a subject as the retention policy sees it: its account
+// dates and aggregates over what it has now.
+type SubjectFacts struct {
+	ID                   string        `db:"user_id"`
+	AccountCreatedAt     sql.NullInt64 `db:"account_created_at"`
+	AccountClosedAt      sql.NullInt64 `db:"account_closed_at"`
+	AnonymizedAt         sql.NullInt64 `db:"anonymized_at"`
+	Tickets              int64         `db:"tickets"`
+	OpenTickets          int64         `db:"open_tickets"`
+	LatestTicketClosedAt sql.NullInt64 `db:"latest_ticket_closed_at"`
+	LatestEventAt        sql.NullInt64 `db:"latest_event_at"`
+	DisputesOpen         int64         `db:"disputes_open"`
+}
+
+const subjectFactsSel = `SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at,
+	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id) AS tickets,
+	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.status = 'open') AS open_tickets,
+	(SELECT MAX(t.closed_at) FROM tickets t WHERE t.user_id = s.user_id) AS latest_ticket_closed_at,
+	(SELECT MAX(e.at) FROM account_events e WHERE e.user_id = s.user_id) AS latest_event_at,
+	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.dispute_status = 'open') AS disputes_open
+	FROM subjects s`
+
+// ScanSubjects returns one page of candidate subjects with their aggregates.
+func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts, error) {
+	return scan[SubjectFacts](ctx, q, "subjects", subjectFactsSel, "s.user_id", o, o.After)
+}
+
+// EventFacts is an account event as the retention policy sees it.
+type EventFacts struct {
+	ID     string `db:"event_id"`
+	UserID string `db:"user_id"`
+	Type   string `db:"type"`
+	At     int64  `db:"at"`
+}
+
+// ScanAccountEvents returns one page of candidate account events.
+func ScanAccountEvents(ctx context.Context, q Querier, o ScanOptions) ([]EventFacts, error) {
+	return scan[EventFacts](ctx, q, "account_events", "SELECT e.event_id, e.user_id, e.type, e.at FROM account_events e", "e.event_id", o, o.After)
+}
+
+// SubjectStatFacts is a per-subject statistic as the policy sees it.
+type SubjectStatFacts struct {
+	ID         string `db:"user_id"`
+	ComputedAt int64  `db:"computed_at"`
+}
+
+const subjectStatSel = "SELECT ss.user_id, ss.computed_at FROM subject_stats ss"
+
+// ScanSubjectStats returns one page of candidate per-subject statistics.
+func ScanSubjectStats(ctx context.Context, q Querier, o ScanOptions) ([]SubjectStatFacts, error) {
+	return scan[SubjectStatFacts](ctx, q, "subject_stats", subjectStatSel, "ss.user_id", o, o.After)
+}
+
+// SubjectStatsOf returns the statistics rows of the given subjects.
+func SubjectStatsOf(ctx context.Context, q Querier, userIDs []string) ([]SubjectStatFacts, error) {
+	cond, args := inList(q.Dialect(), "ss.user_id", userIDs)
+	var out []SubjectStatFacts
+	if err := q.Select(ctx, &out, subjectStatSel+" WHERE "+cond+" ORDER BY ss.user_id", args...); err != nil {
+		return nil, fmt.Errorf("subject stats of subjects: %w", err)
+	}
+	return out, nil
+}
+
+// AgentStatFacts is a per-agent daily statistic as the policy sees it.
+type AgentStatFacts struct {
+	ID         int64  `db:"id"`
+	Day        string `db:"day"`
+	Anonymized bool   `db:"anonymized"`
+}
+
+// DayStart returns the Unix milliseconds of the row's day at 00:00 UTC.
+func (a AgentStatFacts) DayStart() (int64, error) {
+	d, err := time.Parse("2006-01-02", a.Day)
+	if err != nil {
+		return 0, fmt.Errorf("agent_stats row %d: bad day %q: %w", a.ID, a.Day, ErrInvalid)
+	}
+	return Millis(d), nil
+}
+
+// ScanAgentStats returns one page of candidate per-agent statistics; After
+// is a decimal id.
+func ScanAgentStats(ctx context.Context, q Querier, o ScanOptions) ([]AgentStatFacts, error) {
+	return scan[AgentStatFacts](ctx, q, "agent_stats",
+		"SELECT ag.id, ag.day, (ag.anonymized_at IS NOT NULL) AS anonymized FROM agent_stats ag", "ag.id", o, o.AfterInt())
+}
+
+// DSRFacts is a data-subject request record as the policy sees it.
+type DSRFacts struct {
+	ID         string        `db:"request_id"`
+	Status     string        `db:"status"`
+	ReceivedAt int64         `db:"received_at"`
+	ClosedAt   sql.NullInt64 `db:"closed_at"`
+}
+
+// ScanDSRRequests returns one page of candidate request records.
+func ScanDSRRequests(ctx context.Context, q Querier, o ScanOptions) ([]DSRFacts, error) {
+	return scan[DSRFacts](ctx, q, "dsr_requests", "SELECT r.request_id, r.status, r.received_at, r.closed_at FROM dsr_requests r", "r.request_id", o, o.After)
+}
+
+// HoldFacts is a legal hold record as the policy sees it.
+type HoldFacts struct {
+	ID         string        `db:"hold_id"`
+	CreatedAt  int64         `db:"created_at"`
+	Until      sql.NullInt64 `db:"until"`
+	ReleasedAt sql.NullInt64 `db:"released_at"`
+}
+
+// ScanLegalHolds returns one page of candidate hold records.
+func ScanLegalHolds(ctx context.Context, q Querier, o ScanOptions) ([]HoldFacts, error) {
+	return scan[HoldFacts](ctx, q, "legal_holds", "SELECT h.hold_id, h.created_at, h.until, h.released_at FROM legal_holds h", "h.hold_id", o, o.After)
+}
+
+// AuditFacts is an audit entry as the policy sees it.
+type AuditFacts struct {
+	Seq int64 `db:"seq"`
+	At  int64 `db:"at"`
+}
+
+// ScanAudit returns one page of the audit trail in sequence order, up to
+// and including maxSeq. It takes no cutoff: only a prefix may be pruned.
+func ScanAudit(ctx context.Context, q Querier, after, maxSeq int64, limit int) ([]AuditFacts, error) {
+	var out []AuditFacts
+	err := q.Select(ctx, &out, "SELECT seq, at FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", after, maxSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan audit_log: %w", err)
+	}
+	return out, nil
+}
+
+// MaxAuditSeq returns the last sequence number of the audit trail (0 when empty).
+func MaxAuditSeq(ctx context.Context, q Querier) (int64, error) {
+	var n sql.NullInt64
+	if err := q.Get(ctx, &n, "SELECT MAX(seq) FROM audit_log"); err != nil {
+		return 0, fmt.Errorf("audit tail: %w", err)
+	}
+	return n.Int64, nil
+}
+
+// HoldIndex tells which records of a batch are under an active legal hold,
+// with the hold's reason.
+type HoldIndex struct {
+	Tickets map[string]string // ticket id → reason (holds on the ticket itself)
+	Users   map[string]string // user id → reason (holds on the subject)
+	// UserTickets: user id → reason, for holds on one of the subject's tickets.
+	UserTickets map[string]string
+}
+
+// ActiveHolds returns, in one query, the holds active at `at` on the given
+// tickets and subjects; with viaTickets, also the holds on any ticket of the
+// given subjects.
+func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
+	ix := HoldIndex{Tickets: map[string]string{}, Users: map[string]string{}, UserTickets: map[string]string{}}
+	if len(ticketIDs) == 0 && len(userIDs) == 0 {
+		return ix, nil
+	}
+	d := q.Dialect()
+	act := []any{at, at, at}
+	c1, a1 := inList(d, "h.ticket_id", ticketIDs)
+	c2, a2 := inList(d, "h.user_id", userIDs)
+	query := "SELECT 't' AS kind, h.ticket_id AS id, h.reason FROM legal_holds h WHERE " + c1 + " AND " + HoldActiveCond +
+		" UNION ALL SELECT 'u', h.user_id, h.reason FROM legal_holds h WHERE " + c2 + " AND " + HoldActiveCond
+	args := append(append(append(a1, act...), a2...), act...)
+	if viaTickets {
+		c3, a3 := inList(d, "t.user_id", userIDs)
+		query += " UNION ALL SELECT 'ut', t.user_id, h.reason FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + HoldActiveCond
+		args = append(append(args, a3...), act...)
+	}
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return ix, fmt.Errorf("active holds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, id, reason string
+		if err := rows.Scan(&kind, &id, &reason); err != nil {
+			return ix, fmt.Errorf("active holds: %w", err)
+		}
+		m := map[string]map[string]string{"t": ix.Tickets, "u": ix.Users, "ut": ix.UserTickets}[kind]
+		if _, dup := m[id]; !dup {
+			m[id] = reason
+		}
+	}
+	return ix, rows.Err()
+}
+
+// LockSubjects takes share locks on the given subjects on PostgreSQL, so a
+// legal hold on one of them (AddHold locks the subject row) cannot commit
+// between the batch's hold lookup and its deletion. No-op on SQLite, where
+// the batch's transaction already excludes every other writer.
+func LockSubjects(ctx context.Context, tx *Tx, userIDs []string) error {
+	if tx.dialect != Postgres || len(userIDs) == 0 {
+		return nil
+	}
+	cond, args := inList(tx.dialect, "user_id", userIDs)
+	if _, err := tx.Exec(ctx, "SELECT user_id FROM subjects WHERE "+cond+" ORDER BY user_id FOR SHARE", args...); err != nil {
+		return fmt.Errorf("lock subjects: %w", err)
+	}
+	return nil
+}
+
+// CountMessagesOfTickets counts the messages of the given tickets.
+func CountMessagesOfTickets(ctx context.Context, q Querier, ticketIDs []string) (int64, error) {
+	cond, args := inList(q.Dialect(), "ticket_id", ticketIDs)
+	var n int64
+	if err := q.Get(ctx, &n, "SELECT COUNT(*) FROM messages WHERE "+cond, args...); err != nil {
+		return 0, fmt.Errorf("count messages: %w", err)
+	}
+	return n, nil
+}
+
+// CountObjectionsOf counts the objections of the given subjects.
+func CountObjectionsOf(ctx context.Context, q Querier, userIDs []string) (int64, error) {
+	cond, args := inList(q.Dialect(), "user_id", userIDs)
+	var n int64
+	if err := q.Get(ctx, &n, "SELECT COUNT(*) FROM objections WHERE "+cond, args...); err != nil {
+		return 0, fmt.Errorf("count objections: %w", err)
+	}
+	return n, nil
+}
+
+// queueBlobs adds the blob keys of the attachments matching cond to the
+// durable deletion queue, inside tx: the contents are removed only after
+// the rows' deletion commits.
+func queueBlobs(ctx context.Context, tx *Tx, cond string, args []any, now int64, reason string) error {
+	_, err := tx.Exec(ctx, "INSERT INTO blob_deletions (blob_key, queued_at, reason) SELECT a.blob_key, ?, ? FROM attachments a WHERE "+cond+
+		" ON CONFLICT (blob_key) DO NOTHING", append([]any{now, reason}, args...)...)
+	if err != nil {
+		return fmt.Errorf("queue blob deletions: %w", err)
+	}
+	return nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// DeleteAttachments deletes attachments by id inside tx, queueing their
+// blob contents for deletion in the same transaction.
+func DeleteAttachments(ctx context.Context, tx *Tx, ids []string, now int64) (int64, error) {
+	cond, args := inList(tx.dialect, "a.attachment_id", ids)
+	if err := queueBlobs(ctx, tx, cond, args, now, "retention"); err != nil {
+		return 0, err
+	}
+	n, err := rowsAffected(tx.Exec(ctx, "DELETE FROM attachments WHERE "+strings.Replace(cond, "a.", "", 1), args...))
+	if err != nil {
+		return 0, fmt.Errorf("delete attachments: %w", err)
+	}
+	return n, nil
+}
+
+// TicketDeletion counts what DeleteTickets removed.
+type TicketDeletion struct{ Tickets, Messages, Attachments int64 }
+
+// DeleteTickets deletes tickets by id inside tx, with their attachments
+// (blob contents queued in the same transaction) and messages.
+func DeleteTickets(ctx context.Context, tx *Tx, ids []string, now int64) (TicketDeletion, error) {
+	var d TicketDeletion
+	cond, args := inList(tx.dialect, "a.ticket_id", ids)
+	if err := queueBlobs(ctx, tx, cond, args, now, "retention"); err != nil {
+		return d, err
+	}
+	plain := strings.Replace(cond, "a.", "", 1)
+	var err error
+	if d.Attachments, err = rowsAffected(tx.Exec(ctx, "DELETE FROM attachments WHERE "+plain, args...)); err != nil {
+		return d, fmt.Errorf("delete attachments of tickets: %w", err)
+	}
+	if d.Messages, err = rowsAffected(tx.Exec(ctx, "DELETE FROM messages WHERE "+plain, args...)); err != nil {
+		return d, fmt.Errorf("delete messages of tickets: %w", err)
+	}
+	if d.Tickets, err = rowsAffected(tx.Exec(ctx, "DELETE FROM tickets WHERE "+plain, args...)); err != nil {
+		return d, fmt.Errorf("delete tickets: %w", err)
+	}
+	return d, nil
+}
+
+// deletable names, per category, the table and key deleted by DeleteRows.
+var deletable = map[string][2]string{
+	"account_events": {"account_events", "event_id"},
+	"subject_stats":  {"subject_stats", "user_id"},
+	"dsr_requests":   {"dsr_requests", "request_id"},
+	"legal_holds":    {"legal_holds", "hold_id"},
+}
+
+// DeleteRows deletes rows of a simple category (account_events,
+// subject_stats, dsr_requests with their actions, legal_holds) by primary
+// key inside tx.
+func DeleteRows(ctx context.Context, tx *Tx, category string, ids []string) (int64, error) {
+	t, ok := deletable[category]
+	if !ok {
+		return 0, fmt.Errorf("delete rows: category %q: %w", category, ErrInvalid)
+	}
+	cond, args := inList(tx.dialect, t[1], ids)
+	if category == "dsr_requests" {
+		if _, err := tx.Exec(ctx, "DELETE FROM dsr_actions WHERE "+strings.Replace(cond, "request_id", "request_id", 1), args...); err != nil {
+			return 0, fmt.Errorf("delete request actions: %w", err)
+		}
+	}
+	n, err := rowsAffected(tx.Exec(ctx, "DELETE FROM "+t[0]+" WHERE "+cond, args...))
+	if err != nil {
+		return 0, fmt.Errorf("delete %s: %w", category, err)
+	}
+	return n, nil
+}
+
+// DeleteAgentStats deletes per-agent statistics rows by id inside tx.
+func DeleteAgentStats(ctx context.Context, tx *Tx, ids []int64) (int64, error) {
+	cond, args := inListInt(tx.dialect, "id", ids)
+	n, err := rowsAffected(tx.Exec(ctx, "DELETE FROM agent_stats WHERE "+cond, args...))
+	if err != nil {
+		return 0, fmt.Errorf("delete agent_stats: %w", err)
+	}
+	return n, nil
+}
+
+// AnonymizeAgentStats clears the agent of per-agent statistics rows not yet
+// anonymised, inside tx.
+func AnonymizeAgentStats(ctx context.Context, tx *Tx, ids []int64, now int64) (int64, error) {
+	cond, args := inListInt(tx.dialect, "id", ids)
+	n, err := rowsAffected(tx.Exec(ctx, "UPDATE agent_stats SET agent_id = NULL, anonymized_at = ? WHERE anonymized_at IS NULL AND "+cond,
+		append([]any{now}, args...)...))
+	if err != nil {
+		return 0, fmt.Errorf("anonymise agent_stats: %w", err)
+	}
+	return n, nil
+}
+
+// ErrSubjectNotEmpty is returned by DeleteSubjects when a subject to delete
+// still has tickets or account events.
+var ErrSubjectNotEmpty = errors.New("subject still has tickets or account events")
+
+// SubjectDeletion counts what DeleteSubjects removed.
+type SubjectDeletion struct{ Subjects, Objections, SubjectStats int64 }
+
+// DeleteSubjects deletes subjects by id inside tx, with their objections and
+// statistics. A subject that still has a ticket or an account event is not
+// deleted: ErrSubjectNotEmpty (wrapped), and the caller rolls back.
+func DeleteSubjects(ctx context.Context, tx *Tx, ids []string) (SubjectDeletion, error) {
+	var d SubjectDeletion
+	d0 := tx.dialect
+	c, args := inList(d0, "user_id", ids)
+	var left int64
+	if err := tx.Get(ctx, &left, "SELECT (SELECT COUNT(*) FROM tickets WHERE "+c+") + (SELECT COUNT(*) FROM account_events WHERE "+c+")",
+		append(append([]any{}, args...), args...)...); err != nil {
+		return d, fmt.Errorf("delete subjects: %w", err)
+	}
+	if left > 0 {
+		return d, fmt.Errorf("delete subjects: %d tickets or events remain: %w", left, ErrSubjectNotEmpty)
+	}
+	var err error
+	if d.Objections, err = rowsAffected(tx.Exec(ctx, "DELETE FROM objections WHERE "+c, args...)); err != nil {
+		return d, fmt.Errorf("delete objections: %w", err)
+	}
+	if d.SubjectStats, err = rowsAffected(tx.Exec(ctx, "DELETE FROM subject_stats WHERE "+c, args...)); err != nil {
+		return d, fmt.Errorf("delete subject stats: %w", err)
+	}
+	if d.Subjects, err = rowsAffected(tx.Exec(ctx, "DELETE FROM subjects WHERE "+c, args...)); err != nil {
+		return d, fmt.Errorf("delete subjects: %w", err)
+	}
+	return d, nil
+}
+
+// Anonymisation replaces one subject's identifying contact data.
+type Anonymisation struct {
+	UserID string
+	Email  string // a non-identifying placeholder
+	Pseudo string
+}
+
+// AnonymizeSubjects replaces the e-mail and pseudo of subjects not yet
+// anonymised and sets anonymized_at, inside tx.
+func AnonymizeSubjects(ctx context.Context, tx *Tx, as []Anonymisation, now int64) (int64, error) {
+	var total int64
+	for _, a := range as {
+		n, err := rowsAffected(tx.Exec(ctx, "UPDATE subjects SET email = ?, pseudo = ?, anonymized_at = ?, updated_at = ? WHERE user_id = ? AND anonymized_at IS NULL",
+			a.Email, a.Pseudo, now, now, a.UserID))
+		if err != nil {
+			return total, fmt.Errorf("anonymise subjects: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// CategoryTotals counts the records of every retention category, for the
+// safety valve's shares.
+func CategoryTotals(ctx context.Context, q Querier) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, c := range []struct{ cat, table string }{
+		{"subjects", "subjects"}, {"tickets", "tickets"}, {"messages", "messages"}, {"attachments", "attachments"},
+		{"account_events", "account_events"}, {"subject_stats", "subject_stats"}, {"agent_stats", "agent_stats"},
+		{"dsr_requests", "dsr_requests"}, {"legal_holds", "legal_holds"}, {"objections", "objections"}, {"audit_log", "audit_log"},
+	} {
+		var n int64
+		if err := q.Get(ctx, &n, "SELECT COUNT(*) FROM "+c.table); err != nil {
+			return nil, fmt.Errorf("count %s: %w", c.cat, err)
+		}
+		out[c.cat] = n
+	}
+	return out, nil
+}
