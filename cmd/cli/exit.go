@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -24,6 +25,9 @@ var exitCodes = []struct {
 }{
 	{store.ErrAuditBroken, ExitFailed},
 	{ErrUsage, ExitBadInput},
+	{policies.ErrPolicy, ExitBadInput},
+	{policies.ErrUnknownPurpose, ExitBadInput},
+	{policies.ErrRefused, ExitRefused},
 	{store.ErrInvalid, ExitBadInput},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},

@@ -1,0 +1,246 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Decide returns the retention decision for each record at time at, in one
+// evaluation for the whole batch: len(out) == len(recs), out[i] for
+// recs[i]. A record that no rule decides, or that two rules decide, is an
+// error wrapping ErrPolicy naming its category, id and rules.
+func (e *Engine) Decide(ctx context.Context, at time.Time, recs []Record) ([]Decision, error) {
+	return e.decide(ctx, e.retention, "retention", at, recs)
+}
+
+// DecideErasure returns, for each record of a subject who asked for erasure
+// (Art. 17), Delete, Anonymize (identifiers replaced by pseudonyms, record
+// kept and restricted) or Keep (restricted), with the rule and the Art.
+// 17(3) ground in Reason.
+func (e *Engine) DecideErasure(ctx context.Context, at time.Time, recs []Record) ([]Decision, error) {
+	return e.decide(ctx, e.erasure, "erasure", at, recs)
+}
+
+// batch groups records per category; index maps (category, position) back
+// to the caller's slice.
+type batch struct {
+	index map[string][]int
+}
+
+func (e *Engine) decide(ctx context.Context, q rego.PreparedEvalQuery, what string, at time.Time, recs []Record) ([]Decision, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if at.IsZero() {
+		return nil, fmt.Errorf("%w: %s: no evaluation time", ErrPolicy, what)
+	}
+	input, b, err := buildInput(at, recs)
+	if err != nil {
+		return nil, err
+	}
+	v, err := evalOne(ctx, q, what+" decisions", input, at)
+	if err != nil {
+		return nil, err
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s decisions: want a set, got %T", ErrPolicy, what, v)
+	}
+	out := make([]Decision, len(recs))
+	seen := make([]string, len(recs)) // rule that decided, "" if none yet
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s decision: want an object, got %T", ErrPolicy, what, it)
+		}
+		cat, _ := m["category"].(string)
+		pos, err := toInt64(m["i"])
+		idx, ok2 := b.index[cat]
+		if err != nil || !ok2 || pos < 0 || int(pos) >= len(idx) {
+			return nil, fmt.Errorf("%w: %s decision for an unknown record (category %q, i %v)", ErrPolicy, what, cat, m["i"])
+		}
+		gi := idx[pos]
+		d, err := toDecision(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s decision for %s %s: %v", ErrPolicy, what, cat, recs[gi].ID, err)
+		}
+		if seen[gi] != "" {
+			rules := []string{seen[gi], d.Rule}
+			sort.Strings(rules)
+			return nil, fmt.Errorf("%w: %s: rules %s and %s both decide %s %s", ErrPolicy, what, rules[0], rules[1], cat, recs[gi].ID)
+		}
+		seen[gi] = d.Rule
+		out[gi] = d
+	}
+	for i, r := range seen {
+		if r == "" {
+			return nil, fmt.Errorf("%w: %s: no rule decides %s %s (undefined decision)", ErrPolicy, what, recs[i].Category, recs[i].ID)
+		}
+	}
+	return out, nil
+}
+
+// buildInput makes the evaluation input as an AST value directly:
+// {"now_ms": …, "records": {category: [attrs, …]}}.
+func buildInput(at time.Time, recs []Record) (ast.Value, batch, error) {
+	b := batch{index: make(map[string][]int)}
+	groups := make(map[string][]*ast.Term)
+	for i, r := range recs {
+		if r.Category == "" {
+			return nil, b, fmt.Errorf("%w: record %d (%s) has no category", ErrPolicy, i, r.ID)
+		}
+		obj, err := attrsObject(r)
+		if err != nil {
+			return nil, b, err
+		}
+		groups[r.Category] = append(groups[r.Category], ast.NewTerm(obj))
+		b.index[r.Category] = append(b.index[r.Category], i)
+	}
+	byCat := ast.NewObject()
+	for c, ts := range groups {
+		byCat.Insert(ast.StringTerm(c), ast.ArrayTerm(ts...))
+	}
+	in := ast.NewObject(
+		ast.Item(ast.StringTerm("now_ms"), ast.NumberTerm(json.Number(strconv.FormatInt(at.UnixMilli(), 10)))),
+		ast.Item(ast.StringTerm("records"), ast.NewTerm(byCat)),
+	)
+	return in, b, nil
+}
+
+// attrsObject converts a record's attributes; nil values are omitted.
+func attrsObject(r Record) (ast.Object, error) {
+	obj := ast.NewObject(ast.Item(ast.StringTerm("id"), ast.StringTerm(r.ID)))
+	for k, v := range r.Attrs {
+		t, err := attrTerm(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s %s: attribute %q: %v", ErrPolicy, r.Category, r.ID, k, err)
+		}
+		if t != nil {
+			obj.Insert(ast.StringTerm(k), t)
+		}
+	}
+	return obj, nil
+}
+
+func attrTerm(v any) (*ast.Term, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return ast.StringTerm(x), nil
+	case bool:
+		return ast.BooleanTerm(x), nil
+	case int:
+		return ast.IntNumberTerm(x), nil
+	case int64:
+		return ast.NumberTerm(json.Number(strconv.FormatInt(x, 10))), nil
+	case int32:
+		return ast.IntNumberTerm(int(x)), nil
+	case *int64:
+		if x == nil {
+			return nil, nil
+		}
+		return ast.NumberTerm(json.Number(strconv.FormatInt(*x, 10))), nil
+	case time.Time:
+		if x.IsZero() {
+			return nil, nil
+		}
+		return ast.NumberTerm(json.Number(strconv.FormatInt(x.UnixMilli(), 10))), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("not a finite number")
+		}
+		return ast.FloatNumberTerm(x), nil
+	default:
+		val, err := ast.InterfaceToValue(x)
+		if err != nil {
+			return nil, err
+		}
+		return ast.NewTerm(val), nil
+	}
+}
+
+func toDecision(m map[string]any) (Decision, error) {
+	var d Decision
+	a, _ := m["action"].(string)
+	switch Action(a) {
+	case Keep, Delete, Anonymize:
+		d.Action = Action(a)
+	default:
+		return d, fmt.Errorf("unknown action %q", a)
+	}
+	d.Rule, _ = m["rule"].(string)
+	if d.Rule == "" {
+		return d, fmt.Errorf("decision without a rule id")
+	}
+	d.Reason, _ = m["reason"].(string)
+	d.Held, _ = m["held"].(bool)
+	if v, ok := m["expires_at"]; ok {
+		n, err := toInt64(v)
+		if err != nil {
+			return d, fmt.Errorf("expires_at: %v", err)
+		}
+		d.ExpiresAt = n
+	}
+	return d, nil
+}
+
+func toInt64(v any) (int64, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return 0, err
+		}
+		return int64(math.Floor(f)), nil
+	case float64:
+		return int64(math.Floor(x)), nil
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}
+
+// Candidates returns, per retention category, a conservative SQL
+// pre-filter computed by the policies from the same period data as the
+// decisions (see Cutoff).
+func (e *Engine) Candidates(ctx context.Context, at time.Time) (map[string]Cutoff, error) {
+	in := ast.NewObject(ast.Item(ast.StringTerm("now_ms"), ast.NumberTerm(json.Number(strconv.FormatInt(at.UnixMilli(), 10)))))
+	v, err := evalOne(ctx, e.cutoffs, "retention cutoffs", in, at)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: retention cutoffs: want an object, got %T", ErrPolicy, v)
+	}
+	out := make(map[string]Cutoff, len(m))
+	for cat, raw := range m {
+		c, ok := raw.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: cutoff %s: want an object", ErrPolicy, cat)
+		}
+		col, _ := c["column"].(string)
+		before, err := toInt64(c["before"])
+		if col == "" || err != nil || strings.ContainsAny(col, " ;'\"()") {
+			return nil, fmt.Errorf("%w: cutoff %s: want a column name and a number", ErrPolicy, cat)
+		}
+		nullOK, _ := c["null_is_candidate"].(bool)
+		out[cat] = Cutoff{Column: col, Before: before, NullIsCandidate: nullOK}
+	}
+	return out, nil
+}

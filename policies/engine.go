@@ -1,0 +1,278 @@
+package policies
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+//go:embed *.rego
+var embedded embed.FS
+
+// Embedded returns the policies built into the binary: the repository's
+// policies/*.rego, tests included.
+func Embedded() fs.FS { return embedded }
+
+// Engine holds the compiled policies and their prepared queries. It is safe
+// for concurrent use.
+type Engine struct {
+	revision string
+	files    map[string]string // name → source, tests included
+	modules  map[string]*ast.Module
+	compiler *ast.Compiler
+	caps     *ast.Capabilities
+
+	retention rego.PreparedEvalQuery
+	erasure   rego.PreparedEvalQuery
+	cutoffs   rego.PreparedEvalQuery
+	deadline  rego.PreparedEvalQuery
+
+	purposes    []Purpose
+	recipients  []Recipient
+	retentionDB []RetentionEntry
+	info        Information
+	rules       []RuleDoc
+}
+
+// Queries the engine prepares; their rules must exist in the policies.
+const (
+	queryRetention = "data.oubli.retention.decisions"
+	queryErasure   = "data.oubli.erasure.decisions"
+	queryCutoffs   = "data.oubli.retention.cutoffs"
+	queryDeadline  = "data.oubli.requests.deadline"
+	queryStatic    = "data.oubli.static"
+)
+
+// forbiddenBuiltins are removed from the capabilities: a policy calling one
+// fails to compile. They reach the network, the file system or the host,
+// or make a decision depend on something else than its input (wall clock,
+// randomness).
+var forbiddenBuiltins = map[string]bool{
+	"http.send":              true,
+	"net.lookup_ip_addr":     true,
+	"opa.runtime":            true,
+	"time.now_ns":            true,
+	"rand.intn":              true,
+	"uuid.rfc4122":           true,
+	"uuid.parse":             false,
+	"trace":                  true,
+	"print":                  true,
+	"providers.aws.sign_req": true,
+	"io.jwt.decode_verify":   true,
+	"crypto.x509.parse_and_verify_certificates": true,
+}
+
+// Capabilities returns the OPA capabilities the policies are compiled with:
+// this OPA version's built-ins minus the forbidden ones, and no network host
+// allowed.
+func Capabilities() *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	kept := caps.Builtins[:0:0]
+	for _, b := range caps.Builtins {
+		if !forbiddenBuiltins[b.Name] {
+			kept = append(kept, b)
+		}
+	}
+	caps.Builtins = kept
+	caps.AllowNet = []string{}
+	return caps
+}
+
+// LoadDir loads the *.rego files of dir (not recursive).
+func LoadDir(ctx context.Context, dir string) (*Engine, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: policies directory: %v", ErrPolicy, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: policies directory %s is not a directory", ErrPolicy, dir)
+	}
+	return Load(ctx, os.DirFS(dir))
+}
+
+// Load parses every *.rego file at the root of fsys, compiles them in strict
+// mode with restricted capabilities, prepares the queries and evaluates the
+// static documents (purposes, schedule, access information). Any fault is
+// an error wrapping ErrPolicy that names the file and line.
+func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
+	files, err := readPolicyFiles(fsys)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{files: files, caps: Capabilities()}
+	e.revision = revision(files)
+	if e.modules, err = parseModules(files, e.caps); err != nil {
+		return nil, err
+	}
+	e.compiler = ast.NewCompiler().
+		WithStrict(true).
+		WithCapabilities(e.caps).
+		WithEnablePrintStatements(false).
+		WithUseTypeCheckAnnotations(true)
+	e.compiler.Compile(e.modules)
+	if e.compiler.Failed() {
+		return nil, fmt.Errorf("%w: compile: %v", ErrPolicy, e.compiler.Errors)
+	}
+	prep := func(q string) (rego.PreparedEvalQuery, error) {
+		pq, err := rego.New(
+			rego.Query(q),
+			rego.Compiler(e.compiler),
+			rego.Capabilities(e.caps),
+			rego.Strict(true),
+			rego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return pq, fmt.Errorf("%w: prepare %s: %v", ErrPolicy, q, err)
+		}
+		return pq, nil
+	}
+	if e.retention, err = prep(queryRetention); err != nil {
+		return nil, err
+	}
+	if e.erasure, err = prep(queryErasure); err != nil {
+		return nil, err
+	}
+	if e.cutoffs, err = prep(queryCutoffs); err != nil {
+		return nil, err
+	}
+	if e.deadline, err = prep(queryDeadline); err != nil {
+		return nil, err
+	}
+	if err := e.loadStatic(ctx, prep); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// readPolicyFiles reads the *.rego files at the root of fsys.
+func readPolicyFiles(fsys fs.FS) (map[string]string, error) {
+	names, err := fs.Glob(fsys, "*.rego")
+	if err != nil {
+		return nil, fmt.Errorf("%w: list policies: %v", ErrPolicy, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no *.rego file found", ErrPolicy)
+	}
+	files := make(map[string]string, len(names))
+	for _, n := range names {
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", ErrPolicy, n, err)
+		}
+		files[n] = string(b)
+	}
+	return files, nil
+}
+
+// revision hashes every policy file, names and contents.
+func revision(files map[string]string) string {
+	names := sortedKeys(files)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%d:%s\n%d:", len(n), n, len(files[n]))
+		h.Write([]byte(files[n]))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// parseModules parses every file as Rego v1 with annotations.
+func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*ast.Module, error) {
+	mods := make(map[string]*ast.Module, len(files))
+	var errs []string
+	for _, n := range sortedKeys(files) {
+		m, err := ast.ParseModuleWithOpts(n, files[n], ast.ParserOptions{
+			ProcessAnnotation: true,
+			Capabilities:      caps,
+			RegoVersion:       ast.RegoV1,
+		})
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		mods[n] = m
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: parse: %s", ErrPolicy, strings.Join(errs, "; "))
+	}
+	return mods, nil
+}
+
+// Revision identifies the policies: a hash over every policy file, which
+// changes whenever any file changes.
+func (e *Engine) Revision() string { return e.revision }
+
+// Files returns the policy files' names, sorted.
+func (e *Engine) Files() []string { return sortedKeys(e.files) }
+
+// Source returns one policy file's text.
+func (e *Engine) Source(name string) (string, bool) {
+	s, ok := e.files[name]
+	return s, ok
+}
+
+// IsTestFile reports whether a policy file holds Rego unit tests.
+func IsTestFile(name string) bool { return strings.HasSuffix(path.Base(name), "_test.rego") }
+
+// evalOne evaluates a prepared query and returns its single value.
+func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (any, error) {
+	opts := []rego.EvalOption{rego.EvalParsedInput(input)}
+	if !at.IsZero() {
+		opts = append(opts, rego.EvalTime(at))
+	}
+	rs, err := q.Eval(ctx, opts...)
+	if err != nil {
+		return nil, policyEvalError(what, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)
+	}
+	return rs[0].Expressions[0].Value, nil
+}
+
+// policyEvalError wraps an evaluation error as ErrPolicy, naming conflicts.
+func policyEvalError(what string, err error) error {
+	var te *topdown.Error
+	if errors.As(err, &te) && te.Code == topdown.ConflictErr {
+		return fmt.Errorf("%w: %s: two rules disagree: %v", ErrPolicy, what, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrPolicy, what, err)
+}
+
+// decodeInto converts an evaluation result to a Go struct via JSON.
+func decodeInto(v any, dst any, what string) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrPolicy, what, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(dst); err != nil {
+		return fmt.Errorf("%w: %s has an unexpected shape: %v", ErrPolicy, what, err)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Static documents evaluated once at Load.
+const (
+	queryPurposes    = "data.oubli.purposes.purposes"
+	queryRecipients  = "data.oubli.purposes.recipients"
+	querySchedule    = "data.oubli.retention.schedule"
+	queryInformation = "data.oubli.requests.information"
+)
+
+// loadStatic evaluates the documents that do not depend on input, so that
+// a policy missing one fails at Load rather than in the middle of a request.
+func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.PreparedEvalQuery, error)) error {
+	get := func(q string, dst any) error {
+		pq, err := prep(q)
+		if err != nil {
+			return err
+		}
+		v, err := evalOne(ctx, pq, q, ast.NewObject(), time.Time{})
+		if err != nil {
+			return err
+		}
+		return decodeInto(v, dst, q)
+	}
+	if err := get(queryPurposes, &e.purposes); err != nil {
+		return err
+	}
+	if err := get(queryRecipients, &e.recipients); err != nil {
+		return err
+	}
+	if err := get(querySchedule, &e.retentionDB); err != nil {
+		return err
+	}
+	if err := get(queryInformation, &e.info); err != nil {
+		return err
+	}
+	if len(e.purposes) == 0 || len(e.retentionDB) == 0 {
+		return fmt.Errorf("%w: the policies declare no purpose or no retention category", ErrPolicy)
+	}
+	e.rules = ruleDocs(e.compiler)
+	return nil
+}
+
+// ruleDocs collects the METADATA annotations of every rule, sorted by id.
+func ruleDocs(c *ast.Compiler) []RuleDoc {
+	var out []RuleDoc
+	for _, ref := range c.GetAnnotationSet().Flatten() {
+		a := ref.Annotations
+		if a == nil || (a.Scope != "rule" && a.Scope != "document") {
+			continue
+		}
+		if loc := a.Location; loc != nil && IsTestFile(loc.File) {
+			continue
+		}
+		str := func(k string) string {
+			if v, ok := a.Custom[k]; ok {
+				if s, ok := v.(string); ok {
+					return s
+				}
+				return fmt.Sprint(v)
+			}
+			return ""
+		}
+		d := RuleDoc{
+			ID:            str("id"),
+			Package:       ref.Path.String(),
+			Title:         a.Title,
+			Description:   a.Description,
+			Category:      str("category"),
+			Action:        str("action"),
+			LegalBasis:    str("legal_basis"),
+			Justification: str("justification"),
+			Wording:       str("wording"),
+		}
+		if a.Location != nil {
+			d.Location = a.Location.File + ":" + strconv.Itoa(a.Location.Row)
+		}
+		if d.ID == "" {
+			d.ID = ref.Path.String()
+		}
+		out = append(out, d)
+	}
+	slices.SortStableFunc(out, func(a, b RuleDoc) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Purposes returns the purposes of processing, their legal bases,
+// recipients and objection rules.
+func (e *Engine) Purposes(ctx context.Context) ([]Purpose, error) {
+	return clone(e.purposes), nil
+}
+
+// Object returns the objection rule (Art. 21) for a purpose. An unknown
+// purpose is an error wrapping ErrUnknownPurpose. When Applies is false the
+// caller refuses the objection (ErrRefused) with Reason.
+func (e *Engine) Object(ctx context.Context, purpose string) (ObjectionRule, error) {
+	for _, p := range e.purposes {
+		if p.Name == purpose {
+			return clone(p.Objection), nil
+		}
+	}
+	names := make([]string, len(e.purposes))
+	for i, p := range e.purposes {
+		names[i] = p.Name
+	}
+	return ObjectionRule{}, fmt.Errorf("%w %q (the policies declare %v)", ErrUnknownPurpose, purpose, names)
+}
+
+// Recipients returns everyone to tell of a rectification or erasure
+// (Art. 19): the recipients of every purpose.
+func (e *Engine) Recipients(ctx context.Context) ([]Recipient, error) {
+	return clone(e.recipients), nil
+}
+
+// RequestDeadline returns the due date of a data-subject request received
+// at received (Art. 12(3): one month) and the latest date an extension may
+// reach (two further months).
+func (e *Engine) RequestDeadline(ctx context.Context, requestType string, received time.Time) (due, maxExtended time.Time, err error) {
+	in := ast.NewObject(
+		ast.Item(ast.StringTerm("type"), ast.StringTerm(requestType)),
+		ast.Item(ast.StringTerm("received_ns"), ast.NumberTerm(json.Number(strconv.FormatInt(received.UnixNano(), 10)))),
+	)
+	v, err := evalOne(ctx, e.deadline, fmt.Sprintf("deadline for a %q request", requestType), in, received)
+	if err != nil {
+		return due, maxExtended, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return due, maxExtended, fmt.Errorf("%w: deadline: want an object, got %T", ErrPolicy, v)
+	}
+	d, err1 := toInt64(m["due_ns"])
+	x, err2 := toInt64(m["max_extended_ns"])
+	if err1 != nil || err2 != nil {
+		return due, maxExtended, fmt.Errorf("%w: deadline: want due_ns and max_extended_ns numbers", ErrPolicy)
+	}
+	loc := received.Location()
+	return time.Unix(0, d).In(loc), time.Unix(0, x).In(loc), nil
+}
+
+// AccessInformation returns what an access export must tell the subject
+// (Art. 15(1)), from the policies' data.
+func (e *Engine) AccessInformation(ctx context.Context) (Information, error) {
+	return clone(e.info), nil
+}
+
+// Schedule returns the retention schedule and register of processing.
+func (e *Engine) Schedule(ctx context.Context) (Schedule, error) {
+	return clone(Schedule{
+		Revision:   e.revision,
+		Controller: e.info.Controller,
+		DPO:        e.info.DPO,
+		Retention:  e.retentionDB,
+		Purposes:   e.purposes,
+		Recipients: e.recipients,
+		Rules:      e.rules,
+	}), nil
+}
+
+// clone deep-copies a JSON-shaped value so callers cannot alter the cache.
+func clone[T any](v T) T {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
+}

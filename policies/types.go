@@ -1,0 +1,163 @@
+package policies
+
+import "errors"
+
+// ErrUnknownPurpose marks an objection or lookup naming a purpose the
+// policies do not declare (exit 2).
+var ErrUnknownPurpose = errors.New("unknown purpose")
+
+// Cutoff is a conservative SQL pre-filter for one retention category: a
+// record whose Column (Unix ms) is >= Before cannot be decided delete or
+// anonymise at the evaluation time, so SQL may skip it. Every record with
+// Column < Before, or NULL when NullIsCandidate, must still go to Decide.
+type Cutoff struct {
+	Column          string `json:"column"`
+	Before          int64  `json:"before"`
+	NullIsCandidate bool   `json:"null_is_candidate"`
+}
+
+// Purpose is one purpose of processing, as declared in purposes.rego.
+type Purpose struct {
+	Name        string        `json:"name"`
+	Title       string        `json:"title"`
+	Description string        `json:"description"`
+	LegalBasis  string        `json:"legal_basis"`
+	Categories  []string      `json:"categories"`
+	Recipients  []Recipient   `json:"recipients"`
+	Objection   ObjectionRule `json:"objection"`
+}
+
+// Recipient is a recipient (or category of recipients) of personal data.
+type Recipient struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Basis string `json:"basis"`
+}
+
+// ObjectionRule says whether an objection (Art. 21) to a purpose applies,
+// why, and which processing or categories it stops.
+type ObjectionRule struct {
+	Applies bool     `json:"applies"`
+	Reason  string   `json:"reason"`
+	Stops   []string `json:"stops"`
+}
+
+// Label is a text in French and English.
+type Label struct {
+	FR string `json:"fr"`
+	EN string `json:"en"`
+}
+
+// In returns the text in lang ("fr" or "en"); French otherwise.
+func (l Label) In(lang string) string {
+	if lang == "en" && l.EN != "" {
+		return l.EN
+	}
+	return l.FR
+}
+
+// Period is a retention period in calendar years, months and days.
+type Period struct {
+	Years  int `json:"years"`
+	Months int `json:"months"`
+	Days   int `json:"days"`
+}
+
+// Contact is a controller's or DPO's contact details.
+type Contact struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	Email   string `json:"email,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// Link is one of the privacy notice's links.
+type Link struct {
+	Name  string `json:"name"`
+	Label Label  `json:"label"`
+	URL   string `json:"url"`
+	// Placeholder is true while the URL is a placeholder the controller
+	// must replace (https://example.invalid/…).
+	Placeholder bool `json:"placeholder"`
+}
+
+// DataCategory is a category of personal data, for Art. 15(1)(b).
+type DataCategory struct {
+	Name        string `json:"name"`
+	Label       Label  `json:"label"`
+	Description Label  `json:"description"`
+}
+
+// RetentionEntry is one category's retention, for the schedule and Art. 15(1)(d).
+type RetentionEntry struct {
+	Category      string   `json:"category"`
+	Title         Label    `json:"title"`
+	Clock         string   `json:"clock"`
+	ClockLabel    Label    `json:"clock_label"`
+	Period        Period   `json:"period"`
+	PeriodLabel   Label    `json:"period_label"`
+	Stops         []string `json:"stops"`
+	Action        string   `json:"action"`
+	Then          *Stage   `json:"then,omitempty"`
+	LegalBasis    string   `json:"legal_basis"`
+	Justification string   `json:"justification"`
+	GoesWith      string   `json:"goes_with,omitempty"`
+}
+
+// Stage is a second retention stage (agent statistics: anonymised first,
+// deleted later).
+type Stage struct {
+	Period      Period `json:"period"`
+	PeriodLabel Label  `json:"period_label"`
+	Action      string `json:"action"`
+}
+
+// Right is one of the subject's rights, for Art. 15(1)(e)-(f).
+type Right struct {
+	Name    string `json:"name"`
+	Article string `json:"article"`
+	Label   Label  `json:"label"`
+	How     Label  `json:"how"`
+}
+
+// Information is what an access export must tell the subject (Art. 15(1)),
+// rendered from the policies' data, with labels in French and English.
+type Information struct {
+	Language   string           `json:"language"`
+	Controller Contact          `json:"controller"`
+	DPO        Contact          `json:"dpo"`
+	Purposes   []Purpose        `json:"purposes"`
+	Categories []DataCategory   `json:"categories"`
+	Recipients []Recipient      `json:"recipients"`
+	Retention  []RetentionEntry `json:"retention"`
+	Rights     []Right          `json:"rights"`
+	Source     Label            `json:"source"`
+	Links      []Link           `json:"links"`
+	Labels     map[string]Label `json:"labels"`
+}
+
+// RuleDoc is one policy rule's METADATA annotation, for the schedule.
+type RuleDoc struct {
+	ID            string `json:"id"`
+	Package       string `json:"package"`
+	Title         string `json:"title"`
+	Description   string `json:"description"`
+	Category      string `json:"category,omitempty"`
+	Action        string `json:"action,omitempty"`
+	LegalBasis    string `json:"legal_basis,omitempty"`
+	Justification string `json:"justification,omitempty"`
+	Wording       string `json:"wording,omitempty"`
+	Location      string `json:"location"`
+}
+
+// Schedule is the retention schedule and register of processing (Art. 30):
+// every category's retention, the purposes, and every rule's annotation.
+type Schedule struct {
+	Revision   string           `json:"revision"`
+	Controller Contact          `json:"controller"`
+	DPO        Contact          `json:"dpo"`
+	Retention  []RetentionEntry `json:"retention"`
+	Purposes   []Purpose        `json:"purposes"`
+	Recipients []Recipient      `json:"recipients"`
+	Rules      []RuleDoc        `json:"rules"`
+}
