@@ -1,0 +1,138 @@
+// Package stats computes the derived statistics of the support service —
+// each subject's average response time to agent messages and the agents'
+// daily figures — under the "statistics" purpose of the policies: only the
+// categories that purpose may use, never the data of a subject who objected
+// to it (Art. 21) or whose data is restricted (Art. 18, or kept after an
+// erasure).
+package stats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/store"
+)
+
+// Purpose is the name of the purpose of processing the statistics serve, as
+// declared by the policies; an objection to it removes the subject from
+// every figure.
+const Purpose = "statistics"
+
+// Policy is what the statistics need from the policies engine.
+type Policy interface {
+	Purposes(ctx context.Context) ([]policies.Purpose, error)
+}
+
+// Result reports a refresh.
+type Result struct {
+	At           time.Time `json:"at"`
+	SubjectStats int64     `json:"subject_stats"`
+	AgentStats   int64     `json:"agent_stats"`
+	// Objectors is how many subjects were left out because they objected.
+	Objectors int64 `json:"objectors"`
+	// LegalBasis is the legal basis of the statistics purpose.
+	LegalBasis string `json:"legal_basis"`
+}
+
+// CheckPurpose returns the statistics purpose and fails with ErrPolicy when
+// the policies do not declare it or let it produce neither table: then
+// nothing is computed.
+func CheckPurpose(ctx context.Context, pol Policy) (policies.Purpose, error) {
+	ps, err := pol.Purposes(ctx)
+	if err != nil {
+		return policies.Purpose{}, fmt.Errorf("statistics: %w", err)
+	}
+	i := slices.IndexFunc(ps, func(p policies.Purpose) bool { return p.Name == Purpose })
+	if i < 0 {
+		return policies.Purpose{}, fmt.Errorf("%w: the policies declare no %q purpose: no statistics may be computed", policies.ErrPolicy, Purpose)
+	}
+	if !slices.Contains(ps[i].Categories, policies.CatSubjectStats) && !slices.Contains(ps[i].Categories, policies.CatAgentStats) {
+		return policies.Purpose{}, fmt.Errorf("%w: the %q purpose lists neither %s nor %s: no statistics may be computed", policies.ErrPolicy, Purpose, policies.CatSubjectStats, policies.CatAgentStats)
+	}
+	return ps[i], nil
+}
+
+// Scope is the store's statistics scope at `at`.
+func Scope(at time.Time) store.StatsScope {
+	return store.StatsScope{ObjectionPurpose: Purpose, At: store.Millis(at)}
+}
+
+// Refresh recomputes both statistics tables from the store, set-wise, in one
+// transaction per table, each replacing the table's contents atomically and
+// appending its audit entry (counts only). Anonymised agent rows are kept.
+func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor string) (Result, error) {
+	p, err := CheckPurpose(ctx, pol)
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{At: at.UTC(), LegalBasis: p.LegalBasis}
+	sc := Scope(at)
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Get(ctx, &r.Objectors, "SELECT COUNT(*) FROM objections WHERE purpose = ?", Purpose); err != nil {
+			return fmt.Errorf("count objections: %w", err)
+		}
+		// A table the purpose no longer lists is emptied: the processing stops.
+		n, err := store.RefreshSubjectStats(ctx, tx, sc)
+		if !slices.Contains(p.Categories, policies.CatSubjectStats) {
+			n, err = 0, clear(ctx, tx, "DELETE FROM subject_stats")
+		}
+		if err != nil {
+			return err
+		}
+		r.SubjectStats = n
+		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{
+			At: at, Actor: actor, Action: "stats.refresh", Outcome: "ok",
+			Detail: map[string]any{"table": "subject_stats", "rows": n, "objectors_excluded": r.Objectors},
+		})
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("refresh subject statistics: %w", err)
+	}
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		n, err := store.RefreshAgentStats(ctx, tx, sc, nil)
+		if !slices.Contains(p.Categories, policies.CatAgentStats) {
+			n, err = 0, clear(ctx, tx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL")
+		}
+		if err != nil {
+			return err
+		}
+		r.AgentStats = n
+		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{
+			At: at, Actor: actor, Action: "stats.refresh", Outcome: "ok",
+			Detail: map[string]any{"table": "agent_stats", "rows": n, "objectors_excluded": r.Objectors},
+		})
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("refresh agent statistics: %w", err)
+	}
+	return r, nil
+}
+
+// RemoveSubject takes a subject out of the statistics inside tx, for an
+// objection or an erasure: their subject_stats row goes and the agent rows
+// of the days they contributed to (days, from store.AgentStatsDays taken
+// before their data changed) are recomputed without them. It returns the
+// number of subject_stats rows removed and agent rows rewritten.
+func RemoveSubject(ctx context.Context, tx *store.Tx, userID string, days []string, at time.Time) (subjectRows, agentRows int64, err error) {
+	subjectRows, err = store.DeleteSubjectStats(ctx, tx, userID)
+	if err != nil {
+		return 0, 0, err
+	}
+	agentRows, err = store.RefreshAgentStats(ctx, tx, Scope(at), days)
+	if err != nil {
+		return 0, 0, err
+	}
+	return subjectRows, agentRows, nil
+}
+
+func clear(ctx context.Context, tx *store.Tx, q string) error {
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return fmt.Errorf("statistics not allowed by the policies: %w", err)
+	}
+	return nil
+}
