@@ -343,6 +343,12 @@ remains(s) if {
 	not expired("tickets", s.latest_ticket_closed_at)
 }
 
+# Fail safe: tickets whose latest closure is unknown are assumed to remain.
+remains(s) if {
+	s.tickets > 0
+	not s.latest_ticket_closed_at
+}
+
 remains(s) if {
 	s.latest_event_at
 	not expired("account_events", s.latest_event_at)

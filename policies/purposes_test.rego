@@ -1,0 +1,42 @@
+package oubli.purposes_test
+
+import data.oubli.purposes
+
+test_two_purposes_in_notice_order if {
+	[p.name | some p in purposes.purposes] == ["customer_support", "statistics"]
+}
+
+test_customer_support_contract_basis_no_objection if {
+	p := purposes.by_name.customer_support
+	contains(p.legal_basis, "Art. 6(1)(b)")
+	p.objection.applies == false
+	contains(p.objection.reason, "Art. 6(1)(b)")
+	p.objection.stops == []
+}
+
+test_statistics_legitimate_interest_objection_stops_stats if {
+	p := purposes.by_name.statistics
+	contains(p.legal_basis, "Art. 6(1)(f)")
+	p.objection.applies == true
+	"subject_stats" in p.objection.stops
+	"agent_stats_contribution" in p.objection.stops
+}
+
+test_recipients_include_parent_company if {
+	some r in purposes.recipients
+	contains(r.name, "Adevinta France")
+	contains(r.basis, "6(1)(f)")
+}
+
+test_every_purpose_has_recipients_and_categories if {
+	every p in purposes.purposes {
+		count(p.recipients) > 0
+		count(p.categories) > 0
+		p.title != ""
+		p.description != ""
+	}
+}
+
+test_unknown_purpose_undefined if {
+	not purposes.by_name.marketing
+}
