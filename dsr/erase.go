@@ -654,3 +654,63 @@ func (m *matcher) matchReader(r io.Reader) (bool, error) {
 }
 
 func indexBytes(s, sep []byte) int { return strings.Index(string(s), string(sep)) }
+
+// ReapplyReport says what `erase --reapply` did.
+type ReapplyReport struct {
+	DryRun        bool           `json:"dry_run"`
+	LedgerEntries int            `json:"ledger_entries"`
+	Scanned       int64          `json:"subjects_scanned"`
+	Erased        []*EraseReport `json:"erased"`
+	// EmailOnly counts subjects whose e-mail, but not user id, is in the
+	// ledger: another account of a person who asked to be forgotten. They
+	// are not erased automatically; the DPO reviews them.
+	EmailOnly int `json:"email_only_matches"`
+}
+
+// Reapply erases again every subject of the ledger that is (again) in the
+// store, as after restoring a backup taken before their erasure. Subjects
+// are matched by the keyed hash of their user id, computed while streaming
+// the subjects table in bounded pages.
+func (e *Eraser) Reapply(ctx context.Context, dryRun bool) (*ReapplyReport, error) {
+	set, err := ledger.Load(e.Ledger, e.Hasher)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ReapplyReport{DryRun: dryRun, LedgerEntries: set.Len(), Erased: []*EraseReport{}}
+	if set.Len() == 0 {
+		return rep, nil
+	}
+	var match []string
+	after := ""
+	for {
+		var page []struct {
+			UserID string `db:"user_id"`
+			Email  string `db:"email"`
+		}
+		if err := e.DB.Select(ctx, &page, "SELECT user_id, email FROM subjects WHERE user_id > ? ORDER BY user_id LIMIT 1000", after); err != nil {
+			return nil, fmt.Errorf("reapply: scan subjects: %w", err)
+		}
+		for _, s := range page {
+			rep.Scanned++
+			if _, ok := set.ByUserID(e.Hasher.Hash("user_id", s.UserID)); ok {
+				match = append(match, s.UserID)
+			} else if _, ok := set.ByEmail(e.Hasher.Hash("email", s.Email)); ok {
+				rep.EmailOnly++
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].UserID
+	}
+	for _, id := range match {
+		r, err := e.Erase(ctx, store.SubjectKey{UserID: id}, EraseOptions{DryRun: dryRun, SkipLedger: true})
+		if r != nil {
+			rep.Erased = append(rep.Erased, r)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("reapply: %w", err)
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/oubli/oubli/dsr"
+	"github.com/oubli/oubli/store"
+)
+
+func init() { register(newEraseCmd) }
+
+// eraser builds the erasure service from the global flags.
+func (e *Env) eraser() (*dsr.Eraser, error) {
+	reg, db, h, err := e.register()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := e.Engine()
+	if err != nil {
+		return nil, err
+	}
+	bs, err := e.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	path, err := e.LedgerPath()
+	if err != nil {
+		return nil, err
+	}
+	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli"}, nil
+}
+
+func newEraseCmd(e *Env) *cobra.Command {
+	var key store.SubjectKey
+	var opt dsr.EraseOptions
+	var reapply bool
+	c := &cobra.Command{
+		Use:   "erase (--user-id ID | --email ADDR) [--dry-run] [--request ID] | erase --reapply [--dry-run]",
+		Short: "Erase a subject (Art. 17), or re-apply every recorded erasure after a backup restore",
+		Long: "erase removes the subject's account data, tickets, messages, attachments, account events,\n" +
+			"statistics and objections, and their contribution to the agents' figures, except what the\n" +
+			"policies keep (Art. 17(3): legal hold, open dispute), which is restricted and reported.\n" +
+			"Afterwards every table and blob is scanned for the subject's identifiers: any left outside\n" +
+			"what is kept fails the erasure (exit 1). Each erasure is appended to the erasure ledger.\n" +
+			"--reapply erases again every subject of the ledger found in the store.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if reapply {
+				if key.UserID != "" || key.Email != "" || opt.RequestID != "" {
+					return usageErrorf("--reapply takes no subject and no --request")
+				}
+			} else if err := key.Validate(); err != nil {
+				return usageErrorf("%v", err)
+			}
+			er, err := e.eraser()
+			if err != nil {
+				return err
+			}
+			if reapply {
+				rep, err := er.Reapply(e.Ctx, opt.DryRun)
+				if rep != nil {
+					printReapply(e, rep)
+				}
+				return err
+			}
+			rep, err := er.Erase(e.Ctx, key, opt)
+			if rep != nil {
+				printErase(e, rep)
+			}
+			return err
+		},
+	}
+	c.Flags().StringVar(&key.UserID, "user-id", "", "the subject's user id")
+	c.Flags().StringVar(&key.Email, "email", "", "the subject's e-mail address")
+	c.Flags().BoolVar(&opt.DryRun, "dry-run", false, "show exactly what would be done, change nothing")
+	c.Flags().StringVar(&opt.RequestID, "request", "", "the erasure request of the register this executes")
+	c.Flags().BoolVar(&reapply, "reapply", false, "re-erase every subject of the erasure ledger present in the store")
+	return c
+}
+
+func printErase(e *Env, r *dsr.EraseReport) {
+	if e.JSON() {
+		_ = e.PrintJSON(r)
+		return
+	}
+	verb := "erased"
+	if r.DryRun {
+		verb = "would erase (dry run)"
+	}
+	e.Printf("%s subject %s", verb, r.SubjectRef)
+	if r.RequestID != "" {
+		e.Printf(" for request %s", r.RequestID)
+	}
+	e.Printf("\n  deleted:")
+	for _, k := range []string{"subjects", "tickets", "messages", "attachments", "account_events", "subject_stats", "objections"} {
+		e.Printf(" %s=%d", k, r.Deleted[k])
+	}
+	e.Printf("\n  attachment contents removed: %d of %d; agent statistics recomputed: %d rows; requests pseudonymised: %d\n",
+		r.BlobsDeleted, r.BlobsQueued, r.AgentStats, r.Forgotten)
+	for _, k := range r.Kept {
+		e.Printf("  kept %s %s (%s, %s): %s\n", k.Category, k.ID, k.Action, k.Rule, k.Reason)
+	}
+	if len(r.Recipients) > 0 {
+		e.Printf("  recipients to inform (Art. 19):\n")
+		for _, rc := range r.Recipients {
+			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
+		}
+	}
+	e.Printf("  ledger: %s\n", r.Ledger)
+	if res := r.Residue; res != nil {
+		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)
+		for where, n := range res.Found {
+			e.Printf("    residue in %s: %d\n", where, n)
+		}
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func printReapply(e *Env, r *dsr.ReapplyReport) {
+	if e.JSON() {
+		_ = e.PrintJSON(r)
+		return
+	}
+	verb := "re-erased"
+	if r.DryRun {
+		verb = "would re-erase (dry run)"
+	}
+	e.Printf("erasure ledger: %d entries; %d subjects scanned; %s %d\n", r.LedgerEntries, r.Scanned, verb, len(r.Erased))
+	for _, x := range r.Erased {
+		e.Printf("  %s: %d tickets, %d kept\n", x.SubjectRef, x.Deleted["tickets"], len(x.Kept))
+	}
+	if r.EmailOnly > 0 {
+		e.Printf("  %d subject(s) share an erased e-mail address under another user id: review them\n", r.EmailOnly)
+	}
+}
+
+// register returns the request register.
+func (e *Env) register() (*dsr.Register, *store.DB, *store.Hasher, error) {
+	db, err := e.Store()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := e.Hasher()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	eng, err := e.Engine()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now}, db, h, nil
+}
