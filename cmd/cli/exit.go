@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -29,6 +30,7 @@ var exitCodes = []struct {
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
 	{store.ErrInvalid, ExitBadInput},
+	{ingest.ErrInvalid, ExitBadInput},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
 }

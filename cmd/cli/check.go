@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oubli/oubli/integrity"
+)
+
+func init() { register(newCheckCmd) }
+
+// errNotClean is returned by check when problems were found (exit 1).
+var errNotClean = errors.New("integrity problems found")
+
+func newCheckCmd(e *Env) *cobra.Command {
+	var opts integrity.Options
+	var repair bool
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Integrity: orphaned rows, blobs without rows and rows without blobs; exit 0 only when clean",
+		Long: "Check the store and the blob store together; exit 0 only when clean, 1 with a listing\n" +
+			"(internal ids and keyed hashes only) otherwise.\n" +
+			"--repair finishes the queue of blob deletions and removes blob files that no row refers to\n" +
+			"and that are older than --grace; it never deletes rows. --dry-run shows what it would do.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.DryRun && !repair {
+				return usageErrorf("--dry-run goes with --repair")
+			}
+			db, err := e.Store()
+			if err != nil {
+				return err
+			}
+			bs, err := e.Blobs()
+			if err != nil {
+				return err
+			}
+			opts.Now = e.Now
+			out := map[string]any{}
+			if repair {
+				rr, err := integrity.Repair(e.Ctx, db, bs, opts)
+				if err != nil {
+					return err
+				}
+				out["repair"] = rr
+				if !e.JSON() {
+					verb := "removed"
+					if rr.DryRun {
+						verb = "would remove"
+					}
+					e.Printf("repair: %s %d queued blob deletion(s) and %d orphan blob file(s); %d orphan(s) younger than %ds left alone\n",
+						verb, rr.DeletionsDrained, rr.OrphansRemoved, rr.OrphansTooRecent, rr.GraceSeconds)
+				}
+				if rr.DryRun {
+					if e.JSON() {
+						return e.PrintJSON(out)
+					}
+					return nil
+				}
+			}
+			rep, err := integrity.Check(e.Ctx, db, bs, opts)
+			if err != nil {
+				return err
+			}
+			out["check"] = rep
+			if e.JSON() {
+				if err := e.PrintJSON(out); err != nil {
+					return err
+				}
+			} else {
+				printCheck(e, rep)
+			}
+			if !rep.Clean {
+				var n int64
+				for _, c := range rep.Counts {
+					n += c
+				}
+				return fmt.Errorf("%w: %d problem(s)", errNotClean, n)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&opts.Deep, "deep", false, "read every blob and compare its SHA-256 with the recorded one")
+	c.Flags().BoolVar(&repair, "repair", false, "finish queued blob deletions and remove orphan blob files")
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --repair: show what would be removed, remove nothing")
+	c.Flags().DurationVar(&opts.Grace, "grace", integrity.DefaultGrace, "with --repair: leave orphan blob files younger than this")
+	return c
+}
+
+func printCheck(e *Env, rep integrity.Report) {
+	if rep.Clean {
+		e.Printf("clean: %d attachment(s) and %d blob file(s) checked%s\n", rep.Attachments, rep.Blobs, map[bool]string{true: " (deep)"}[rep.Deep])
+		return
+	}
+	kinds := make([]string, 0, len(rep.Counts))
+	for k := range rep.Counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		e.Printf("%-36s %d\n", k, rep.Counts[k])
+	}
+	for _, p := range rep.Problems {
+		e.Printf("  %s %s\n", p.Kind, p.Ref)
+	}
+}
