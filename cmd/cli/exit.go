@@ -3,7 +3,9 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -25,6 +27,8 @@ var exitCodes = []struct {
 	code int
 }{
 	{store.ErrAuditBroken, ExitFailed},
+	{dsr.ErrResidue, ExitFailed},
+	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
