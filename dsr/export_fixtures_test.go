@@ -109,7 +109,7 @@ func addHistory(t testing.TB, db *store.DB, bd *blobs.Dir, id, tag string) map[s
 		body                  []byte
 	}{
 		{"A-" + tag + "-1", "T-" + tag + "-1", "M-" + tag + "-1", "justificatif " + tag + ".pdf", []byte("%PDF-1.4 justificatif " + tag + "\x00\x01\x02")},
-		{"A-" + tag + "/../2", "T-" + tag + "-2", "M-" + tag + "-5", "../../etc/passwd\x00\u202Egpj.exe", bytes.Repeat([]byte("photo "+tag+" "), 1000)},
+		{"A-" + tag + "/../2", "T-" + tag + "-2", "M-" + tag + "-5", "../../etc/passwd\x01\u202Egpj.exe", bytes.Repeat([]byte("photo "+tag+" "), 1000)},
 		{"A-" + tag + "-3", "T-" + tag + "-2", "", "/abs/notes.txt", []byte("notes " + tag)},
 	}
 	for _, a := range atts {
