@@ -1,0 +1,99 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/store"
+)
+
+func TestParseSet(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    string // field=value,… or the error's fragment
+		wantErr bool
+	}{
+		{[]string{"email=new@example.org"}, "email=new@example.org", false},
+		{[]string{"pseudo= Néo ", "email=a.b+c@d.example"}, "pseudo=Néo,email=a.b+c@d.example", false},
+		{nil, "at least one", true},
+		{[]string{"email"}, "want FIELD=VALUE", true},
+		{[]string{"=x"}, "want FIELD=VALUE", true},
+		{[]string{"phone=1"}, `unknown field "phone"`, true},
+		{[]string{"email=not-an-address"}, "--set email", true},
+		{[]string{"email=Bob <bob@example.org>"}, "plain e-mail", true},
+		{[]string{"email=bob@localhost"}, "no dot", true},
+		{[]string{"pseudo="}, "empty pseudo", true},
+		{[]string{"pseudo=a\x00b"}, "control", true},
+		{[]string{"pseudo=" + strings.Repeat("x", 65)}, "longer than 64", true},
+		{[]string{"email=a@b.fr", "email=c@d.fr"}, "twice", true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, err := ParseSet(tt.args)
+			if tt.wantErr {
+				if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want ErrInvalid containing %q", err, tt.want)
+				}
+				if strings.Contains(err.Error(), "not-an-address") {
+					t.Errorf("error echoes the value: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, c := range got {
+				parts = append(parts, c.Field+"="+c.Value)
+			}
+			if s := strings.Join(parts, ","); s != tt.want {
+				t.Errorf("got %s, want %s", s, tt.want)
+			}
+		})
+	}
+}
+
+func TestRectify(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		r := &Rectifier{DB: db, Policy: w.eng, Register: &Register{DB: db, Policies: w.eng, Hasher: w.h}, Hasher: w.h, Now: func() timeNow { return erNow }, Actor: "test"}
+		changes, err := ParseSet([]string{"email=alice.new@example.net", "pseudo=alice2026"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := r.Rectify(ctx, store.SubjectKey{Email: "ALICE@example.org"}, changes, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Recipients) == 0 {
+			t.Error("no recipients listed to inform (Art. 19)")
+		}
+		got := erRows(t, db, "SELECT email, pseudo FROM subjects WHERE user_id = 'u-alice'")
+		if len(got) != 1 || got[0] != "alice.new@example.net|alice2026|" {
+			t.Errorf("subject after rectify = %v", got)
+		}
+		if n := erCount(t, db, "SELECT COUNT(*) FROM subjects WHERE LOWER(email) = 'alice@example.org' OR pseudo = 'alicewonder'"); n != 0 {
+			t.Errorf("old values still held")
+		}
+		// The audit names the fields and hashes of the new values only.
+		audit := strings.Join(erRows(t, db, "SELECT detail FROM audit_log WHERE action = 'dsr.rectify'"), "\n")
+		for _, bad := range []string{"alice", "example"} {
+			if strings.Contains(strings.ToLower(audit), bad) {
+				t.Errorf("audit detail holds %q: %s", bad, audit)
+			}
+		}
+		if !strings.Contains(audit, w.h.Hash("email", "alice.new@example.net")) || !strings.Contains(audit, `"pseudo"`) {
+			t.Errorf("audit detail lacks the field names / new value hashes: %s", audit)
+		}
+		if n := erCount(t, db, "SELECT COUNT(*) FROM dsr_requests WHERE type = 'rectification' AND status = 'done'"); n != 1 {
+			t.Errorf("done rectification requests = %d, want 1", n)
+		}
+		if _, err := db.VerifyAudit(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
