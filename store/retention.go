@@ -397,15 +397,16 @@ func MaxAuditSeq(ctx context.Context, q Querier) (int64, error) {
 type HoldIndex struct {
 	Tickets map[string]string // ticket id → reason (holds on the ticket itself)
 	Users   map[string]string // user id → reason (holds on the subject)
-	// UserTickets: user id → reason, for holds on one of the subject's tickets.
-	UserTickets map[string]string
+	// HeldTickets: user id → how many of the subject's tickets are under a
+	// hold of their own (filled with viaTickets).
+	HeldTickets map[string]int64
 }
 
 // ActiveHolds returns, in one query, the holds active at `at` on the given
 // tickets and subjects; with viaTickets, also the holds on any ticket of the
 // given subjects.
 func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
-	ix := HoldIndex{Tickets: map[string]string{}, Users: map[string]string{}, UserTickets: map[string]string{}}
+	ix := HoldIndex{Tickets: map[string]string{}, Users: map[string]string{}, HeldTickets: map[string]int64{}}
 	if len(ticketIDs) == 0 && len(userIDs) == 0 {
 		return ix, nil
 	}
@@ -418,7 +419,7 @@ func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []
 	args := append(append(append(a1, act...), a2...), act...)
 	if viaTickets {
 		c3, a3 := inList(d, "t.user_id", userIDs)
-		query += " UNION ALL SELECT 'ut', t.user_id, h.reason FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + HoldActiveCond
+		query += " UNION ALL SELECT DISTINCT 'ut', t.user_id, t.ticket_id FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + HoldActiveCond
 		args = append(append(args, a3...), act...)
 	}
 	rows, err := q.Query(ctx, query, args...)
@@ -431,7 +432,11 @@ func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []
 		if err := rows.Scan(&kind, &id, &reason); err != nil {
 			return ix, fmt.Errorf("active holds: %w", err)
 		}
-		m := map[string]map[string]string{"t": ix.Tickets, "u": ix.Users, "ut": ix.UserTickets}[kind]
+		if kind == "ut" { // reason holds the ticket id; rows are distinct
+			ix.HeldTickets[id]++
+			continue
+		}
+		m := map[string]map[string]string{"t": ix.Tickets, "u": ix.Users}[kind]
 		if _, dup := m[id]; !dup {
 			m[id] = reason
 		}

@@ -193,8 +193,8 @@ func TestHolds(t *testing.T) {
 			if fmt.Sprint(ix.Tickets) != c.tickets || fmt.Sprint(ix.Users) != c.users {
 				t.Errorf("at %d: tickets %v users %v, want %s %s", c.at, ix.Tickets, ix.Users, c.tickets, c.users)
 			}
-			if c.at >= 100 && ix.UserTickets["u1"] != "litigation" {
-				t.Errorf("at %d: the ticket hold is not seen through the subject: %v", c.at, ix.UserTickets)
+			if want := map[bool]int64{true: 1, false: 0}[c.at >= 100]; ix.HeldTickets["u1"] != want {
+				t.Errorf("at %d: held tickets of u1 = %d, want %d", c.at, ix.HeldTickets["u1"], want)
 			}
 		}
 		if err := db.InTx(ctx, func(tx *store.Tx) error { _, err := store.ReleaseHold(ctx, tx, "H-t", 150); return err }); err != nil {

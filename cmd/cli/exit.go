@@ -7,6 +7,7 @@ import (
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
 
@@ -33,8 +34,11 @@ var exitCodes = []struct {
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
+	{dsr.ErrState, ExitRefused},
+	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
 	{ingest.ErrInvalid, ExitBadInput},
+	{retention.ErrSafetyValve, ExitRefused},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
 }

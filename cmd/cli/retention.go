@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/oubli/oubli/integrity"
+	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/store"
+)
+
+func init() { register(newRetentionCmd) }
+
+func newRetentionCmd(e *Env) *cobra.Command {
+	c := &cobra.Command{Use: "retention", Short: "Plan and run the retention purge decided by the policies"}
+	var at string
+	var o retention.Options
+	addCommon := func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&at, "at", "", "evaluate the policies at this time (RFC 3339 or YYYY-MM-DD; default now)")
+		cmd.Flags().IntVar(&o.BatchSize, "batch-size", 2000, "records read, decided and written per batch (1..5000)")
+	}
+	prepare := func() (*store.DB, retention.Policy, error) {
+		if at != "" {
+			t, err := ParseTime("--at", at)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.At = t
+		}
+		if o.BatchSize < 1 || o.BatchSize > 5000 {
+			return nil, nil, usageErrorf("--batch-size %d: want 1..5000", o.BatchSize)
+		}
+		o.Now = e.Now
+		o.Log = e.Log
+		// Load the policies before opening anything: a broken policy
+		// stops here, with nothing read or written.
+		pol, err := e.Engine()
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := e.Store()
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, pol, nil
+	}
+	plan := &cobra.Command{
+		Use:   "plan",
+		Short: "Dry run: what a run at --at would delete, anonymise or keep because of a hold, and why",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, pol, err := prepare()
+			if err != nil {
+				return err
+			}
+			rep, err := retention.Plan(e.Ctx, db, pol, o)
+			if err != nil {
+				return err
+			}
+			return e.printReport(rep)
+		},
+	}
+	addCommon(plan)
+	plan.Flags().IntVar(&o.Explain, "explain", 0, "list up to N example record ids per rule (subjects as keyed hashes)")
+
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Delete and anonymise what the policies say has expired (batched, resumable, audited)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.MaxShare <= 0 || o.MaxShare > 1 {
+				return usageErrorf("--max-share %g: want a fraction in (0, 1]", o.MaxShare)
+			}
+			db, pol, err := prepare()
+			if err != nil {
+				return err
+			}
+			bs, err := e.Blobs()
+			if err != nil {
+				return err
+			}
+			o.Blobs, o.Drain, o.Actor = bs, integrity.DrainBlobQueue, "cli"
+			done := e.progress(&o)
+			rep, err := retention.Run(e.Ctx, db, pol, o)
+			done()
+			if rep != nil && rep.Outcome != "refused" && rep.Outcome != "" {
+				if perr := e.printReport(rep); err == nil {
+					err = perr
+				}
+			}
+			return err
+		},
+	}
+	addCommon(run)
+	run.Flags().BoolVar(&o.AllowLarge, "allow-large", false, "disable the safety valve")
+	run.Flags().Float64Var(&o.MaxShare, "max-share", 0.25, "refuse a run that would delete or anonymise more than this share of any category")
+
+	var limit int
+	history := &cobra.Command{
+		Use:   "history",
+		Short: "The latest retention runs: outcome, policy revision, counts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := e.Store()
+			if err != nil {
+				return err
+			}
+			runs, err := store.ListRetentionRuns(e.Ctx, db, limit)
+			if err != nil {
+				return err
+			}
+			if e.JSON() {
+				out := make([]map[string]any, 0, len(runs))
+				for _, r := range runs {
+					var counts any
+					_ = json.Unmarshal([]byte(r.Counts), &counts)
+					m := map[string]any{"run_id": r.RunID, "at": store.FromMillis(r.At).Format(time.RFC3339),
+						"started_at": store.FromMillis(r.StartedAt).Format(time.RFC3339), "policy_revision": r.PolicyRevision,
+						"outcome": r.Outcome, "counts": counts}
+					if r.FinishedAt.Valid {
+						m["finished_at"] = store.FromMillis(r.FinishedAt.Int64).Format(time.RFC3339)
+					}
+					out = append(out, m)
+				}
+				return e.PrintJSON(map[string]any{"runs": out})
+			}
+			for _, r := range runs {
+				e.Printf("%s  %-11s at %s  started %s  policy %s\n", r.RunID, r.Outcome,
+					store.FromMillis(r.At).Format(time.RFC3339), store.FromMillis(r.StartedAt).Format(time.RFC3339), r.PolicyRevision)
+			}
+			return nil
+		},
+	}
+	history.Flags().IntVar(&limit, "limit", 20, "at most this many runs")
+	c.AddCommand(plan, run, history)
+	return c
+}
+
+// progress shows a progress bar on a terminal stderr; otherwise the run's
+// structured logs are the progress. It returns a function that clears it.
+func (e *Env) progress(o *retention.Options) func() {
+	f, ok := e.Err.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func() {}
+	}
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("retention"),
+		progressbar.OptionShowCount(), progressbar.OptionSetItsString("records"), progressbar.OptionShowIts(), progressbar.OptionClearOnFinish())
+	o.Progress = func(category string, n int) {
+		bar.Describe("retention: " + category)
+		_ = bar.Add(n)
+	}
+	return func() { _ = bar.Finish() }
+}
+
+func (e *Env) printReport(r *retention.Report) error {
+	if e.JSON() {
+		out := map[string]any{
+			"at": r.At.Format(time.RFC3339), "policy_revision": r.PolicyRevision, "dry_run": r.DryRun,
+			"delete": r.Delete, "anonymize": r.Anonymize, "kept_by_hold": r.KeptByHold, "total": r.Total, "rules": r.Rules,
+		}
+		if r.RunID != "" {
+			out["run_id"], out["outcome"], out["blobs_deleted"] = r.RunID, r.Outcome, r.BlobsDeleted
+			if r.Interrupted > 0 {
+				out["interrupted_runs"] = r.Interrupted
+			}
+		}
+		return e.PrintJSON(out)
+	}
+	if r.RunID != "" {
+		e.Printf("retention run %s: %s\n", r.RunID, r.Outcome)
+	} else {
+		e.Printf("retention plan (dry run, nothing changed)\n")
+	}
+	e.Printf("at %s, policy revision %s\n\n", r.At.Format(time.RFC3339), r.PolicyRevision)
+	e.Printf("%-16s %10s %10s %13s\n", "category", "delete", "anonymise", "kept by hold")
+	for _, c := range retention.Categories {
+		e.Printf("%-16s %10d %10d %13d\n", c, r.Delete[c], r.Anonymize[c], r.KeptByHold[c])
+	}
+	e.Printf("%-16s %10d\n\n", "total", r.Total)
+	for _, id := range r.RuleIDs() {
+		rc := r.Rules[id]
+		if rc.Action == "keep" && rc.Held == 0 && len(rc.Examples) == 0 {
+			continue
+		}
+		e.Printf("%-36s %-10s %-15s %7d  %s\n", id, rc.Action, rc.Category, rc.Count, rc.Reason)
+		if len(rc.Examples) > 0 {
+			e.Printf("%36s e.g. %s\n", "", strings.Join(rc.Examples, ", "))
+		}
+	}
+	if r.BlobsDeleted > 0 {
+		e.Printf("\nattachment contents removed: %d\n", r.BlobsDeleted)
+	}
+	return nil
+}

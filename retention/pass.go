@@ -1,0 +1,270 @@
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/store"
+)
+
+// pass is one walk over every category: a plan (dry) or a run.
+type pass struct {
+	db     *store.DB
+	pol    Policy
+	o      *Options
+	dry    bool
+	at     time.Time
+	atMs   int64
+	cuts   map[string]store.Cutoff
+	hasher *store.Hasher
+	rep    *Report
+	// maxAudit bounds the audit prefix considered: entries appended by the
+	// run itself are never its own candidates, so plan and run agree.
+	maxAudit int64
+	// queued is set when a batch queued blob contents for deletion.
+	queued bool
+	// stopped is set when the context was canceled between batches.
+	stopped bool
+}
+
+func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
+	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At)}
+	p.rep = newReport(o.At, pol.Revision(), dry)
+	cuts, err := pol.Candidates(ctx, o.At)
+	if err != nil {
+		return nil, fmt.Errorf("retention candidates: %w", err)
+	}
+	p.cuts = map[string]store.Cutoff{}
+	for cat, c := range cuts {
+		if !store.CutoffSupported(cat, c.Column) {
+			// Still correct, only slower: every record goes to Decide.
+			o.Log.Warn("retention: no SQL pre-filter for this cutoff; scanning every record", "category", cat, "column", c.Column)
+			continue
+		}
+		p.cuts[cat] = store.Cutoff{Column: c.Column, Before: c.Before, NullIsCandidate: c.NullIsCandidate}
+	}
+	if p.hasher, err = db.Hasher(ctx); err != nil {
+		return nil, err
+	}
+	if p.maxAudit, err = store.MaxAuditSeq(ctx, db); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// all runs every phase in order.
+func (p *pass) all(ctx context.Context) error {
+	for _, ph := range []struct {
+		cat string
+		fn  func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
+	}{
+		{policies.CatAttachments, p.attachments},
+		{policies.CatTickets, p.tickets},
+		{policies.CatAccountEvents, p.events},
+		{policies.CatSubjectStats, p.subjectStats},
+		{policies.CatAgentStats, p.agentStats},
+		{policies.CatDSRRequests, p.requests},
+		{policies.CatLegalHolds, p.holds},
+		{policies.CatSubjects, p.subjects},
+		{policies.CatAudit, p.audit},
+	} {
+		if err := p.loop(ctx, ph.cat, ph.fn); err != nil {
+			return err
+		}
+		if p.stopped {
+			return nil
+		}
+		p.o.Log.Info("retention phase done", "category", ph.cat, "dry_run", p.dry,
+			"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat])
+	}
+	return nil
+}
+
+// loop pages through one category. In a run each batch is one transaction
+// (scan with row locks, facts, decision, writes, run bookkeeping); blob
+// contents queued by a batch are drained once it has committed. The
+// context is checked between batches only: a batch in flight finishes.
+func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)) error {
+	after := ""
+	bctx := context.WithoutCancel(ctx)
+	for {
+		if !p.dry && ctx.Err() != nil {
+			p.stopped = true
+			return nil
+		}
+		var next string
+		var n int
+		var err error
+		if p.dry {
+			next, n, err = step(ctx, p.db, nil, after)
+		} else {
+			err = p.db.InTx(bctx, func(tx *store.Tx) error {
+				next, n, err = step(bctx, tx, tx, after)
+				if err != nil {
+					return err
+				}
+				return store.UpdateRetentionRun(bctx, tx, p.rep.RunID, p.countsJSON(), p.progressJSON(cat, next))
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("retention %s: %w", cat, err)
+		}
+		if p.queued {
+			p.queued = false
+			if err := p.drain(bctx); err != nil {
+				return err
+			}
+		}
+		if n > 0 && p.o.Progress != nil {
+			p.o.Progress(cat, n)
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
+}
+
+// drain removes queued blob contents after a commit. A failure is logged,
+// not fatal: the queue is durable and the next run (or check --repair)
+// finishes it.
+func (p *pass) drain(ctx context.Context) error {
+	if p.o.Blobs == nil {
+		return nil
+	}
+	for {
+		n, err := p.o.Drain(ctx, p.db, p.o.Blobs, p.o.BatchSize)
+		p.rep.BlobsDeleted += int64(n)
+		if err != nil {
+			p.o.Log.Warn("retention: blob queue not drained; it will be on the next run", "error", err.Error())
+			return nil
+		}
+		if n < p.o.BatchSize {
+			return nil
+		}
+	}
+}
+
+func (p *pass) countsJSON() string {
+	b, _ := json.Marshal(map[string]any{"delete": p.rep.Delete, "anonymize": p.rep.Anonymize, "kept_by_hold": p.rep.KeptByHold, "rules": p.rep.Rules})
+	return string(b)
+}
+
+// progressJSON records the phase reached. Keys are not recorded: a resumed
+// run starts each category over, which only finds what is left.
+func (p *pass) progressJSON(cat, next string) string {
+	b, _ := json.Marshal(map[string]any{"phase": cat, "done": next == ""})
+	return string(b)
+}
+
+// decide asks the policies about one batch and checks the answer's shape.
+func (p *pass) decide(ctx context.Context, recs []policies.Record) ([]policies.Decision, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ds, err := p.pol.Decide(ctx, p.at, recs)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) != len(recs) {
+		return nil, fmt.Errorf("%w: %d decisions for %d %s records", policies.ErrPolicy, len(ds), len(recs), recs[0].Category)
+	}
+	for i, d := range ds {
+		switch d.Action {
+		case policies.Keep, policies.Delete, policies.Anonymize:
+		default:
+			return nil, fmt.Errorf("%w: %s record: unknown action %q from rule %q", policies.ErrPolicy, recs[i].Category, d.Action, d.Rule)
+		}
+		if d.Rule == "" {
+			return nil, fmt.Errorf("%w: %s record: decision %q names no rule", policies.ErrPolicy, recs[i].Category, d.Action)
+		}
+	}
+	return ds, nil
+}
+
+// tally counts one decision; example is the record's displayable id.
+func (p *pass) tally(cat string, d policies.Decision, example string) {
+	rc := p.rep.rule(d.Rule, cat, d.Action, d.Reason)
+	switch {
+	case d.Action == policies.Delete:
+		p.rep.Delete[cat]++
+	case d.Action == policies.Anonymize:
+		p.rep.Anonymize[cat]++
+	case d.Held:
+		p.rep.KeptByHold[cat]++
+		rc.Held++
+	}
+	rc.Count++
+	if p.dry && len(rc.Examples) < p.o.Explain && (d.Action != policies.Keep || d.Held) {
+		rc.Examples = append(rc.Examples, example)
+	}
+}
+
+// cascade counts records that go with another (messages with their ticket,
+// objections with their subject) under a derived rule.
+func (p *pass) cascade(cat, parentRule, parentCat string, n int64) {
+	if n == 0 {
+		return
+	}
+	rc := p.rep.rule(parentRule+"/"+cat, cat, policies.Delete, "deleted with its "+parentCat[:len(parentCat)-1]+" ("+parentRule+")")
+	rc.Count += n
+	p.rep.Delete[cat] += n
+}
+
+func unsupported(cat string, d policies.Decision) error {
+	return fmt.Errorf("%w: rule %q decides %q for %s, which retention cannot do", policies.ErrPolicy, d.Rule, d.Action, cat)
+}
+
+func putTime(m map[string]any, k string, ok bool, v int64) {
+	if ok {
+		m[k] = v
+	}
+}
+
+func hold(m map[string]any, reason string, held bool) {
+	m["held"] = held
+	if held {
+		m["hold_reason"] = reason
+	}
+}
+
+func firstReason(ms ...map[string]string) func(string) (string, bool) {
+	return func(id string) (string, bool) {
+		for _, m := range ms {
+			if r, ok := m[id]; ok {
+				return r, true
+			}
+		}
+		return "", false
+	}
+}
+
+func (p *pass) scanOpts(cat, after string) store.ScanOptions {
+	return store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+}
+
+// next returns the keyset position after a page, or "" at the end.
+func (p *pass) next(n int, last string) string {
+	if n < p.o.BatchSize {
+		return ""
+	}
+	return last
+}
+
+func userIDs[T any](rows []T, f func(T) (string, bool)) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rows {
+		if u, ok := f(r); ok && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

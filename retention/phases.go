@@ -1,0 +1,494 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/store"
+)
+
+// Each phase reads one page of candidates after the keyset position, gathers
+// the batch's facts in one query, decides the batch in one evaluation, and
+// (in a run, tx != nil) applies it. It returns the next keyset position
+// ("" when done) and the number of records decided.
+
+func attachmentRecord(a store.AttachmentFacts, ix store.HoldIndex) policies.Record {
+	m := map[string]any{"uploaded_at": a.UploadedAt, "ticket_status": a.TicketStatus, "dispute_status": a.DisputeStatus}
+	putTime(m, "ticket_closed_at", a.TicketClosedAt.Valid, a.TicketClosedAt.Int64)
+	reason, held := firstReason(ix.Tickets)(a.TicketID)
+	if !held && a.UserID.Valid {
+		reason, held = firstReason(ix.Users)(a.UserID.String)
+	}
+	hold(m, reason, held)
+	return policies.Record{Category: policies.CatAttachments, ID: a.ID, Attrs: m}
+}
+
+func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanAttachments(ctx, q, p.scanOpts(policies.CatAttachments, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	tids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.TicketID, true })
+	uids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid })
+	if tx != nil {
+		if err := store.LockSubjects(ctx, tx, uids); err != nil {
+			return "", 0, err
+		}
+	}
+	ix, err := store.ActiveHolds(ctx, q, p.atMs, tids, uids, false)
+	if err != nil {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, a := range rows {
+		recs[i] = attachmentRecord(a, ix)
+	}
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	var del []string
+	for i, d := range ds {
+		if d.Action == policies.Anonymize {
+			return "", 0, unsupported(policies.CatAttachments, d)
+		}
+		p.tally(policies.CatAttachments, d, rows[i].ID)
+		if d.Action == policies.Delete {
+			del = append(del, rows[i].ID)
+		}
+	}
+	if tx != nil && len(del) > 0 {
+		n, err := store.DeleteAttachments(ctx, tx, del, store.Millis(p.o.Now()))
+		if err != nil {
+			return "", 0, err
+		}
+		if n != int64(len(del)) {
+			return "", 0, fmt.Errorf("deleted %d attachments, decided %d", n, len(del))
+		}
+		p.queued = true
+	}
+	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+}
+
+func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanTickets(ctx, q, p.scanOpts(policies.CatTickets, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	tids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.ID, true })
+	uids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid })
+	if tx != nil {
+		if err := store.LockSubjects(ctx, tx, uids); err != nil {
+			return "", 0, err
+		}
+	}
+	ix, err := store.ActiveHolds(ctx, q, p.atMs, tids, uids, false)
+	if err != nil {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, t := range rows {
+		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
+		putTime(m, "closed_at", t.ClosedAt.Valid, t.ClosedAt.Int64)
+		reason, held := ix.Tickets[t.ID]
+		if !held && t.UserID.Valid {
+			reason, held = ix.Users[t.UserID.String]
+		}
+		hold(m, reason, held)
+		recs[i] = policies.Record{Category: policies.CatTickets, ID: t.ID, Attrs: m}
+	}
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	groups := &ruleGroups{}
+	for i, d := range ds {
+		if d.Action == policies.Anonymize {
+			return "", 0, unsupported(policies.CatTickets, d)
+		}
+		p.tally(policies.CatTickets, d, rows[i].ID)
+		if d.Action == policies.Delete {
+			groups.add(d.Rule, rows[i].ID)
+		}
+	}
+	for _, g := range groups.list {
+		if err := p.ticketCascade(ctx, q, tx, g.rule, g.ids, ix); err != nil {
+			return "", 0, err
+		}
+	}
+	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+}
+
+// ruleGroups groups record ids by the rule that decided them, in order.
+type ruleGroups struct {
+	list []*ruleGroup
+	by   map[string]*ruleGroup
+}
+
+type ruleGroup struct {
+	rule string
+	ids  []string
+}
+
+func (g *ruleGroups) add(rule, id string) {
+	if g.by == nil {
+		g.by = map[string]*ruleGroup{}
+	}
+	r, ok := g.by[rule]
+	if !ok {
+		r = &ruleGroup{rule: rule}
+		g.by[rule] = r
+		g.list = append(g.list, r)
+	}
+	r.ids = append(r.ids, id)
+}
+
+// ticketCascade deletes (run) or counts (plan) tickets decided delete by one
+// rule, with their messages and remaining attachments.
+func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx, rule string, del []string, ix store.HoldIndex) error {
+	if tx != nil {
+		d, err := store.DeleteTickets(ctx, tx, del, store.Millis(p.o.Now()))
+		if err != nil {
+			return err
+		}
+		if d.Tickets != int64(len(del)) {
+			return fmt.Errorf("deleted %d tickets, decided %d", d.Tickets, len(del))
+		}
+		p.cascade(policies.CatMessages, rule, policies.CatTickets, d.Messages)
+		p.cascade(policies.CatAttachments, rule, policies.CatTickets, d.Attachments)
+		if d.Attachments > 0 {
+			p.queued = true
+		}
+		return nil
+	}
+	// Plan: count what the run would remove with these tickets. The
+	// attachments the attachment phase deletes on its own are counted
+	// there; the others go with their ticket.
+	nm, err := store.CountMessagesOfTickets(ctx, q, del)
+	if err != nil {
+		return err
+	}
+	as, err := store.AttachmentsOfTickets(ctx, q, del)
+	if err != nil {
+		return err
+	}
+	arecs := make([]policies.Record, len(as))
+	for i, a := range as {
+		arecs[i] = attachmentRecord(a, ix)
+	}
+	ads, err := p.decide(ctx, arecs)
+	if err != nil {
+		return err
+	}
+	var na int64
+	for _, d := range ads {
+		if d.Action != policies.Delete {
+			na++
+		}
+	}
+	p.cascade(policies.CatMessages, rule, policies.CatTickets, nm)
+	p.cascade(policies.CatAttachments, rule, policies.CatTickets, na)
+	return nil
+}
+
+func (p *pass) events(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanAccountEvents(ctx, q, p.scanOpts(policies.CatAccountEvents, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	uids := userIDs(rows, func(e store.EventFacts) (string, bool) { return e.UserID, true })
+	if tx != nil {
+		if err := store.LockSubjects(ctx, tx, uids); err != nil {
+			return "", 0, err
+		}
+	}
+	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
+	if err != nil {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, e := range rows {
+		m := map[string]any{"at": e.At, "type": e.Type}
+		reason, held := ix.Users[e.UserID]
+		hold(m, reason, held)
+		recs[i] = policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	return p.simple(ctx, tx, policies.CatAccountEvents, recs, ids)
+}
+
+func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanSubjectStats(ctx, q, p.scanOpts(policies.CatSubjectStats, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	uids := userIDs(rows, func(s store.SubjectStatFacts) (string, bool) { return s.ID, true })
+	if tx != nil {
+		if err := store.LockSubjects(ctx, tx, uids); err != nil {
+			return "", 0, err
+		}
+	}
+	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
+	if err != nil {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, s := range rows {
+		recs[i] = subjectStatRecord(s, ix)
+	}
+	return p.simple(ctx, tx, policies.CatSubjectStats, recs, uids)
+}
+
+func subjectStatRecord(s store.SubjectStatFacts, ix store.HoldIndex) policies.Record {
+	m := map[string]any{"computed_at": s.ComputedAt}
+	reason, held := ix.Users[s.ID]
+	hold(m, reason, held)
+	return policies.Record{Category: policies.CatSubjectStats, ID: s.ID, Attrs: m}
+}
+
+func (p *pass) requests(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanDSRRequests(ctx, q, p.scanOpts(policies.CatDSRRequests, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		m := map[string]any{"status": r.Status, "received_at": r.ReceivedAt}
+		putTime(m, "closed_at", r.ClosedAt.Valid, r.ClosedAt.Int64)
+		recs[i] = policies.Record{Category: policies.CatDSRRequests, ID: r.ID, Attrs: m}
+		ids[i] = r.ID
+	}
+	return p.simple(ctx, tx, policies.CatDSRRequests, recs, ids)
+}
+
+func (p *pass) holds(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanLegalHolds(ctx, q, p.scanOpts(policies.CatLegalHolds, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	ids := make([]string, len(rows))
+	for i, h := range rows {
+		m := map[string]any{"created_at": h.CreatedAt}
+		putTime(m, "until", h.Until.Valid, h.Until.Int64)
+		putTime(m, "released_at", h.ReleasedAt.Valid, h.ReleasedAt.Int64)
+		recs[i] = policies.Record{Category: policies.CatLegalHolds, ID: h.ID, Attrs: m}
+		ids[i] = h.ID
+	}
+	return p.simple(ctx, tx, policies.CatLegalHolds, recs, ids)
+}
+
+// simple decides and deletes the records of a category that is only ever
+// deleted, keyed by string ids in scan order.
+func (p *pass) simple(ctx context.Context, tx *store.Tx, cat string, recs []policies.Record, ids []string) (string, int, error) {
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	var del []string
+	for i, d := range ds {
+		if d.Action == policies.Anonymize {
+			return "", 0, unsupported(cat, d)
+		}
+		p.tally(cat, d, recs[i].ID)
+		if d.Action == policies.Delete {
+			del = append(del, recs[i].ID)
+		}
+	}
+	if tx != nil && len(del) > 0 {
+		n, err := store.DeleteRows(ctx, tx, cat, del)
+		if err != nil {
+			return "", 0, err
+		}
+		if n != int64(len(del)) {
+			return "", 0, fmt.Errorf("deleted %d %s, decided %d", n, cat, len(del))
+		}
+	}
+	return p.next(len(recs), recs[len(recs)-1].ID), len(recs), nil
+}
+
+func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanAgentStats(ctx, q, p.scanOpts(policies.CatAgentStats, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, a := range rows {
+		ds, err := a.DayStart()
+		if err != nil {
+			return "", 0, err
+		}
+		recs[i] = policies.Record{Category: policies.CatAgentStats, ID: itoa(a.ID), Attrs: map[string]any{"day_start": ds, "anonymized": a.Anonymized}}
+	}
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	var del, anon []int64
+	for i, d := range ds {
+		if d.Action == policies.Anonymize && rows[i].Anonymized {
+			continue // already done: nothing to count or change
+		}
+		p.tally(policies.CatAgentStats, d, recs[i].ID)
+		switch d.Action {
+		case policies.Delete:
+			del = append(del, rows[i].ID)
+		case policies.Anonymize:
+			anon = append(anon, rows[i].ID)
+		}
+	}
+	if tx != nil {
+		now := store.Millis(p.o.Now())
+		if n, err := store.DeleteAgentStats(ctx, tx, del); err != nil || n != int64(len(del)) {
+			return "", 0, fmt.Errorf("delete agent_stats: %d of %d: %w", n, len(del), err)
+		}
+		if n, err := store.AnonymizeAgentStats(ctx, tx, anon, now); err != nil || n != int64(len(anon)) {
+			return "", 0, fmt.Errorf("anonymise agent_stats: %d of %d: %w", n, len(anon), err)
+		}
+	}
+	return p.next(len(rows), itoa(rows[len(rows)-1].ID)), len(rows), nil
+}
+
+func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	rows, err := store.ScanSubjects(ctx, q, p.scanOpts(policies.CatSubjects, after))
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	uids := userIDs(rows, func(s store.SubjectFacts) (string, bool) { return s.ID, true })
+	// held: a hold on the subject itself; held_tickets: how many of their
+	// tickets are under a hold of their own (those tickets remain).
+	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, true)
+	if err != nil {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, s := range rows {
+		m := map[string]any{"tickets": s.Tickets, "open_tickets": s.OpenTickets, "disputes_open": s.DisputesOpen}
+		putTime(m, "account_created_at", s.AccountCreatedAt.Valid, s.AccountCreatedAt.Int64)
+		putTime(m, "account_closed_at", s.AccountClosedAt.Valid, s.AccountClosedAt.Int64)
+		putTime(m, "latest_ticket_closed_at", s.LatestTicketClosedAt.Valid, s.LatestTicketClosedAt.Int64)
+		putTime(m, "latest_event_at", s.LatestEventAt.Valid, s.LatestEventAt.Int64)
+		m["held_tickets"] = ix.HeldTickets[s.ID]
+		m["anonymized"] = s.AnonymizedAt.Valid
+		reason, held := ix.Users[s.ID]
+		hold(m, reason, held)
+		recs[i] = policies.Record{Category: policies.CatSubjects, ID: s.ID, Attrs: m}
+	}
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	groups := &ruleGroups{}
+	var anon []store.Anonymisation
+	for i, d := range ds {
+		s := rows[i]
+		if d.Action == policies.Anonymize && s.AnonymizedAt.Valid {
+			continue // already anonymised
+		}
+		ref := p.hasher.Hash("user_id", s.ID)
+		p.tally(policies.CatSubjects, d, ref)
+		switch d.Action {
+		case policies.Delete:
+			groups.add(d.Rule, s.ID)
+		case policies.Anonymize:
+			anon = append(anon, store.Anonymisation{UserID: s.ID, Email: "anonymised-" + ref[2:14] + "@invalid", Pseudo: "anonymised"})
+		}
+	}
+	for _, g := range groups.list {
+		if err := p.subjectCascade(ctx, q, tx, g.rule, g.ids, ix); err != nil {
+			return "", 0, err
+		}
+	}
+	if tx != nil {
+		if n, err := store.AnonymizeSubjects(ctx, tx, anon, store.Millis(p.o.Now())); err != nil || n != int64(len(anon)) {
+			return "", 0, fmt.Errorf("anonymise subjects: %d of %d: %w", n, len(anon), err)
+		}
+	}
+	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+}
+
+// subjectCascade deletes (run) or counts (plan) subjects decided delete by
+// one rule, with their objections and remaining statistics.
+func (p *pass) subjectCascade(ctx context.Context, q store.Querier, tx *store.Tx, rule string, del []string, ix store.HoldIndex) error {
+	if tx != nil {
+		d, err := store.DeleteSubjects(ctx, tx, del)
+		if err != nil {
+			return fmt.Errorf("%w: rule %q decided to delete a subject whose tickets or events remain: %w", policies.ErrPolicy, rule, err)
+		}
+		p.cascade(policies.CatObjections, rule, policies.CatSubjects, d.Objections)
+		p.cascade(policies.CatSubjectStats, rule, policies.CatSubjects, d.SubjectStats)
+		return nil
+	}
+	no, err := store.CountObjectionsOf(ctx, q, del)
+	if err != nil {
+		return err
+	}
+	// Statistics the subject_stats phase deletes on its own are counted
+	// there; the others go with their subject.
+	ss, err := store.SubjectStatsOf(ctx, q, del)
+	if err != nil {
+		return err
+	}
+	srecs := make([]policies.Record, len(ss))
+	for i, s := range ss {
+		srecs[i] = subjectStatRecord(s, ix)
+	}
+	sds, err := p.decide(ctx, srecs)
+	if err != nil {
+		return err
+	}
+	var ns int64
+	for _, d := range sds {
+		if d.Action != policies.Delete {
+			ns++
+		}
+	}
+	p.cascade(policies.CatObjections, rule, policies.CatSubjects, no)
+	p.cascade(policies.CatSubjectStats, rule, policies.CatSubjects, ns)
+	return nil
+}
+
+// audit prunes the expired prefix of the audit trail: entries are decided
+// in sequence order and pruning stops at the first one kept.
+func (p *pass) audit(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	var from int64
+	if after != "" {
+		from = store.ScanOptions{After: after}.AfterInt()
+	}
+	rows, err := store.ScanAudit(ctx, q, from, p.maxAudit, p.o.BatchSize)
+	if err != nil || len(rows) == 0 {
+		return "", 0, err
+	}
+	recs := make([]policies.Record, len(rows))
+	for i, e := range rows {
+		recs[i] = policies.Record{Category: policies.CatAudit, ID: itoa(e.Seq), Attrs: map[string]any{"at": e.At}}
+	}
+	ds, err := p.decide(ctx, recs)
+	if err != nil {
+		return "", 0, err
+	}
+	var upTo int64
+	stop := false
+	for i, d := range ds {
+		if d.Action != policies.Delete {
+			stop = true
+			break
+		}
+		p.tally(policies.CatAudit, d, recs[i].ID)
+		upTo = rows[i].Seq
+	}
+	if tx != nil && upTo > 0 {
+		if _, err := store.PruneAudit(ctx, tx, upTo); err != nil {
+			return "", 0, fmt.Errorf("prune audit: %w", err)
+		}
+	}
+	if stop {
+		return "", len(rows), nil
+	}
+	return p.next(len(rows), itoa(rows[len(rows)-1].Seq)), len(rows), nil
+}

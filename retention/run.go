@@ -1,0 +1,199 @@
+package retention
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/store"
+)
+
+// Run purges what the policies say has expired at opts.At. It holds the
+// retention lock for its whole duration (ErrBusy when another run has it),
+// refuses with a *ValveError (ErrSafetyValve) before deleting anything when
+// the safety valve trips, and otherwise applies every category batch by
+// batch. A canceled ctx stops it between batches with outcome "canceled":
+// what was committed stays committed and the next run finishes the work.
+//
+// The returned report holds what was done even when err is not nil.
+func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	lock, err := db.TryLock(ctx, LockName)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+
+	// Validate the policies against this data before touching anything:
+	// the cutoffs now, every decision during the plan below.
+	p, err := newPass(ctx, db, pol, &opts, false)
+	if err != nil {
+		return nil, err
+	}
+	rep := p.rep
+	rep.RunID = newRunID(opts.Now())
+	started := opts.Now().UTC()
+	rep.StartedAt = &started
+
+	var plan *Report
+	if !opts.AllowLarge {
+		if plan, err = Plan(ctx, db, pol, planOpts(opts)); err != nil {
+			return nil, err
+		}
+		totals, err := store.CategoryTotals(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		if verr := checkValve(plan, totals, opts.MaxShare); verr != nil {
+			rep.Outcome = "refused"
+			if err := record(ctx, db, rep, opts, started, verr); err != nil {
+				return rep, errors.Join(verr, err)
+			}
+			return rep, verr
+		}
+	}
+
+	err = db.InTx(ctx, func(tx *store.Tx) error {
+		n, err := store.StartRetentionRun(ctx, tx, store.RetentionRun{
+			RunID: rep.RunID, At: store.Millis(opts.At), StartedAt: store.Millis(started), PolicyRevision: rep.PolicyRevision,
+		})
+		rep.Interrupted = n
+		if err != nil {
+			return err
+		}
+		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{
+			At: started, Actor: opts.Actor, Action: "retention.start", Outcome: "started",
+			Detail: map[string]any{"run_id": rep.RunID, "at": rep.At.Format(time.RFC3339Nano), "policy_revision": rep.PolicyRevision,
+				"batch_size": opts.BatchSize, "allow_large": opts.AllowLarge, "max_share": opts.MaxShare, "interrupted_runs": n},
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start retention run: %w", err)
+	}
+	opts.Log.Info("retention run started", "run_id", rep.RunID, "at", rep.At.Format(time.RFC3339), "policy_revision", rep.PolicyRevision)
+
+	// Finish what an earlier run (or erasure) queued and could not remove.
+	if err := p.drain(context.WithoutCancel(ctx)); err != nil {
+		return rep, err
+	}
+	runErr := p.all(ctx)
+	rep.sum()
+	switch {
+	case runErr != nil:
+		rep.Outcome = "failed"
+	case p.stopped:
+		rep.Outcome = "canceled"
+	default:
+		rep.Outcome = "ok"
+	}
+	if err := record(context.WithoutCancel(ctx), db, rep, opts, started, runErr); err != nil {
+		return rep, errors.Join(runErr, err)
+	}
+	opts.Log.Info("retention run finished", "run_id", rep.RunID, "outcome", rep.Outcome, "total", rep.Total, "blobs_deleted", rep.BlobsDeleted)
+	if runErr != nil {
+		return rep, runErr
+	}
+	if plan != nil && rep.Outcome == "ok" && !samePlan(plan, rep) {
+		// The data changed between the plan and the run (ingest, a new
+		// hold): not an error, but worth a line in the log.
+		opts.Log.Warn("retention run differs from its own plan: the data changed during the run", "run_id", rep.RunID)
+	}
+	return rep, nil
+}
+
+func planOpts(o Options) Options {
+	o.Explain = 0
+	o.Progress = nil
+	return o
+}
+
+// samePlan reports whether a run did what its plan said.
+func samePlan(plan, run *Report) bool {
+	for _, c := range Categories {
+		if plan.Delete[c] != run.Delete[c] || plan.Anonymize[c] != run.Anonymize[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// record writes the run's outcome to retention_runs and the audit trail.
+func record(ctx context.Context, db *store.DB, rep *Report, o Options, started time.Time, runErr error) error {
+	finished := o.Now().UTC()
+	rep.FinishedAt = &finished
+	rules := map[string]any{}
+	for id, rc := range rep.Rules {
+		rules[id] = map[string]any{"category": rc.Category, "action": rc.Action, "count": rc.Count, "held": rc.Held}
+	}
+	detail := map[string]any{
+		"run_id": rep.RunID, "at": rep.At.Format(time.RFC3339Nano), "policy_revision": rep.PolicyRevision,
+		"started_at": started.Format(time.RFC3339Nano), "finished_at": finished.Format(time.RFC3339Nano),
+		"delete": rep.Delete, "anonymize": rep.Anonymize, "kept_by_hold": rep.KeptByHold, "total": rep.Total,
+		"rules": rules, "blobs_deleted": rep.BlobsDeleted,
+	}
+	var verr *ValveError
+	if errors.As(runErr, &verr) {
+		detail["valve"] = map[string]any{"category": verr.Category, "count": verr.Count, "total": verr.Total, "max_share": verr.MaxShare}
+	} else if runErr != nil {
+		// Error texts name categories, rules and counts, never records.
+		detail["error"] = runErr.Error()
+	}
+	return db.InTx(ctx, func(tx *store.Tx) error {
+		if rep.Outcome == "refused" {
+			if _, err := store.StartRetentionRun(ctx, tx, store.RetentionRun{
+				RunID: rep.RunID, At: store.Millis(rep.At), StartedAt: store.Millis(started), PolicyRevision: rep.PolicyRevision,
+			}); err != nil {
+				return err
+			}
+		}
+		if err := store.FinishRetentionRun(ctx, tx, rep.RunID, rep.Outcome, mustJSON(detail), store.Millis(finished)); err != nil {
+			return err
+		}
+		_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: finished, Actor: o.Actor, Action: "retention.run", Outcome: rep.Outcome, Detail: detail})
+		return err
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func newRunID(now time.Time) string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "R-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// DrainQueue removes up to limit queued blob contents: each blob is deleted
+// from the blob store first, then its queue row, so a crash in between only
+// leaves a queue row whose blob is already gone (deleting it again is not an
+// error). It is the fallback when Options.Drain is not set.
+func DrainQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int) (int, error) {
+	var keys []string
+	if err := db.Select(ctx, &keys, "SELECT blob_key FROM blob_deletions ORDER BY blob_key LIMIT ?", limit); err != nil {
+		return 0, fmt.Errorf("read blob queue: %w", err)
+	}
+	for i, k := range keys {
+		if err := bs.Delete(ctx, k); err != nil {
+			return i, err
+		}
+		if _, err := db.Exec(ctx, "DELETE FROM blob_deletions WHERE blob_key = ?", k); err != nil {
+			return i, fmt.Errorf("dequeue blob: %w", err)
+		}
+	}
+	return len(keys), nil
+}
