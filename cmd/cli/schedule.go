@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oubli/oubli/dsr"
+	"github.com/oubli/oubli/integrity"
+	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/scheduler"
+	"github.com/oubli/oubli/stats"
+	"github.com/oubli/oubli/store"
+)
+
+func init() { register(newScheduleCmd) }
+
+func newScheduleCmd(e *Env) *cobra.Command {
+	var retSpec, statsSpec, reportSpec, tz, listen string
+	var batch int
+	c := &cobra.Command{
+		Use:   "schedule",
+		Short: "The long-running scheduler: retention, statistics refresh and overdue-request report on cron specs",
+		Long: `Runs the nightly jobs on cron specs (five fields, an optional leading seconds field,
+or @daily / @every 1h) read in --tz. A run missed while the daemon was down is caught
+up once at start. /healthz and Prometheus /metrics are served on --listen.
+SIGTERM finishes the batch in flight, releases the retention lock and exits 0.
+
+Daylight saving: with a --tz that observes it, a job at a local time that does not
+exist on the spring-forward night (02:30 in Europe/Paris) is skipped that day, and a
+time that occurs twice on the fall-back night runs once. Keep specs outside
+01:00-03:00 local time, or use UTC (the default).
+
+Several instances may run against one PostgreSQL: only one purges at a time; the
+others log the run as skipped (busy).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				return usageErrorf("--tz %q: unknown time zone", tz)
+			}
+			pol, err := e.Engine()
+			if err != nil {
+				return err
+			}
+			db, err := e.Store()
+			if err != nil {
+				return err
+			}
+			bs, err := e.Blobs()
+			if err != nil {
+				return err
+			}
+			var jobs []scheduler.Job
+			if retSpec != "" {
+				jobs = append(jobs, scheduler.Job{Name: "retention", Spec: retSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					rep, err := retention.Run(ctx, db, pol, retention.Options{BatchSize: batch, Blobs: bs, Drain: integrity.DrainBlobQueue,
+						Actor: "scheduler", Log: e.Log, Now: e.Now})
+					if errors.Is(err, store.ErrBusy) {
+						return scheduler.Result{}, scheduler.ErrSkipped
+					}
+					var res scheduler.Result
+					if rep != nil {
+						res.Deleted = map[string]int64{}
+						for _, c := range retention.Categories {
+							res.Deleted[c] = rep.Delete[c] + rep.Anonymize[c]
+						}
+					}
+					return res, err
+				}})
+			}
+			if statsSpec != "" {
+				jobs = append(jobs, scheduler.Job{Name: "stats", Spec: statsSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					_, err := stats.Refresh(ctx, db, pol, e.Now(), "scheduler")
+					return scheduler.Result{}, err
+				}})
+			}
+			if reportSpec != "" {
+				jobs = append(jobs, scheduler.Job{Name: "report", Spec: reportSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					reqs, err := dsr.Overdue(ctx, db, e.Now())
+					if err == nil {
+						// Request ids are not personal data; the subject is not named.
+						ids := make([]string, len(reqs))
+						for i, r := range reqs {
+							ids[i] = r.RequestID
+						}
+						e.Log.Warn("overdue data-subject requests", "count", len(reqs), "request_ids", ids)
+					}
+					return scheduler.Result{}, err
+				}})
+			}
+			if len(jobs) == 0 {
+				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report")
+			}
+			return scheduler.Run(e.Ctx, scheduler.Config{Jobs: jobs, Location: loc, Listen: listen, DB: db, Log: e.Log, Now: e.Now})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&retSpec, "retention", "0 3 * * *", "cron spec of the retention purge (\"\" to disable)")
+	f.StringVar(&statsSpec, "stats", "30 2 * * *", "cron spec of the statistics refresh (\"\" to disable)")
+	f.StringVar(&reportSpec, "report", "0 8 * * *", "cron spec of the overdue-request report (\"\" to disable)")
+	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
+	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
+	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
+	return c
+}

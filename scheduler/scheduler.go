@@ -1,0 +1,231 @@
+// Package scheduler is the `oubli schedule` daemon: it runs the nightly jobs
+// (retention purge, statistics refresh, overdue-request report) on cron
+// specs in a chosen time zone, catches up once at start on a run missed
+// while it was down, serves /healthz and Prometheus /metrics, and stops
+// cleanly on SIGTERM: the job in flight finishes its current batch, releases
+// its lock, and the daemon exits 0.
+//
+// Time zones and daylight saving: specs are read in the --tz location
+// (robfig/cron WithLocation). On the spring-forward night a local time that
+// does not exist (02:30 in Europe/Paris) is skipped for that day; on the
+// fall-back night a time that occurs twice (02:30) runs once. Prefer a spec
+// outside 01:00–03:00 local time, or run in UTC (the default).
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/oubli/oubli/store"
+)
+
+// ErrSkipped is returned by a job that found nothing to do because another
+// instance holds its lock: logged and counted, not a failure.
+var ErrSkipped = errors.New("skipped: another instance is running it")
+
+// Result is what a job reports for the metrics.
+type Result struct {
+	// Deleted counts records deleted (or anonymised) per category.
+	Deleted map[string]int64
+}
+
+// Job is one scheduled task.
+type Job struct {
+	Name string
+	Spec string // cron spec: 5 fields (optional leading seconds), or @every/@daily…
+	Run  func(ctx context.Context) (Result, error)
+}
+
+// Config configures the daemon.
+type Config struct {
+	Jobs     []Job
+	Location *time.Location // default UTC
+	Listen   string         // host:port for /healthz and /metrics ("" to disable)
+	DB       *store.DB      // keeps each job's last run time (settings table)
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Ready, when set, receives the HTTP listener's address once serving.
+	Ready func(addr string)
+}
+
+// Parser reads the daemon's specs: standard five fields, an optional
+// leading seconds field, and descriptors (@daily, @every 1h).
+var Parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func settingKey(job string) string { return "scheduler." + job + ".last_run" }
+
+// metrics are the daemon's Prometheus series.
+type metrics struct {
+	reg      *prometheus.Registry
+	lastRun  *prometheus.GaugeVec
+	lastOK   *prometheus.GaugeVec
+	duration *prometheus.GaugeVec
+	runs     *prometheus.CounterVec
+	deleted  *prometheus.CounterVec
+	lastDel  *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.lastRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_run_timestamp_seconds", Help: "When the job last finished (Unix seconds)."}, []string{"job"})
+	m.lastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_success", Help: "1 if the job's last run succeeded (or was skipped as busy), 0 if it failed."}, []string{"job"})
+	m.duration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_duration_seconds", Help: "How long the job's last run took."}, []string{"job"})
+	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oubli_job_runs_total", Help: "Job runs by outcome (ok, failed, skipped, canceled)."}, []string{"job", "outcome"})
+	m.deleted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oubli_retention_records_total", Help: "Records deleted or anonymised by retention, per category, since start."}, []string{"category"})
+	m.lastDel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_retention_last_run_records", Help: "Records deleted or anonymised by the last retention run, per category."}, []string{"category"})
+	m.reg.MustRegister(m.lastRun, m.lastOK, m.duration, m.runs, m.deleted, m.lastDel)
+	return m
+}
+
+// cronLogger adapts slog to cron's logger (used by Recover and SkipIfStillRunning).
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append([]any{"error", fmt.Sprint(err)}, kv...)...)
+}
+
+// Run runs the daemon until ctx is canceled, then waits for the jobs in
+// flight (which see ctx canceled and stop between batches) and returns nil.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := newMetrics()
+	logger := cronLogger{cfg.Log}
+	c := cron.New(cron.WithLocation(cfg.Location), cron.WithParser(Parser), cron.WithLogger(logger),
+		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+
+	var wg sync.WaitGroup // catch-up runs started outside cron
+	type planned struct {
+		job   Job
+		sched cron.Schedule
+		run   func()
+	}
+	var jobs []planned
+	for _, j := range cfg.Jobs {
+		sched, err := Parser.Parse(j.Spec)
+		if err != nil {
+			return fmt.Errorf("--%s %q: not a cron spec: %v: %w", j.Name, j.Spec, err, store.ErrInvalid)
+		}
+		run := wrap(ctx, cfg, m, j)
+		// The chain's SkipIfStillRunning also covers the catch-up run.
+		wrapped := cron.NewChain(cron.SkipIfStillRunning(logger)).Then(cron.FuncJob(run))
+		c.Schedule(sched, wrapped)
+		jobs = append(jobs, planned{j, sched, wrapped.Run})
+	}
+
+	var srv *http.Server
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintln(w, "ok")
+		})
+		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		if cfg.Ready != nil {
+			cfg.Ready(ln.Addr().String())
+		}
+	}
+
+	c.Start()
+	cfg.Log.Info("scheduler started", "tz", cfg.Location.String(), "jobs", len(jobs))
+
+	// Catch up, once, on a run missed while the daemon was down.
+	now := cfg.Now()
+	for _, p := range jobs {
+		if cfg.DB == nil {
+			break
+		}
+		last, err := cfg.DB.Setting(ctx, settingKey(p.job.Name))
+		if err != nil {
+			continue // never ran (or unreadable): wait for the schedule
+		}
+		t, err := time.Parse(time.RFC3339Nano, last)
+		if err != nil {
+			continue
+		}
+		if next := p.sched.Next(t.In(cfg.Location)); !next.After(now) {
+			cfg.Log.Info("scheduler: catching up a missed run", "job", p.job.Name, "missed", next.UTC().Format(time.RFC3339))
+			wg.Add(1)
+			go func(run func()) { defer wg.Done(); run() }(p.run)
+		}
+	}
+
+	<-ctx.Done()
+	cfg.Log.Info("scheduler stopping: waiting for the jobs in flight")
+	<-c.Stop().Done()
+	wg.Wait()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	cfg.Log.Info("scheduler stopped")
+	return nil
+}
+
+// wrap runs one job, records its last run time and its metrics.
+func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
+	return func() {
+		if ctx.Err() != nil {
+			return
+		}
+		start := cfg.Now()
+		res, err := j.Run(ctx)
+		d := cfg.Now().Sub(start)
+		outcome := "ok"
+		switch {
+		case errors.Is(err, ErrSkipped):
+			outcome = "skipped"
+			cfg.Log.Info("scheduler: job skipped", "job", j.Name, "reason", err.Error())
+		case err != nil && ctx.Err() != nil:
+			outcome = "canceled"
+		case err != nil:
+			outcome = "failed"
+			cfg.Log.Error("scheduler: job failed", "job", j.Name, "error", err.Error())
+		}
+		m.runs.WithLabelValues(j.Name, outcome).Inc()
+		m.lastRun.WithLabelValues(j.Name).Set(float64(cfg.Now().Unix()))
+		m.duration.WithLabelValues(j.Name).Set(d.Seconds())
+		ok := 0.0
+		if outcome == "ok" || outcome == "skipped" {
+			ok = 1
+		}
+		m.lastOK.WithLabelValues(j.Name).Set(ok)
+		if res.Deleted != nil {
+			for cat, n := range res.Deleted {
+				m.deleted.WithLabelValues(cat).Add(float64(n))
+				m.lastDel.WithLabelValues(cat).Set(float64(n))
+			}
+		}
+		if cfg.DB != nil && (outcome == "ok" || outcome == "skipped") {
+			if err := store.SetSetting(context.WithoutCancel(ctx), cfg.DB, settingKey(j.Name), start.UTC().Format(time.RFC3339Nano)); err != nil {
+				cfg.Log.Error("scheduler: cannot record the last run time", "job", j.Name, "error", err.Error())
+			}
+		}
+		cfg.Log.Info("scheduler: job done", "job", j.Name, "outcome", outcome, "seconds", d.Seconds())
+	}
+}
