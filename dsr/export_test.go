@@ -400,3 +400,31 @@ func TestAttachmentPath(t *testing.T) {
 
 // idHash is the 8-hex-digit suffix of a sanitised id.
 func idHash(id string) string { return sha([]byte(id))[:8] }
+
+// TestExportGolden pins data.json for the fixture at a fixed clock: the same
+// bytes on both backends. Run with -update to rewrite after a deliberate
+// change (and raise ExportSchemaVersion if the change is not additive).
+func TestExportGolden(t *testing.T) {
+	golden := filepath.Join("testdata", "export-data.golden.json")
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		x := newExporter(t, db, f)
+		out := filepath.Join(t.TempDir(), "a.zip")
+		if _, err := x.Export(context.Background(), ExportOptions{Subject: store.SubjectKey{UserID: "u-42"}, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		got := unzip(t, out)["data.json"]
+		if *update && db.Dialect() == store.SQLite {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test ./dsr -run Golden -update)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("data.json differs from %s (run with -update if intended):\n%s", golden, got)
+		}
+	})
+}
