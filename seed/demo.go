@@ -160,4 +160,3 @@ func (g *gen) demoRequests(ctx context.Context, db *store.DB, reg Requests) erro
 	}
 	return nil
 }
-

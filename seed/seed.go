@@ -30,18 +30,18 @@ var ErrAlreadySeeded = errors.New("already seeded")
 
 // Summary counts what a seed inserted.
 type Summary struct {
-	Subjects        int64 `json:"subjects"`
-	Tickets         int64 `json:"tickets"`
-	Messages        int64 `json:"messages"`
-	Attachments     int64 `json:"attachments"`
-	AttachmentBytes int64 `json:"attachment_bytes"`
-	AccountEvents   int64 `json:"account_events"`
-	SubjectStats    int64 `json:"subject_stats"`
-	AgentStats      int64 `json:"agent_stats"`
-	LegalHolds      int64 `json:"legal_holds"`
-	DSRRequests     int64 `json:"dsr_requests"`
-	Objections      int64 `json:"objections"`
-	OldTickets      int64 `json:"tickets_closed_before_old_age,omitempty"`
+	Subjects        int64  `json:"subjects"`
+	Tickets         int64  `json:"tickets"`
+	Messages        int64  `json:"messages"`
+	Attachments     int64  `json:"attachments"`
+	AttachmentBytes int64  `json:"attachment_bytes"`
+	AccountEvents   int64  `json:"account_events"`
+	SubjectStats    int64  `json:"subject_stats"`
+	AgentStats      int64  `json:"agent_stats"`
+	LegalHolds      int64  `json:"legal_holds"`
+	DSRRequests     int64  `json:"dsr_requests"`
+	Objections      int64  `json:"objections"`
+	OldTickets      int64  `json:"tickets_closed_before_old_age,omitempty"`
 	Seed            uint64 `json:"seed"`
 }
 
@@ -64,8 +64,8 @@ type gen struct {
 	// account closed more than three years before now (for the demo's holds).
 	oldTickets     []string
 	closedSubjects []string
-	pending  []pendingBlob
-	written  []string // blob keys written, for the cleanup on failure
+	pending        []pendingBlob
+	written        []string // blob keys written, for the cleanup on failure
 }
 
 type subjectInfo struct {

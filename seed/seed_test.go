@@ -168,7 +168,7 @@ func TestSyntheticShape(t *testing.T) {
 			t.Errorf("attachments on %.3f of tickets, want about 0.1", share)
 		}
 		var old int64
-		cut := store.Millis(anchor.UTC().Truncate(24*time.Hour).Add(-age))
+		cut := store.Millis(anchor.UTC().Truncate(24 * time.Hour).Add(-age))
 		if err := db.Get(ctx, &old, "SELECT COUNT(*) FROM tickets WHERE closed_at < ?", cut); err != nil {
 			t.Fatal(err)
 		}
