@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"path"
 	"strconv"
 	"time"
 
@@ -149,7 +150,11 @@ func newPage(w io.Writer, info policies.Information) (*page, error) {
 			}
 			return *s
 		},
-		"bytes":    humanBytes,
+		"bytes": humanBytes,
+		// base shows an attachment by its name in the archive: the stored
+		// name with separators, control and bidirectional-override
+		// characters removed, so it cannot disguise its extension.
+		"base":     path.Base,
 		"duration": func(sec float64) string { return (time.Duration(sec) * time.Second).String() },
 	}
 	t, err := template.New("index").Funcs(funcs).ParseFS(templateFS, "templates/index.html.tmpl")
