@@ -20,6 +20,8 @@ func init() { register(newScheduleCmd) }
 func newScheduleCmd(e *Env) *cobra.Command {
 	var retSpec, statsSpec, reportSpec, tz, listen string
 	var batch int
+	var maxShare float64
+	var allowLarge bool
 	c := &cobra.Command{
 		Use:   "schedule",
 		Short: "The long-running scheduler: retention, statistics refresh and overdue-request report on cron specs",
@@ -57,7 +59,7 @@ others log the run as skipped (busy).`,
 			if retSpec != "" {
 				jobs = append(jobs, scheduler.Job{Name: "retention", Spec: retSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
 					rep, err := retention.Run(ctx, db, pol, retention.Options{BatchSize: batch, Blobs: bs, Drain: integrity.DrainBlobQueue,
-						Actor: "scheduler", Log: e.Log, Now: e.Now})
+						Actor: "scheduler", Log: e.Log, Now: e.Now, MaxShare: maxShare, AllowLarge: allowLarge})
 					if errors.Is(err, store.ErrBusy) {
 						return scheduler.Result{}, scheduler.ErrSkipped
 					}
@@ -104,5 +106,7 @@ others log the run as skipped (busy).`,
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
+	f.Float64Var(&maxShare, "max-share", 0.25, "retention safety valve: refuse a run deleting more than this share of a category")
+	f.BoolVar(&allowLarge, "allow-large", false, "disable the retention safety valve (not recommended for a daemon)")
 	return c
 }
