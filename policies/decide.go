@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -36,7 +38,43 @@ type batch struct {
 	index map[string][]int
 }
 
+// parallelMin is the batch size from which decide splits a batch across
+// the CPUs: each part is still one evaluation of many records.
+const parallelMin = 1024
+
 func (e *Engine) decide(ctx context.Context, q rego.PreparedEvalQuery, what string, at time.Time, recs []Record) ([]Decision, error) {
+	n := runtime.GOMAXPROCS(0)
+	if len(recs) < parallelMin || n < 2 {
+		return e.decideOne(ctx, q, what, at, recs)
+	}
+	size := (len(recs) + n - 1) / n
+	out := make([]Decision, len(recs))
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for p := 0; p*size < len(recs); p++ {
+		lo, hi := p*size, min((p+1)*size, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds, err := e.decideOne(ctx, q, what, at, recs[lo:hi])
+			if err != nil {
+				errs[p] = err
+				return
+			}
+			copy(out[lo:hi], ds)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// decideOne decides recs in one evaluation.
+func (e *Engine) decideOne(ctx context.Context, q rego.PreparedEvalQuery, what string, at time.Time, recs []Record) ([]Decision, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -184,12 +222,27 @@ func toDecision(m map[string]any) (Decision, error) {
 	}
 	d.Reason, _ = m["reason"].(string)
 	d.Held, _ = m["held"].(bool)
-	if v, ok := m["expires_at"]; ok {
-		n, err := toInt64(v)
+	// A decision with a clock carries its start ("from", Unix ms) and the
+	// period it runs for; no clock (open ticket, active hold) means no
+	// expiry yet.
+	if v, ok := m["from"]; ok {
+		from, err := toInt64(v)
 		if err != nil {
-			return d, fmt.Errorf("expires_at: %v", err)
+			return d, fmt.Errorf("from: %v", err)
 		}
-		d.ExpiresAt = n
+		pm, ok := m["period"].(map[string]any)
+		if !ok {
+			return d, fmt.Errorf("a decision with a clock needs its period")
+		}
+		var p Period
+		for k, dst := range map[string]*int{"years": &p.Years, "months": &p.Months, "days": &p.Days} {
+			n, err := toInt64(pm[k])
+			if err != nil {
+				return d, fmt.Errorf("period.%s: %v", k, err)
+			}
+			*dst = int(n)
+		}
+		d.ExpiresAt = AddPeriod(time.UnixMilli(from), p).UnixMilli()
 	}
 	return d, nil
 }

@@ -14,15 +14,17 @@ test_one_month if {
 	d.max_extended_ns == ns("2026-06-10T09:00:00Z")
 }
 
-test_month_end_clamps if {
+test_month_end_ends_with_last_day if {
+	# Received 31 January: due by the end of 28 February; extended, by the
+	# end of 30 April.
 	d := deadline("erasure", "2026-01-31T09:00:00Z")
-	d.due_ns == ns("2026-02-28T09:00:00Z")
-	d.max_extended_ns == ns("2026-04-30T09:00:00Z")
+	d.due_ns == ns("2026-03-01T00:00:00Z")
+	d.max_extended_ns == ns("2026-05-01T00:00:00Z")
 }
 
 test_leap_year_month_end if {
-	d := deadline("rectification", "2028-01-30T09:00:00Z")
-	d.due_ns == ns("2028-02-29T09:00:00Z")
+	deadline("rectification", "2028-01-29T09:00:00Z").due_ns == ns("2028-02-29T09:00:00Z")
+	deadline("rectification", "2028-01-30T09:00:00Z").due_ns == ns("2028-03-01T00:00:00Z")
 }
 
 test_offset_received if {

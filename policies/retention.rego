@@ -147,50 +147,30 @@ categories := {
 	},
 }
 
-# Days of slack in the SQL pre-filters (Candidates): a record whose clock
-# is more recent than now − period − margin cannot have expired.
-margin_days := 7
-
 # ---------------------------------------------------------------------------
-# Helpers
+# How the rules read
+#
+# limit[cat] is the latest clock start whose period has run out at
+# input.now_ms (see calendar.latest_start_ms): a record has expired when
+# its clock started on or before it. Each decision names its rule, gives a
+# reason, says whether a stop (hold, dispute) kept an expired record
+# (held), and gives the clock start and period it expires by (from,
+# period), from which the engine prints the expiry date.
 # ---------------------------------------------------------------------------
 
-period(cat) := categories[cat].period
-
-# expiry(cat, start) is when a record of cat whose clock started at start
-# (Unix ms) expires.
-expiry(cat, start) := calendar.add_ms(start, period(cat))
-
-# expired(cat, start) holds when that moment has been reached at input.now_ms.
-expired(cat, start) if expiry(cat, start) <= input.now_ms
-
-# verdict builds one decision. i is the record's position in its category's
-# list, exp the expiry (Unix ms, 0 when none yet).
-verdict(cat, i, action, rule, reason, held, exp) := {
-	"category": cat,
-	"i": i,
-	"action": action,
-	"rule": rule,
-	"reason": reason,
-	"held": held,
-	"expires_at": exp,
+# (Written as one object so that it is computed once per evaluation.)
+limit := {cat: calendar.latest_start_ms(input.now_ms, e.period) |
+	some cat, e in categories
+	e.period
 }
 
-# A ticket or attachment is stopped by a legal hold, first, or by an open
-# transaction dispute.
-stop(r) := "legal_hold" if r.held == true
+# Per-agent statistics have a second stage: deletion after five years.
+agent_delete_limit := calendar.latest_start_ms(input.now_ms, categories.agent_stats.then.period)
 
-stop(r) := "open_dispute" if {
-	not r.held == true
-	r.dispute_status == "open"
-}
+# Wording of the stops, shared by the rules below.
+hold_reason := "under a legal hold (Art. 17(3)(e) GDPR: establishment, exercise or defence of legal claims); kept and restricted until the hold is released"
 
-stopped(r) if stop(r)
-
-stop_reason := {
-	"legal_hold": "under a legal hold (Art. 17(3)(e) GDPR: establishment, exercise or defence of legal claims); kept and restricted until the hold is released",
-	"open_dispute": "its transaction dispute is open; kept until the dispute is resolved",
-}
+dispute_reason := "its transaction dispute is open; kept until the dispute is resolved"
 
 # ---------------------------------------------------------------------------
 # Tickets (and, with them, their messages)
@@ -205,10 +185,13 @@ stop_reason := {
 #   action: keep
 #   legal_basis: Art. 6(1)(b) GDPR
 #   wording: A request that is still being handled is kept.
-decisions contains d if {
+decisions contains {
+	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.open",
+	"reason": "ticket still open: the retention clock starts at closure",
+	"held": false,
+} if {
 	some i, t in input.records.tickets
 	t.status == "open"
-	d := verdict("tickets", i, "keep", "tickets.open", "ticket still open: the retention clock starts at closure", false, 0)
 }
 
 # METADATA
@@ -218,12 +201,14 @@ decisions contains d if {
 #   category: tickets
 #   action: keep
 #   wording: A closed request is kept five years after its closure.
-decisions contains d if {
+decisions contains {
+	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.retained",
+	"reason": "closed ticket within its retention period (5 years after closure)",
+	"held": false, "from": t.closed_at, "period": categories.tickets.period,
+} if {
 	some i, t in input.records.tickets
 	t.status == "closed"
-	t.closed_at
-	not expired("tickets", t.closed_at)
-	d := verdict("tickets", i, "keep", "tickets.retained", "closed ticket within its retention period (5 years after closure)", false, expiry("tickets", t.closed_at))
+	t.closed_at > limit.tickets
 }
 
 # METADATA
@@ -236,28 +221,55 @@ decisions contains d if {
 #   legal_basis: Art. 5(1)(e) and 17(1)(a) GDPR
 #   justification: General limitation period of five years (Code civil, art. 2224).
 #   wording: Five years after its closure a request and its exchange history are deleted.
-decisions contains d if {
+decisions contains {
+	"category": "tickets", "i": i, "action": "delete", "rule": "tickets.expired",
+	"reason": "ticket closed more than 5 years ago",
+	"held": false, "from": t.closed_at, "period": categories.tickets.period,
+} if {
 	some i, t in input.records.tickets
 	t.status == "closed"
-	expired("tickets", t.closed_at)
-	not stopped(t)
-	d := verdict("tickets", i, "delete", "tickets.expired", "ticket closed more than 5 years ago", false, expiry("tickets", t.closed_at))
+	t.closed_at <= limit.tickets
+	t.held == false
+	t.dispute_status != "open"
 }
 
 # METADATA
-# title: Expired tickets under a legal hold or an open dispute are kept
+# title: Expired tickets under a legal hold are kept
 # custom:
-#   id: tickets.stopped
+#   id: tickets.legal_hold
 #   category: tickets
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR; Art. 6(1)(f)
-#   wording: A request needed for a legal claim or an open transaction dispute is kept, restricted, until the hold is released or the dispute resolved.
-decisions contains d if {
+#   wording: A request needed for a legal claim is kept, restricted, until the hold is released.
+decisions contains {
+	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.legal_hold",
+	"reason": concat("", ["ticket past its retention period but ", hold_reason]),
+	"held": true, "from": t.closed_at, "period": categories.tickets.period,
+} if {
 	some i, t in input.records.tickets
 	t.status == "closed"
-	expired("tickets", t.closed_at)
-	s := stop(t)
-	d := verdict("tickets", i, "keep", sprintf("tickets.%s", [s]), sprintf("ticket past its retention period but %s", [stop_reason[s]]), true, expiry("tickets", t.closed_at))
+	t.closed_at <= limit.tickets
+	t.held == true
+}
+
+# METADATA
+# title: Expired tickets of an open transaction dispute are kept
+# custom:
+#   id: tickets.open_dispute
+#   category: tickets
+#   action: keep
+#   legal_basis: Art. 17(3)(e) GDPR; Art. 6(1)(f)
+#   wording: A request about a transaction still in dispute is kept, restricted, until the dispute is resolved.
+decisions contains {
+	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.open_dispute",
+	"reason": concat("", ["ticket past its retention period but ", dispute_reason]),
+	"held": true, "from": t.closed_at, "period": categories.tickets.period,
+} if {
+	some i, t in input.records.tickets
+	t.status == "closed"
+	t.closed_at <= limit.tickets
+	t.held == false
+	t.dispute_status == "open"
 }
 
 # ---------------------------------------------------------------------------
@@ -271,10 +283,13 @@ decisions contains d if {
 #   category: attachments
 #   action: keep
 #   wording: Supporting documents of a request still being handled are kept.
-decisions contains d if {
+decisions contains {
+	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.open_ticket",
+	"reason": "its ticket is still open: the retention clock starts at closure",
+	"held": false,
+} if {
 	some i, a in input.records.attachments
 	a.ticket_status == "open"
-	d := verdict("attachments", i, "keep", "attachments.open_ticket", "its ticket is still open: the retention clock starts at closure", false, 0)
 }
 
 # METADATA
@@ -284,12 +299,14 @@ decisions contains d if {
 #   category: attachments
 #   action: keep
 #   wording: Supporting documents are kept one year after their request is closed.
-decisions contains d if {
+decisions contains {
+	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.retained",
+	"reason": "its ticket closed less than 1 year ago",
+	"held": false, "from": a.ticket_closed_at, "period": categories.attachments.period,
+} if {
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	a.ticket_closed_at
-	not expired("attachments", a.ticket_closed_at)
-	d := verdict("attachments", i, "keep", "attachments.retained", "its ticket closed less than 1 year ago", false, expiry("attachments", a.ticket_closed_at))
+	a.ticket_closed_at > limit.attachments
 }
 
 # METADATA
@@ -301,58 +318,86 @@ decisions contains d if {
 #   legal_basis: Art. 5(1)(c) and (e) GDPR (data minimisation, storage limitation)
 #   justification: The documents served the handling of the request; the ticket's text keeps the outcome.
 #   wording: One year after a request is closed its supporting documents are deleted.
-decisions contains d if {
+decisions contains {
+	"category": "attachments", "i": i, "action": "delete", "rule": "attachments.expired",
+	"reason": "its ticket closed more than 1 year ago",
+	"held": false, "from": a.ticket_closed_at, "period": categories.attachments.period,
+} if {
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	expired("attachments", a.ticket_closed_at)
-	not stopped(a)
-	d := verdict("attachments", i, "delete", "attachments.expired", "its ticket closed more than 1 year ago", false, expiry("attachments", a.ticket_closed_at))
+	a.ticket_closed_at <= limit.attachments
+	a.held == false
+	a.dispute_status != "open"
 }
 
 # METADATA
-# title: Expired attachments under a legal hold or an open dispute are kept
+# title: Expired attachments under a legal hold are kept
 # custom:
-#   id: attachments.stopped
+#   id: attachments.legal_hold
 #   category: attachments
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Supporting documents needed for a legal claim or an open transaction dispute are kept, restricted.
-decisions contains d if {
+#   wording: Supporting documents needed for a legal claim are kept, restricted.
+decisions contains {
+	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.legal_hold",
+	"reason": concat("", ["attachment past its retention period but ", hold_reason]),
+	"held": true, "from": a.ticket_closed_at, "period": categories.attachments.period,
+} if {
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	expired("attachments", a.ticket_closed_at)
-	s := stop(a)
-	d := verdict("attachments", i, "keep", sprintf("attachments.%s", [s]), sprintf("attachment past its retention period but %s", [stop_reason[s]]), true, expiry("attachments", a.ticket_closed_at))
+	a.ticket_closed_at <= limit.attachments
+	a.held == true
+}
+
+# METADATA
+# title: Expired attachments of an open transaction dispute are kept
+# custom:
+#   id: attachments.open_dispute
+#   category: attachments
+#   action: keep
+#   legal_basis: Art. 17(3)(e) GDPR
+#   wording: Supporting documents of a transaction still in dispute are kept, restricted.
+decisions contains {
+	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.open_dispute",
+	"reason": concat("", ["attachment past its retention period but ", dispute_reason]),
+	"held": true, "from": a.ticket_closed_at, "period": categories.attachments.period,
+} if {
+	some i, a in input.records.attachments
+	a.ticket_status == "closed"
+	a.ticket_closed_at <= limit.attachments
+	a.held == false
+	a.dispute_status == "open"
 }
 
 # ---------------------------------------------------------------------------
 # Subjects: contact and account data
 # ---------------------------------------------------------------------------
 
-# Something of the subject remains after this run: a ticket that is open,
-# disputed, held or still within its period, or an account event still
-# within its period.
-remains(s) if s.open_tickets > 0
-
-remains(s) if s.disputes_open > 0
-
-remains(s) if s.held_tickets > 0
-
-remains(s) if {
-	s.tickets > 0
-	not expired("tickets", s.latest_ticket_closed_at)
+# remains: the subjects (positions) of which something remains after this run: a ticket that
+# is open, disputed, held or still within its period (or whose closure
+# date is unknown), or an account event still within its period.
+remains := {i |
+	some i, s in input.records.subjects
+	subject_remains(s)
 }
 
-# Fail safe: tickets whose latest closure is unknown are assumed to remain.
-remains(s) if {
+subject_remains(s) if s.open_tickets > 0
+
+subject_remains(s) if s.disputes_open > 0
+
+subject_remains(s) if s.held_tickets > 0
+
+subject_remains(s) if {
+	s.tickets > 0
+	s.latest_ticket_closed_at > limit.tickets
+}
+
+subject_remains(s) if {
 	s.tickets > 0
 	not s.latest_ticket_closed_at
 }
 
-remains(s) if {
-	s.latest_event_at
-	not expired("account_events", s.latest_event_at)
-}
+subject_remains(s) if s.latest_event_at > limit.account_events
 
 # METADATA
 # title: Subjects with an open account are kept
@@ -361,10 +406,13 @@ remains(s) if {
 #   category: subjects
 #   action: keep
 #   wording: The contact data of a user whose account is open is kept.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.active",
+	"reason": "account still open: the retention clock starts at its closure",
+	"held": false,
+} if {
 	some i, s in input.records.subjects
 	not s.account_closed_at
-	d := verdict("subjects", i, "keep", "subjects.active", "account still open: the retention clock starts at its closure", false, 0)
 }
 
 # METADATA
@@ -374,11 +422,13 @@ decisions contains d if {
 #   category: subjects
 #   action: keep
 #   wording: Contact data is kept three years after the account is closed.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.retained",
+	"reason": "account closed less than 3 years ago",
+	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+} if {
 	some i, s in input.records.subjects
-	s.account_closed_at
-	not expired("subjects", s.account_closed_at)
-	d := verdict("subjects", i, "keep", "subjects.retained", "account closed less than 3 years ago", false, expiry("subjects", s.account_closed_at))
+	s.account_closed_at > limit.subjects
 }
 
 # METADATA
@@ -389,11 +439,14 @@ decisions contains d if {
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
 #   wording: The contact data of a user concerned by a legal claim is kept, restricted, until the hold is released.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.legal_hold",
+	"reason": concat("", ["account closed more than 3 years ago but ", hold_reason]),
+	"held": true, "from": s.account_closed_at, "period": categories.subjects.period,
+} if {
 	some i, s in input.records.subjects
-	expired("subjects", s.account_closed_at)
+	s.account_closed_at <= limit.subjects
 	s.held == true
-	d := verdict("subjects", i, "keep", "subjects.legal_hold", sprintf("account closed more than 3 years ago but %s", [stop_reason.legal_hold]), true, expiry("subjects", s.account_closed_at))
 }
 
 # METADATA
@@ -405,12 +458,15 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) and 17(1)(a) GDPR
 #   wording: Three years after the account is closed, once nothing else of the user remains, the user's contact data is deleted.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "delete", "rule": "subjects.expired",
+	"reason": "account closed more than 3 years ago and nothing of the subject remains",
+	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+} if {
 	some i, s in input.records.subjects
-	expired("subjects", s.account_closed_at)
-	not s.held == true
-	not remains(s)
-	d := verdict("subjects", i, "delete", "subjects.expired", "account closed more than 3 years ago and nothing of the subject remains", false, expiry("subjects", s.account_closed_at))
+	s.account_closed_at <= limit.subjects
+	s.held == false
+	not remains[i]
 }
 
 # METADATA
@@ -422,13 +478,16 @@ decisions contains d if {
 #   action: anonymize
 #   legal_basis: Art. 5(1)(c) and (e) GDPR
 #   wording: When the user's requests must still be kept, the user's e-mail address and pseudo are replaced by pseudonyms.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "anonymize", "rule": "subjects.anonymize",
+	"reason": "account closed more than 3 years ago; some of the subject's tickets or events must still be kept",
+	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+} if {
 	some i, s in input.records.subjects
-	expired("subjects", s.account_closed_at)
-	not s.held == true
-	remains(s)
+	s.account_closed_at <= limit.subjects
+	s.held == false
+	remains[i]
 	not s.anonymized == true
-	d := verdict("subjects", i, "anonymize", "subjects.anonymize", "account closed more than 3 years ago; some of the subject's tickets or events must still be kept", false, expiry("subjects", s.account_closed_at))
 }
 
 # METADATA
@@ -438,19 +497,23 @@ decisions contains d if {
 #   category: subjects
 #   action: keep
 #   wording: A pseudonymised user record stays until the user's last request is deleted.
-decisions contains d if {
+decisions contains {
+	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.anonymized",
+	"reason": "already anonymised; deleted once none of the subject's tickets or events remains",
+	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+} if {
 	some i, s in input.records.subjects
-	expired("subjects", s.account_closed_at)
-	not s.held == true
-	remains(s)
+	s.account_closed_at <= limit.subjects
+	s.held == false
+	remains[i]
 	s.anonymized == true
-	d := verdict("subjects", i, "keep", "subjects.anonymized", "already anonymised; deleted once none of the subject's tickets or events remains", false, expiry("subjects", s.account_closed_at))
 }
 
 # ---------------------------------------------------------------------------
-# Account events, per-subject statistics: a single period, stopped by a hold
+# Account events, per-subject statistics: one period, stopped by a hold
 # ---------------------------------------------------------------------------
 
+# The clock of each of these categories.
 simple := {"account_events": "at", "subject_stats": "computed_at"}
 
 # METADATA
@@ -459,11 +522,14 @@ simple := {"account_events": "at", "subject_stats": "computed_at"}
 #   id: simple.retained
 #   action: keep
 #   wording: Account events are kept three years, per-user statistics thirteen months.
-decisions contains d if {
+decisions contains {
+	"category": cat, "i": i, "action": "keep", "rule": concat(".", [cat, "retained"]),
+	"reason": "within its retention period",
+	"held": false, "from": r[col], "period": categories[cat].period,
+} if {
 	some cat, col in simple
 	some i, r in input.records[cat]
-	not expired(cat, r[col])
-	d := verdict(cat, i, "keep", sprintf("%s.retained", [cat]), "within its retention period", false, expiry(cat, r[col]))
+	r[col] > limit[cat]
 }
 
 # METADATA
@@ -473,12 +539,15 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Account events are deleted three years after they happened, per-user statistics thirteen months after they were computed.
-decisions contains d if {
+decisions contains {
+	"category": cat, "i": i, "action": "delete", "rule": concat(".", [cat, "expired"]),
+	"reason": "past its retention period",
+	"held": false, "from": r[col], "period": categories[cat].period,
+} if {
 	some cat, col in simple
 	some i, r in input.records[cat]
-	expired(cat, r[col])
-	not r.held == true
-	d := verdict(cat, i, "delete", sprintf("%s.expired", [cat]), "past its retention period", false, expiry(cat, r[col]))
+	r[col] <= limit[cat]
+	r.held == false
 }
 
 # METADATA
@@ -488,21 +557,20 @@ decisions contains d if {
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
 #   wording: Data concerned by a legal claim is kept, restricted, until the hold is released.
-decisions contains d if {
+decisions contains {
+	"category": cat, "i": i, "action": "keep", "rule": concat(".", [cat, "legal_hold"]),
+	"reason": concat("", ["past its retention period but ", hold_reason]),
+	"held": true, "from": r[col], "period": categories[cat].period,
+} if {
 	some cat, col in simple
 	some i, r in input.records[cat]
-	expired(cat, r[col])
+	r[col] <= limit[cat]
 	r.held == true
-	d := verdict(cat, i, "keep", sprintf("%s.legal_hold", [cat]), sprintf("past its retention period but %s", [stop_reason.legal_hold]), true, expiry(cat, r[col]))
 }
 
 # ---------------------------------------------------------------------------
 # Per-agent daily statistics: anonymised after 13 months, deleted after 5 years
 # ---------------------------------------------------------------------------
-
-agent_delete_period := categories.agent_stats.then.period
-
-agent_deleted(r) if calendar.add_ms(r.day_start, agent_delete_period) <= input.now_ms
 
 # METADATA
 # title: Recent per-agent statistics are kept
@@ -511,10 +579,13 @@ agent_deleted(r) if calendar.add_ms(r.day_start, agent_delete_period) <= input.n
 #   category: agent_stats
 #   action: keep
 #   wording: Named per-agent figures are kept thirteen months.
-decisions contains d if {
+decisions contains {
+	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.retained",
+	"reason": "less than 13 months old",
+	"held": false, "from": r.day_start, "period": categories.agent_stats.period,
+} if {
 	some i, r in input.records.agent_stats
-	not expired("agent_stats", r.day_start)
-	d := verdict("agent_stats", i, "keep", "agent_stats.retained", "less than 13 months old", false, expiry("agent_stats", r.day_start))
+	r.day_start > limit.agent_stats
 }
 
 # METADATA
@@ -525,12 +596,15 @@ decisions contains d if {
 #   action: anonymize
 #   legal_basis: Art. 5(1)(c) and (e) GDPR
 #   wording: After thirteen months the agent's identifier is removed from the daily figures.
-decisions contains d if {
+decisions contains {
+	"category": "agent_stats", "i": i, "action": "anonymize", "rule": "agent_stats.anonymize",
+	"reason": "more than 13 months old: the agent is no longer named",
+	"held": false, "from": r.day_start, "period": categories.agent_stats.period,
+} if {
 	some i, r in input.records.agent_stats
-	expired("agent_stats", r.day_start)
-	not agent_deleted(r)
-	not r.anonymized == true
-	d := verdict("agent_stats", i, "anonymize", "agent_stats.anonymize", "more than 13 months old: the agent is no longer named", false, expiry("agent_stats", r.day_start))
+	r.day_start <= limit.agent_stats
+	r.day_start > agent_delete_limit
+	r.anonymized == false
 }
 
 # METADATA
@@ -540,12 +614,15 @@ decisions contains d if {
 #   category: agent_stats
 #   action: keep
 #   wording: Anonymised daily figures are kept five years.
-decisions contains d if {
+decisions contains {
+	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.anonymized",
+	"reason": "anonymised; deleted 5 years after the day",
+	"held": false, "from": r.day_start, "period": categories.agent_stats.then.period,
+} if {
 	some i, r in input.records.agent_stats
-	expired("agent_stats", r.day_start)
-	not agent_deleted(r)
+	r.day_start <= limit.agent_stats
+	r.day_start > agent_delete_limit
 	r.anonymized == true
-	d := verdict("agent_stats", i, "keep", "agent_stats.anonymized", "anonymised; deleted 5 years after the day", false, calendar.add_ms(r.day_start, agent_delete_period))
 }
 
 # METADATA
@@ -556,10 +633,13 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Daily figures are deleted five years after the day.
-decisions contains d if {
+decisions contains {
+	"category": "agent_stats", "i": i, "action": "delete", "rule": "agent_stats.expired",
+	"reason": "more than 5 years old",
+	"held": false, "from": r.day_start, "period": categories.agent_stats.then.period,
+} if {
 	some i, r in input.records.agent_stats
-	agent_deleted(r)
-	d := verdict("agent_stats", i, "delete", "agent_stats.expired", "more than 5 years old", false, calendar.add_ms(r.day_start, agent_delete_period))
+	r.day_start <= agent_delete_limit
 }
 
 # ---------------------------------------------------------------------------
@@ -573,10 +653,13 @@ decisions contains d if {
 #   category: dsr_requests
 #   action: keep
 #   wording: A request being handled is kept.
-decisions contains d if {
+decisions contains {
+	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.open",
+	"reason": "request not closed: the retention clock starts at closure",
+	"held": false,
+} if {
 	some i, r in input.records.dsr_requests
 	not r.closed_at
-	d := verdict("dsr_requests", i, "keep", "dsr_requests.open", "request not closed: the retention clock starts at closure", false, 0)
 }
 
 # METADATA
@@ -586,11 +669,13 @@ decisions contains d if {
 #   category: dsr_requests
 #   action: keep
 #   wording: The register keeps a closed request five years, as proof of compliance.
-decisions contains d if {
+decisions contains {
+	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.retained",
+	"reason": "closed less than 5 years ago: kept as proof of compliance",
+	"held": false, "from": r.closed_at, "period": categories.dsr_requests.period,
+} if {
 	some i, r in input.records.dsr_requests
-	r.closed_at
-	not expired("dsr_requests", r.closed_at)
-	d := verdict("dsr_requests", i, "keep", "dsr_requests.retained", "closed less than 5 years ago: kept as proof of compliance", false, expiry("dsr_requests", r.closed_at))
+	r.closed_at > limit.dsr_requests
 }
 
 # METADATA
@@ -601,20 +686,29 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Five years after its closure a request is removed from the register.
-decisions contains d if {
+decisions contains {
+	"category": "dsr_requests", "i": i, "action": "delete", "rule": "dsr_requests.expired",
+	"reason": "closed more than 5 years ago",
+	"held": false, "from": r.closed_at, "period": categories.dsr_requests.period,
+} if {
 	some i, r in input.records.dsr_requests
-	expired("dsr_requests", r.closed_at)
-	d := verdict("dsr_requests", i, "delete", "dsr_requests.expired", "closed more than 5 years ago", false, expiry("dsr_requests", r.closed_at))
+	r.closed_at <= limit.dsr_requests
 }
 
 # ---------------------------------------------------------------------------
 # Legal holds
 # ---------------------------------------------------------------------------
 
-# A hold ends when released, or at its planned end once that has passed.
-hold_end(h) := h.released_at
+# hold_end[i]: when hold i ended: its release, or its planned end once that
+# has passed.
+hold_end := {i: end |
+	some i, h in input.records.legal_holds
+	end := ended(h)
+}
 
-hold_end(h) := h.until if {
+ended(h) := h.released_at
+
+ended(h) := h.until if {
 	not h.released_at
 	h.until <= input.now_ms
 }
@@ -626,10 +720,13 @@ hold_end(h) := h.until if {
 #   category: legal_holds
 #   action: keep
 #   wording: A hold in force is kept.
-decisions contains d if {
-	some i, h in input.records.legal_holds
-	not hold_end(h)
-	d := verdict("legal_holds", i, "keep", "legal_holds.active", "hold in force", false, 0)
+decisions contains {
+	"category": "legal_holds", "i": i, "action": "keep", "rule": "legal_holds.active",
+	"reason": "hold in force",
+	"held": false,
+} if {
+	some i, _ in input.records.legal_holds
+	not hold_end[i]
 }
 
 # METADATA
@@ -639,11 +736,13 @@ decisions contains d if {
 #   category: legal_holds
 #   action: keep
 #   wording: A released hold is kept five years after its release.
-decisions contains d if {
-	some i, h in input.records.legal_holds
-	end := hold_end(h)
-	not expired("legal_holds", end)
-	d := verdict("legal_holds", i, "keep", "legal_holds.retained", "released less than 5 years ago", false, expiry("legal_holds", end))
+decisions contains {
+	"category": "legal_holds", "i": i, "action": "keep", "rule": "legal_holds.retained",
+	"reason": "released less than 5 years ago",
+	"held": false, "from": end, "period": categories.legal_holds.period,
+} if {
+	some i, end in hold_end
+	end > limit.legal_holds
 }
 
 # METADATA
@@ -654,10 +753,13 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Five years after its release a hold is deleted.
-decisions contains d if {
-	some i, h in input.records.legal_holds
-	expired("legal_holds", hold_end(h))
-	d := verdict("legal_holds", i, "delete", "legal_holds.expired", "released more than 5 years ago", false, expiry("legal_holds", hold_end(h)))
+decisions contains {
+	"category": "legal_holds", "i": i, "action": "delete", "rule": "legal_holds.expired",
+	"reason": "released more than 5 years ago",
+	"held": false, "from": end, "period": categories.legal_holds.period,
+} if {
+	some i, end in hold_end
+	end <= limit.legal_holds
 }
 
 # ---------------------------------------------------------------------------
@@ -671,10 +773,13 @@ decisions contains d if {
 #   category: audit_log
 #   action: keep
 #   wording: The audit trail keeps an entry six years.
-decisions contains d if {
+decisions contains {
+	"category": "audit_log", "i": i, "action": "keep", "rule": "audit_log.retained",
+	"reason": "less than 6 years old",
+	"held": false, "from": r.at, "period": categories.audit_log.period,
+} if {
 	some i, r in input.records.audit_log
-	not expired("audit_log", r.at)
-	d := verdict("audit_log", i, "keep", "audit_log.retained", "less than 6 years old", false, expiry("audit_log", r.at))
+	r.at > limit.audit_log
 }
 
 # METADATA
@@ -686,27 +791,32 @@ decisions contains d if {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Audit entries older than six years are removed, oldest first.
-decisions contains d if {
+decisions contains {
+	"category": "audit_log", "i": i, "action": "delete", "rule": "audit_log.expired",
+	"reason": "more than 6 years old",
+	"held": false, "from": r.at, "period": categories.audit_log.period,
+} if {
 	some i, r in input.records.audit_log
-	expired("audit_log", r.at)
-	d := verdict("audit_log", i, "delete", "audit_log.expired", "more than 6 years old", false, expiry("audit_log", r.at))
+	r.at <= limit.audit_log
 }
 
 # ---------------------------------------------------------------------------
 # SQL pre-filters and the schedule document
 # ---------------------------------------------------------------------------
 
+# Days of slack added to the SQL pre-filters, on top of the exact limit.
+margin_days := 1
+
 # cutoffs[cat]: a record whose clock is on or after `before` cannot be
-# decided delete or anonymise now (the shortest period of the category,
-# minus margin_days), so the store may skip it.
-cutoffs[cat] := c if {
+# decided delete or anonymise now (shortest period of the category), so the
+# store may skip it.
+cutoffs[cat] := {
+	"column": e.clock,
+	"before": (limit[cat] + 1) + (margin_days * 86400000),
+	"null_is_candidate": object.get(e, "null_is_candidate", false),
+} if {
 	some cat, e in categories
 	e.clock
-	c := {
-		"column": e.clock,
-		"before": calendar.sub_ms(input.now_ms, e.period, margin_days),
-		"null_is_candidate": object.get(e, "null_is_candidate", false),
-	}
 }
 
 # schedule: the retention schedule, in the order legal reads it.

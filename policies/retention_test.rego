@@ -1,5 +1,6 @@
 package oubli.retention_test
 
+import data.oubli.calendar
 import data.oubli.retention
 
 ms(s) := time.parse_rfc3339_ns(s) / 1000000
@@ -10,6 +11,9 @@ decide(cat, r, now) := d if {
 	count(ds) == 1
 	some d in ds
 }
+
+# expires(d) is when the record of decision d expires (Unix ms).
+expires(d) := calendar.add_ms(d.from, d.period)
 
 # is(d, action, rule) checks a decision's action and rule.
 is(d, action, rule) if {
@@ -24,14 +28,14 @@ closed(at) := {"status": "closed", "created_at": ms("2018-01-01T00:00:00Z"), "cl
 test_ticket_open_kept if {
 	d := decide("tickets", {"status": "open", "created_at": ms("2010-01-01T00:00:00Z"), "dispute_status": "none", "held": false}, "2030-01-01T00:00:00Z")
 	is(d, "keep", "tickets.open")
-	d.expires_at == 0
+	not d.from
 	d.held == false
 }
 
 test_ticket_day_before_expiry_kept if {
 	d := decide("tickets", closed("2019-03-05T16:20:00Z"), "2024-03-04T16:20:00Z")
 	is(d, "keep", "tickets.retained")
-	d.expires_at == ms("2024-03-05T16:20:00Z")
+	expires(d) == ms("2024-03-05T16:20:00Z")
 }
 
 test_ticket_one_ms_before_expiry_kept if {
@@ -76,9 +80,9 @@ test_ticket_held_not_expired_is_plain_keep if {
 }
 
 test_ticket_leap_day_closure if {
-	# Closed on 29 February 2020: five years end on 28 February 2025.
-	is(decide("tickets", closed("2020-02-29T10:00:00Z"), "2025-02-28T09:59:59Z"), "keep", "tickets.retained")
-	is(decide("tickets", closed("2020-02-29T10:00:00Z"), "2025-02-28T10:00:00Z"), "delete", "tickets.expired")
+	# Closed on 29 February 2020: five years end with 28 February 2025.
+	is(decide("tickets", closed("2020-02-29T10:00:00Z"), "2025-02-28T23:59:59.999Z"), "keep", "tickets.retained")
+	is(decide("tickets", closed("2020-02-29T10:00:00Z"), "2025-03-01T00:00:00Z"), "delete", "tickets.expired")
 }
 
 test_ticket_time_zones if {
@@ -113,7 +117,7 @@ test_attachment_open_ticket_kept if {
 test_attachment_day_before if {
 	d := decide("attachments", att("2023-06-15T08:00:00Z"), "2024-06-14T08:00:00Z")
 	is(d, "keep", "attachments.retained")
-	d.expires_at == ms("2024-06-15T08:00:00Z")
+	expires(d) == ms("2024-06-15T08:00:00Z")
 }
 
 test_attachment_day_of if {
@@ -121,8 +125,8 @@ test_attachment_day_of if {
 }
 
 test_attachment_leap_day if {
-	is(decide("attachments", att("2024-02-29T00:00:00Z"), "2025-02-27T23:59:59Z"), "keep", "attachments.retained")
-	is(decide("attachments", att("2024-02-29T00:00:00Z"), "2025-02-28T00:00:00Z"), "delete", "attachments.expired")
+	is(decide("attachments", att("2024-02-29T00:00:00Z"), "2025-02-28T23:59:59Z"), "keep", "attachments.retained")
+	is(decide("attachments", att("2024-02-29T00:00:00Z"), "2025-03-01T00:00:00Z"), "delete", "attachments.expired")
 }
 
 test_attachment_held if {
@@ -232,10 +236,10 @@ test_event_held if {
 }
 
 test_subject_stats_thirteen_months_month_end if {
-	# Computed 31 Jan 2024: 13 months end on 28 Feb 2025 (no 31 Feb).
+	# Computed 31 Jan 2024: 13 months end with 28 Feb 2025 (no 31 Feb).
 	s := {"computed_at": ms("2024-01-31T00:00:00Z"), "held": false}
-	is(decide("subject_stats", s, "2025-02-27T23:59:59Z"), "keep", "subject_stats.retained")
-	is(decide("subject_stats", s, "2025-02-28T00:00:00Z"), "delete", "subject_stats.expired")
+	is(decide("subject_stats", s, "2025-02-28T23:59:59Z"), "keep", "subject_stats.retained")
+	is(decide("subject_stats", s, "2025-03-01T00:00:00Z"), "delete", "subject_stats.expired")
 }
 
 test_subject_stats_held if {
@@ -259,7 +263,7 @@ test_agent_stats_stages if {
 
 test_agent_stats_anonymized_expiry_is_deletion_date if {
 	d := decide("agent_stats", agent("2023-01-15T00:00:00Z", true), "2024-06-01T00:00:00Z")
-	d.expires_at == ms("2028-01-15T00:00:00Z")
+	expires(d) == ms("2028-01-15T00:00:00Z")
 }
 
 # --- register of requests, legal holds, audit trail ------------------------------------
@@ -324,9 +328,9 @@ test_unknown_category_undecided if {
 
 test_cutoffs if {
 	c := retention.cutoffs with input as {"now_ms": ms("2024-03-15T00:00:00Z")}
-	c.tickets == {"column": "closed_at", "before": ms("2019-03-08T00:00:00Z"), "null_is_candidate": false}
+	c.tickets == {"column": "closed_at", "before": ms("2019-03-16T00:00:00.001Z"), "null_is_candidate": false}
 	c.attachments.column == "ticket_closed_at"
-	c.agent_stats.before == ms("2023-02-08T00:00:00Z")
+	c.agent_stats.before == ms("2023-02-16T00:00:00.001Z")
 	c.legal_holds.null_is_candidate == true
 	not c.messages
 	not c.objections
