@@ -35,6 +35,7 @@ demo: build
 ## bench: Go benchmarks, and the retention purge against a hand-written SQL baseline.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
+	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
