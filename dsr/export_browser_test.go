@@ -108,7 +108,7 @@ func TestExportBrowser(t *testing.T) {
 	}
 
 	shot := filepath.Join(artifacts, "export-index.png")
-	chrome("--window-size=1100,2600", "--screenshot="+shot)
+	chrome("--window-size=1100,4200", "--screenshot="+shot)
 	pdf := filepath.Join(artifacts, "export-index.pdf")
 	chrome("--no-pdf-header-footer", "--print-to-pdf="+pdf)
 	for _, p := range []string{shot, pdf} {

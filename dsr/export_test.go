@@ -190,6 +190,11 @@ func TestExport(t *testing.T) {
 				t.Errorf("index.html lacks section %q", id)
 			}
 		}
+		for _, key := range []string{"action_", "type_", "dispute_", ">in_progress<"} {
+			if strings.Contains(page, key) {
+				t.Errorf("index.html shows an untranslated label %q", key)
+			}
+		}
 		if strings.Contains(page, "<script>") || strings.Contains(page, "<b>mon</b>") {
 			t.Error("index.html contains unescaped user markup")
 		}
