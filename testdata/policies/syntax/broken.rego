@@ -1,0 +1,5 @@
+package oubli.broken
+
+x := {"a": 1,
+
+y := 2

@@ -1,0 +1,3 @@
+package oubli.clock
+
+now := time.now_ns()
