@@ -418,3 +418,15 @@ func TestAccessInformation(t *testing.T) {
 		t.Errorf("labels %+v", info.Labels["rights"])
 	}
 }
+
+// overlayMap is the embedded policies as a MapFS, to alter in a test.
+func overlayMap(t *testing.T) fstest.MapFS {
+	t.Helper()
+	m := fstest.MapFS{}
+	names, _ := fs.Glob(Embedded(), "*.rego")
+	for _, n := range names {
+		b, _ := fs.ReadFile(Embedded(), n)
+		m[n] = &fstest.MapFile{Data: b}
+	}
+	return m
+}
