@@ -140,11 +140,11 @@ func File(ctx context.Context, db *store.DB, bs blobs.Store, path string, opts O
 	if opts.Actor == "" {
 		opts.Actor = "cli"
 	}
-	res, err := validate(ctx, db, path, opts)
+	res, deferred, err := validateFile(ctx, db, path, opts)
 	if err != nil || opts.DryRun {
 		return res, err
 	}
-	return load(ctx, db, bs, path, res, opts)
+	return load(ctx, db, bs, path, res, deferred, opts)
 }
 
 // scan calls fn with every non-blank line of the file and its number, and
@@ -259,6 +259,14 @@ type userSeen struct {
 
 // validate is the first pass.
 func validate(ctx context.Context, db *store.DB, path string, opts Options) (Result, error) {
+	res, _, err := validateFile(ctx, db, path, opts)
+	return res, err
+}
+
+// validateFile is the first pass. It also returns the lines of the account
+// events whose subject is defined by a later ticket line: the load defers
+// them until the subjects exist.
+func validateFile(ctx context.Context, db *store.DB, path string, opts Options) (Result, map[int]bool, error) {
 	var (
 		res         Result
 		faults      []Fault
@@ -273,6 +281,7 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 		// Subjects named only by account events so far: checked against the
 		// file's ticket lines and then against the store at the end.
 		eventUsers = make(map[string][]int32)
+		deferred   = make(map[int]bool)
 	)
 	fault := func(line int, reason string) {
 		if len(faults) < MaxFaults {
@@ -339,6 +348,9 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 				if seen, ok := users[k]; !ok {
 					users[k] = userSeen{line: int32(n), digest: d}
 					res.Subjects++
+					for _, l := range eventUsers[u.ID] {
+						deferred[int(l)] = true
+					}
 					delete(eventUsers, u.ID)
 					if len(fs) == 0 {
 						if err := erased(n, u.ID, u.Email); err != nil {
@@ -365,7 +377,7 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	res.File = sum
 	if len(eventUsers) > 0 {
@@ -381,7 +393,7 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 		sort.Strings(ids)
 		known, err := store.KnownSubjects(ctx, db, ids)
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		for _, id := range ids {
 			lines := eventUsers[id]
@@ -392,7 +404,7 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 				continue
 			}
 			if err := erased(int(lines[0]), id, ""); err != nil {
-				return res, err
+				return res, nil, err
 			}
 		}
 	}
@@ -401,10 +413,10 @@ func validate(ctx context.Context, db *store.DB, path string, opts Options) (Res
 	}
 	if len(faults) > 0 || more > 0 {
 		sort.SliceStable(faults, func(i, j int) bool { return faults[i].Line < faults[j].Line })
-		return res, &FaultsError{Faults: faults, More: more}
+		return res, nil, &FaultsError{Faults: faults, More: more}
 	}
 	res.DryRun = opts.DryRun
-	return res, nil
+	return res, deferred, nil
 }
 
 func userDigest(s1, s2 maphash.Seed, u user) [2]uint64 {

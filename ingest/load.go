@@ -12,10 +12,10 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-// load is the second pass: one transaction for the whole file. Ticket lines
-// are loaded first and account events after, so that an event may precede
-// the ticket line that defines its subject.
-func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Result, opts Options) (res Result, err error) {
+// load is the second pass: one transaction for the whole file. Account
+// events that precede the ticket line defining their subject (deferred) are
+// loaded in a last sweep that parses only them.
+func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Result, deferred map[int]bool, opts Options) (res Result, err error) {
 	res = v
 	now := opts.Now()
 	var written []string // blob keys written by this run
@@ -34,8 +34,14 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 			return err
 		}
 		subjects := newIDSet()
-		for _, kind := range []string{KindTicket, KindAccountEvent} {
+		for sweep := 0; sweep < 2; sweep++ {
+			if sweep == 1 && len(deferred) == 0 {
+				break
+			}
 			sum, err := scan(ctx, path, opts.MaxLineBytes, func(n int, line []byte, tooLong bool) error {
+				if deferred[n] != (sweep == 1) {
+					return nil
+				}
 				if tooLong {
 					return fmt.Errorf("line %d: %w", n, ErrChanged)
 				}
@@ -44,7 +50,7 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 					return fmt.Errorf("line %d: %w", n, ErrChanged)
 				}
 				switch {
-				case kind == KindTicket && rec.Ticket != nil:
+				case rec.Ticket != nil:
 					keys, replaced, err := loadTicket(ctx, tx, bs, rec.Ticket, subjects, n, opts)
 					written = append(written, keys...)
 					res.BlobsWritten += int64(len(keys))
@@ -52,7 +58,7 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 					if err != nil {
 						return fmt.Errorf("line %d: %w", n, err)
 					}
-				case kind == KindAccountEvent && rec.Event != nil:
+				case rec.Event != nil:
 					e := rec.Event
 					if err := store.UpsertAccountEvent(ctx, tx, store.AccountEvent{
 						EventID: e.ID, UserID: e.UserID, Type: e.Type, At: store.Millis(e.At), Detail: e.Detail,
