@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -75,6 +76,10 @@ func validEmail(v string) (string, error) {
 		return "", fmt.Errorf("not a plain e-mail address (want local@domain)")
 	case !strings.Contains(v[strings.LastIndex(v, "@")+1:], "."):
 		return "", fmt.Errorf("e-mail domain has no dot")
+	}
+	// The same rule as ingest: a rectified address must survive a re-ingest.
+	if err := ingest.ValidEmail(v); err != nil {
+		return "", err
 	}
 	return v, nil
 }
