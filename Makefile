@@ -37,9 +37,11 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
 
-lint:
+## lint: gofmt, go vet, and the policies compiled strictly and formatted as opa fmt would.
+lint: build
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(BIN) --policies policies policy check
 
 fuzz:
 	@echo "no fuzz targets yet"
