@@ -631,18 +631,28 @@ type Anonymisation struct {
 }
 
 // AnonymizeSubjects replaces the e-mail and pseudo of subjects not yet
-// anonymised and sets anonymized_at, inside tx.
+// anonymised and sets anonymized_at, inside tx, in one statement.
 func AnonymizeSubjects(ctx context.Context, tx *Tx, as []Anonymisation, now int64) (int64, error) {
-	var total int64
-	for _, a := range as {
-		n, err := rowsAffected(tx.Exec(ctx, "UPDATE subjects SET email = ?, pseudo = ?, anonymized_at = ?, updated_at = ? WHERE user_id = ? AND anonymized_at IS NULL",
-			a.Email, a.Pseudo, now, now, a.UserID))
-		if err != nil {
-			return total, fmt.Errorf("anonymise subjects: %w", err)
-		}
-		total += n
+	if len(as) == 0 {
+		return 0, nil
 	}
-	return total, nil
+	var b strings.Builder
+	args := make([]any, 0, 3*len(as)+2)
+	b.WriteString("WITH v (user_id, email, pseudo) AS (VALUES ")
+	for i, a := range as {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?)")
+		args = append(args, a.UserID, a.Email, a.Pseudo)
+	}
+	b.WriteString(") UPDATE subjects SET email = v.email, pseudo = v.pseudo, anonymized_at = ?, updated_at = ? FROM v WHERE subjects.user_id = v.user_id AND subjects.anonymized_at IS NULL")
+	args = append(args, now, now)
+	n, err := rowsAffected(tx.Exec(ctx, b.String(), args...))
+	if err != nil {
+		return 0, fmt.Errorf("anonymise subjects: %w", err)
+	}
+	return n, nil
 }
 
 // CategoryTotals counts the records of every retention category, for the
