@@ -158,8 +158,9 @@ categories := {
 # period), from which the engine prints the expiry date.
 # ---------------------------------------------------------------------------
 
-# (Written as one object so that it is computed once per evaluation.)
-limit := {cat: calendar.latest_start_ms(input.now_ms, e.period) |
+# (A partial object: each category's limit is computed once per
+# evaluation, and only for the categories in the batch.)
+limit[cat] := calendar.latest_start_ms(input.now_ms, e.period) if {
 	some cat, e in categories
 	e.period
 }
