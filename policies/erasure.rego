@@ -13,6 +13,10 @@ package oubli.erasure
 
 held(r) if r.held == true
 
+# A hold on one of a subject's tickets holds the subject's record too: the
+# evidence keeps the identity it is about.
+held(r) if r.held_tickets > 0
+
 disputed(r) if r.dispute_status == "open"
 
 disputed(r) if r.disputes_open > 0

@@ -52,6 +52,7 @@ test_subjects if {
 	is(decide("subjects", {"disputes_open": 0, "held": false}), "delete", "erasure.delete")
 	is(decide("subjects", {"disputes_open": 1, "held": false}), "anonymize", "erasure.subject_pseudonymised")
 	is(decide("subjects", {"disputes_open": 1, "held": true}), "keep", "erasure.legal_hold")
+	is(decide("subjects", {"disputes_open": 0, "held": false, "held_tickets": 1}), "keep", "erasure.legal_hold")
 }
 
 test_derived_and_history_deleted if {
