@@ -5,6 +5,53 @@
 //
 // Fail closed: a parse or compile error, an undefined decision, or two rules
 // that disagree is an error wrapping ErrPolicy, and callers delete nothing.
+//
+// # Policy files
+//
+// The *.rego files of this directory are embedded in the binary (Embedded)
+// and can be replaced with --policies DIR (LoadDir). They are Rego v1,
+// compiled in strict mode with capabilities that leave out every built-in
+// reaching the network, the host or the wall clock (http.send,
+// net.lookup_ip_addr, opa.runtime, time.now_ns, rand.intn, print, …): the
+// evaluation time is the input's now_ms, never the clock.
+//
+//   - calendar.rego: how periods are counted (Reg. 1182/71 month ends)
+//   - retention.rego: the schedule (categories) and the retention rules
+//   - erasure.rego: what Art. 17 erasure deletes, pseudonymises or keeps
+//   - purposes.rego: purposes, legal bases, recipients, objections
+//   - requests.rego: Art. 12(3) deadlines and the Art. 15(1) information
+//
+// # Policy input
+//
+// Decide and DecideErasure evaluate data.oubli.retention.decisions (or
+// data.oubli.erasure.decisions) once per batch with the input
+//
+//	{"now_ms": …, "records": {"tickets": [attrs, …], "attachments": […], …}}
+//
+// where each attrs object is a Record's Attrs plus "id". Times are Unix
+// milliseconds and are omitted when NULL. Per category:
+//
+//   - tickets: status ("open"|"closed"), created_at, closed_at,
+//     dispute_status ("none"|"open"|"resolved"), held (bool: an active legal
+//     hold on the ticket or its subject), hold_reason
+//   - attachments: uploaded_at, ticket_status, ticket_closed_at,
+//     dispute_status, held, hold_reason
+//   - subjects: account_created_at, account_closed_at, tickets,
+//     open_tickets, latest_ticket_closed_at, latest_event_at, disputes_open,
+//     held_tickets (tickets of theirs under a hold), held, anonymized
+//   - account_events: at, type, held
+//   - subject_stats: computed_at, held
+//   - agent_stats: day_start (00:00 UTC of the day), anonymized
+//   - dsr_requests: status, received_at, closed_at
+//   - legal_holds: created_at, until, released_at
+//   - audit_log: at
+//
+// A fact the rules need that is missing (a closed ticket without closed_at,
+// a ticket without held) leaves the record undecided: an ErrPolicy error,
+// not a guess. Each decision is an object with the record's category and
+// position i, action, rule, reason, held, and for records with a clock the
+// clock start ("from") and period, from which Decision.ExpiresAt is
+// computed (AddPeriod).
 package policies
 
 import (
