@@ -268,17 +268,31 @@ type SubjectFacts struct {
 	DisputesOpen         int64         `db:"disputes_open"`
 }
 
-const subjectFactsSel = `SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at,
+// subjectAggregates computes a page's aggregates over the rows picked by
+// the inner keyset query, so that they are evaluated for that page only
+// (not for every candidate fed to the sort).
+const subjectAggregates = `SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at,
 	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id) AS tickets,
 	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.status = 'open') AS open_tickets,
 	(SELECT MAX(t.closed_at) FROM tickets t WHERE t.user_id = s.user_id) AS latest_ticket_closed_at,
 	(SELECT MAX(e.at) FROM account_events e WHERE e.user_id = s.user_id) AS latest_event_at,
 	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.dispute_status = 'open') AS disputes_open
-	FROM subjects s`
+	FROM (`
 
 // ScanSubjects returns one page of candidate subjects with their aggregates.
 func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts, error) {
-	return scan[SubjectFacts](ctx, q, "subjects", subjectFactsSel, "s.user_id", o, o.After)
+	cond, args, err := cutoffSQL("subjects", o.Cutoff)
+	if err != nil {
+		return nil, err
+	}
+	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
+		" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
+	var out []SubjectFacts
+	query := subjectAggregates + inner + ") s ORDER BY s.user_id"
+	if err := q.Select(ctx, &out, query, append(append([]any{o.After}, args...), o.Limit)...); err != nil {
+		return nil, fmt.Errorf("scan subjects: %w", err)
+	}
+	return out, nil
 }
 
 // EventFacts is an account event as the retention policy sees it.
