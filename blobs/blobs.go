@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrNotFound is returned when a blob does not exist.
@@ -167,6 +168,41 @@ func (d *Dir) Walk(ctx context.Context, fn func(key string) error) error {
 		}
 		return fn(e.Name())
 	})
+}
+
+// SweepTemp removes the temporary files that interrupted writes (a process
+// killed inside Put) left behind, when they were last modified before
+// before, and returns how many it removed. They may hold part of an
+// attachment's contents, and Walk does not list them.
+func (d *Dir) SweepTemp(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), ".tmp-") {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove interrupted blob write: %w", err)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 func syncDir(dir string) {

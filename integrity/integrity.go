@@ -240,6 +240,7 @@ type RepairResult struct {
 	OrphansTooRecent  int      `json:"orphan_blobs_too_recent"`
 	OrphansUnknownAge int      `json:"orphan_blobs_unknown_age"`
 	OrphanKeys        []string `json:"orphan_blob_keys"` // removed (or, in a dry run, to remove)
+	TempFilesRemoved  int      `json:"interrupted_writes_removed"`
 	GraceSeconds      int64    `json:"grace_seconds"`
 	AuditSeq          int64    `json:"audit_seq,omitempty"`
 }
@@ -284,6 +285,17 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 		}); err != nil {
 			return fmt.Errorf("walk blob store: %w", err)
 		}
+		// Temporary files of writes interrupted by a crash (not listed by
+		// Walk) may hold part of an attachment: remove them past the grace.
+		if sw, ok := bs.(interface {
+			SweepTemp(context.Context, time.Time) (int, error)
+		}); ok && !opts.DryRun {
+			n, err := sw.SweepTemp(ctx, cutoff)
+			res.TempFilesRemoved = n
+			if err != nil {
+				return err
+			}
+		}
 		for _, k := range orphans {
 			_, mod, ok, err := stat(bs, k)
 			switch {
@@ -314,6 +326,7 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			Detail: map[string]any{
 				"blob_deletions_drained": res.DeletionsDrained, "orphan_blobs_removed": res.OrphansRemoved,
 				"orphan_blobs_too_recent": res.OrphansTooRecent, "grace_seconds": res.GraceSeconds,
+				"interrupted_writes_removed": res.TempFilesRemoved,
 			},
 		})
 		res.AuditSeq = seq
