@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func FuzzParseSet(f *testing.F) {
 			for _, arg := range args {
 				field, v, ok := strings.Cut(arg, "=")
 				v = strings.TrimSpace(v)
-				if !ok || len(v) < 6 || strings.Contains(field, v) {
+				if !ok || len(v) < 6 || strings.Contains(field+"=", v) || strings.Contains(fmt.Sprintf("%q", field), v) {
 					continue
 				}
 				if strings.Contains(msg, v) && !strings.Contains("want FIELD=VALUE (fields: email, pseudo) unknown field given twice empty e-mail address longer than 254 bytes not a plain e-mail address (want local@domain) e-mail domain has no dot empty pseudo pseudo is not valid UTF-8 pseudo longer than 64 characters pseudo holds control characters invalid input", v) {

@@ -67,6 +67,10 @@ type world struct {
 	dir     string
 	db      string
 	env     []string
+	// request and fixture are set by some tests' setups and carried over
+	// by clone.
+	request string
+	fixture string
 }
 
 func newWorld(t testing.TB, backend string) *world {
