@@ -68,7 +68,6 @@ var forbiddenBuiltins = map[string]bool{
 	"time.now_ns":            true,
 	"rand.intn":              true,
 	"uuid.rfc4122":           true,
-	"uuid.parse":             false,
 	"trace":                  true,
 	"print":                  true,
 	"providers.aws.sign_req": true,
