@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -12,9 +13,12 @@ import (
 
 // Suite-wide counts, printed by TestMain's summary line.
 var (
-	crashIters  atomic.Int64 // crash iterations run
-	crashMidRun atomic.Int64 // of which the kill hit a running process
-	badInputs   atomic.Int64 // bad-input catalogue rows run
+	crashIters        atomic.Int64 // crash iterations run
+	crashMidRun       atomic.Int64 // of which the kill hit a running process
+	badInputCount     atomic.Int64 // bad-input catalogue rows run
+	hostileCount      atomic.Int64 // hostile inputs checked
+	concurrencyRounds atomic.Int64 // concurrent scenarios run
+	secretsChecked    atomic.Int64 // personal values searched for in outputs and stores
 )
 
 // crashSeed returns OUBLI_CRASH_SEED, or a fresh seed; it is logged so
@@ -176,4 +180,10 @@ func testCrash(t *testing.T) {
 			})
 		})
 	}
+}
+
+// summary prints the suite's counts on one line (go test -v or not).
+func summary() {
+	fmt.Printf("e2e summary: crash iterations %d (%d killed mid-run), bad inputs %d, hostile inputs %d, concurrency rounds %d, secrets checked %d\n",
+		crashIters.Load(), crashMidRun.Load(), badInputCount.Load(), hostileCount.Load(), concurrencyRounds.Load(), secretsChecked.Load())
 }
