@@ -20,7 +20,7 @@ test: build
 ## test-long: the slow proof suite (crash loops, large inputs).
 ## OUBLI_CRASH_ITERS (default 40 here) and OUBLI_CRASH_SEED make the crash loops longer or reproducible.
 test-long: build
-	OUBLI_LONG=1 OUBLI_CRASH_ITERS=$${OUBLI_CRASH_ITERS:-40} $(GO) test -count=1 -timeout 40m -run 'Long' ./...
+	OUBLI_LONG=1 OUBLI_CRASH_ITERS=$${OUBLI_CRASH_ITERS:-40} $(GO) test -count=1 -timeout 40m -run 'Long|BadInputCatalogue' ./...
 
 ## test-browser: render an export's index.html in headless Chromium.
 test-browser: build
