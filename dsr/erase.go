@@ -65,10 +65,18 @@ type Kept struct {
 
 // Residue is what the post-erasure scan found: counts per place, never the
 // values. Kept counts identifiers inside records the policies keep.
+//
+// The user id and the e-mail address identify the subject wherever they
+// appear: a hit outside kept records is residue and fails the erasure. A
+// pseudo is weaker — another subject may have chosen the same one, or a
+// message may use it as an ordinary word — so a pseudo-only hit in a row that
+// is not the subject's own is reported under Ambiguous for the DPO to review,
+// without failing the erasure.
 type Residue struct {
-	Scanned     map[string]int64 `json:"scanned"` // rows per table, and "blobs"
-	Found       map[string]int64 `json:"found"`   // "table.column" or "blobs" → hits outside kept records
-	Kept        map[string]int64 `json:"kept"`    // hits inside kept records
+	Scanned     map[string]int64 `json:"scanned"`             // rows per table, and "blobs"
+	Found       map[string]int64 `json:"found"`               // "table.column" or "blobs" → hits outside kept records
+	Kept        map[string]int64 `json:"kept"`                // hits inside kept records
+	Ambiguous   map[string]int64 `json:"ambiguous,omitempty"` // pseudo-only hits in other subjects' rows
 	BlobsKept   int              `json:"blobs_kept"`
 	Checkpoint  string           `json:"checkpoint"` // SQLite WAL: done, busy, n/a
 	TotalFound  int64            `json:"total_found"`
@@ -491,7 +499,7 @@ func (e *Eraser) drainBlobs(ctx context.Context, keys []string) (int64, error) {
 // scan checkpoints the SQLite WAL, then looks for the subject's identifiers
 // in every text column of every table and in every blob.
 func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.SubjectRecords, rep *EraseReport, keptBlobs map[string]bool, subjAction policies.Action) (*Residue, error) {
-	res := &Residue{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, BlobsKept: len(keptBlobs)}
+	res := &Residue{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, Ambiguous: map[string]int64{}, BlobsKept: len(keptBlobs)}
 	switch ok, err := e.DB.Checkpoint(ctx); {
 	case err != nil:
 		return res, err
@@ -502,7 +510,8 @@ func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.Subje
 	default:
 		res.Checkpoint = "busy"
 	}
-	m := newMatcher(subj.UserID, subj.Email, subj.Pseudo)
+	strong := newMatcher(subj.UserID, subj.Email)
+	weak := newMatcher(subj.Pseudo)
 	keptTickets := map[string]bool{}
 	for _, k := range rep.Kept {
 		if k.Category == policies.CatTickets {
@@ -530,14 +539,24 @@ func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.Subje
 		err := store.ScanText(ctx, e.DB, t, func(vals []string) error {
 			res.Scanned[t.Table]++
 			kept := (ti >= 0 && keptTickets[vals[ti]]) || (ui >= 0 && keptUser != "" && vals[ui] == keptUser)
+			// A row keyed to another subject is theirs; every row of the
+			// erased subject's own tickets is gone or kept.
+			other := ui >= 0 && vals[ui] != "" && vals[ui] != subj.UserID
 			for i, v := range vals {
-				if v != "" && m.match(strings.ToLower(v)) {
-					if kept {
-						res.Kept[t.Table+"."+t.Columns[i]]++
-					} else {
-						res.Found[t.Table+"."+t.Columns[i]]++
-						res.TotalFound++
-					}
+				if v == "" {
+					continue
+				}
+				lv := strings.ToLower(v)
+				place := t.Table + "." + t.Columns[i]
+				switch {
+				case !strong.match(lv) && !weak.match(lv):
+				case kept:
+					res.Kept[place]++
+				case !strong.match(lv) && (other || ui < 0):
+					res.Ambiguous[place]++
+				default:
+					res.Found[place]++
+					res.TotalFound++
 				}
 			}
 			return nil
@@ -548,26 +567,48 @@ func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.Subje
 	}
 	err = e.Blobs.Walk(ctx, func(key string) error {
 		res.Scanned["blobs"]++
-		r, err := e.Blobs.Open(ctx, key)
+		hit, err := e.blobMatches(ctx, key, strong)
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		hit, err := m.matchReader(r)
-		if err != nil {
-			return fmt.Errorf("scan blob: %w", err)
-		}
-		if hit {
-			if keptBlobs[key] {
-				res.Kept["blobs"]++
-			} else {
-				res.Found["blobs"]++
-				res.TotalFound++
+		weakHit := false
+		if !hit {
+			if weakHit, err = e.blobMatches(ctx, key, weak); err != nil {
+				return err
 			}
+		}
+		switch {
+		case !hit && !weakHit:
+		case keptBlobs[key]:
+			res.Kept["blobs"]++
+		case hit:
+			res.Found["blobs"]++
+			res.TotalFound++
+		default:
+			// The subject's own blobs are deleted or kept: a pseudo in
+			// another ticket's document is a mention, not their record.
+			res.Ambiguous["blobs"]++
 		}
 		return nil
 	})
 	return res, err
+}
+
+// blobMatches streams one blob through m.
+func (e *Eraser) blobMatches(ctx context.Context, key string, m *matcher) (bool, error) {
+	if len(m.needles) == 0 {
+		return false, nil
+	}
+	r, err := e.Blobs.Open(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	hit, err := m.matchReader(r)
+	if err != nil {
+		return false, fmt.Errorf("scan blob: %w", err)
+	}
+	return hit, nil
 }
 
 // matcher finds identifiers as whole tokens, case-insensitively: "u-4" is not
