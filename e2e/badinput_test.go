@@ -100,7 +100,7 @@ var badInputs = []badInput{
 	{input: "a 70 MB line on stdin (limit 64 MiB)", args: []string{"ingest", "-"}, stdin: longLine(70 << 20), code: 2, msg: "1: line longer than 67108864 bytes"},
 	{input: "a 1 GB line on stdin (streamed from a generator)", args: []string{"ingest", "-"}, stdin: longLine(1 << 30), code: 2, msg: "1: line longer than 67108864 bytes", long: true,
 		note: "stdin is spooled to a temporary file before validation (the load reads it twice): 1 GB of temporary disk"},
-	{input: "ingest file that does not exist", args: []string{"ingest", "{dir}/nope.jsonl"}, code: 1, msg: "open ingest file", note: "exit 1, not 2: the error is not classed as bad input"},
+	{input: "ingest file that does not exist", args: []string{"ingest", "{dir}/nope.jsonl"}, code: 2, msg: "open ingest file"},
 	{input: "unknown subject (erase)", args: []string{"erase", "--user-id", "nobody"}, code: 5, msg: "unknown subject (by user id)"},
 	{input: "unknown subject (export, by e-mail)", args: []string{"export", "--email", "nobody@example.org", "--out", "{dir}/x.zip"}, code: 5, msg: "unknown subject (by e-mail)"},
 	{input: "both --user-id and --email", args: []string{"erase", "--user-id", "u-000", "--email", "a@example.org"}, code: 2, msg: "exactly one of --user-id or --email"},
@@ -115,11 +115,11 @@ var badInputs = []badInput{
 			w.file("afile", []byte("x"))
 			return args, ""
 		}},
-	{input: "unmigrated PostgreSQL database", args: []string{"inventory"}, backend: "postgres", code: 1, msg: `relation "subjects" does not exist`,
+	{input: "unmigrated PostgreSQL database", args: []string{"inventory"}, backend: "postgres", code: 2, msg: "run `oubli migrate` first",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
 			nw := newWorld(t, "postgres")
 			return append([]string{"--db", nw.db}, args...), ""
-		}, note: "PostgreSQL is not migrated implicitly; the message should say: run oubli migrate (reported)"},
+		}, note: "PostgreSQL is never migrated implicitly"},
 	{input: "unwritable blob directory (a path under a regular file)", args: []string{"--blobs", "{dir}/afile/blobs", "ingest", "{file}"}, file: line(), code: 1, msg: "afile",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
 			w.file("afile", []byte("x"))

@@ -21,9 +21,11 @@ import (
 	"hash"
 	"hash/maphash"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oubli/oubli/blobs"
@@ -152,6 +154,10 @@ func File(ctx context.Context, db *store.DB, bs blobs.Store, path string, opts O
 // a nil slice and tooLong set.
 func scan(ctx context.Context, path string, max int, fn func(n int, line []byte, tooLong bool) error) (string, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
+		// A file that is not there is bad input (exit 2), not a failure.
+		return "", fmt.Errorf("open ingest file: %w: %w", ErrInvalid, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("open ingest file: %w", err)
 	}

@@ -264,3 +264,44 @@ func FromNullMillis(v sql.NullInt64) *time.Time {
 	t := FromMillis(v.Int64)
 	return &t
 }
+
+// ErrSchema is returned when the database's schema is missing or older than
+// this binary's: run `oubli migrate`.
+var ErrSchema = errors.New("schema out of date")
+
+// LatestVersion is the newest migration version embedded in the binary.
+func (db *DB) LatestVersion() (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations/"+string(db.dialect))
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, e := range entries {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest, nil
+}
+
+// CheckSchema returns ErrSchema, with what to do, unless the database is
+// migrated to this binary's latest version. A newer schema (a newer binary
+// migrated it) is accepted.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	latest, err := db.LatestVersion()
+	if err != nil {
+		return err
+	}
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v == 0:
+		return fmt.Errorf("the database has no oubli schema: run `oubli migrate` first: %w", ErrSchema)
+	case v < latest:
+		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `oubli migrate`: %w", v, latest, ErrSchema)
+	}
+	return nil
+}

@@ -37,6 +37,7 @@ var exitCodes = []struct {
 	{dsr.ErrState, ExitRefused},
 	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
+	{store.ErrSchema, ExitBadInput},
 	{ingest.ErrInvalid, ExitBadInput},
 	{retention.ErrSafetyValve, ExitRefused},
 	{store.ErrBusy, ExitBusy},

@@ -10,6 +10,7 @@ func newMigrateCmd(e *Env) *cobra.Command {
 		Short: "Create or upgrade the schema",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			e.noSchemaCheck = true
 			db, err := e.Store()
 			if err != nil {
 				return err

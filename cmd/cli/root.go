@@ -45,6 +45,8 @@ type Env struct {
 	Output   string
 
 	db *store.DB
+	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
+	noSchemaCheck bool
 }
 
 // registry holds the constructors of the top-level commands. Each command's
@@ -195,6 +197,12 @@ func (e *Env) Store() (*store.DB, error) {
 	db, err := store.Open(e.Ctx, e.DBURL)
 	if err != nil {
 		return nil, err
+	}
+	if !e.noSchemaCheck {
+		if err := db.CheckSchema(e.Ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	e.db = db
 	return db, nil
