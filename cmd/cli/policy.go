@@ -157,13 +157,9 @@ func newPolicyExplainCmd(e *Env) *cobra.Command {
 			if ticket == "" {
 				return usageErrorf("--ticket is required")
 			}
-			when := e.Now()
-			if at != "" {
-				t, err := ParseTime("--at", at)
-				if err != nil {
-					return err
-				}
-				when = t
+			when, err := e.TimeFlag("--at", at)
+			if err != nil {
+				return err
 			}
 			eng, err := e.Engine()
 			if err != nil {

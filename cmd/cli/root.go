@@ -271,3 +271,12 @@ func (e *Env) Hasher() (*store.Hasher, error) {
 	}
 	return db.Hasher(e.Ctx)
 }
+
+// TimeFlag parses an optional time flag (--at, --received-at…): its value,
+// or now when it is empty.
+func (e *Env) TimeFlag(flag, v string) (time.Time, error) {
+	if v == "" {
+		return e.Now(), nil
+	}
+	return ParseTime(flag, v)
+}

@@ -16,13 +16,9 @@ func newStatsCmd(e *Env) *cobra.Command {
 		Short: "Recompute subject_stats and agent_stats, leaving out subjects who objected",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			when := e.Now()
-			if at != "" {
-				t, err := ParseTime("--at", at)
-				if err != nil {
-					return err
-				}
-				when = t
+			when, err := e.TimeFlag("--at", at)
+			if err != nil {
+				return err
 			}
 			db, err := e.Store()
 			if err != nil {
