@@ -29,6 +29,8 @@ type pass struct {
 	queued bool
 	// stopped is set when the context was canceled between batches.
 	stopped bool
+	// tm is the time spent per step in the current phase.
+	tm timings
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
@@ -72,14 +74,17 @@ func (p *pass) all(ctx context.Context) error {
 		{policies.CatSubjects, p.subjects},
 		{policies.CatAudit, p.audit},
 	} {
+		p.tm = timings{}
+		start := time.Now()
 		if err := p.loop(ctx, ph.cat, ph.fn); err != nil {
 			return err
 		}
 		if p.stopped {
 			return nil
 		}
-		p.o.Log.Info("retention phase done", "category", ph.cat, "dry_run", p.dry,
-			"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat])
+		p.o.Log.Info("retention phase done", append([]any{"category", ph.cat, "dry_run", p.dry,
+			"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat],
+			"elapsed_ms", time.Since(start).Milliseconds()}, p.tm.attrs()...)...)
 	}
 	return nil
 }
@@ -99,6 +104,7 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 		var next string
 		var n int
 		var err error
+		t0, before := time.Now(), p.tm.total()
 		if p.dry {
 			next, n, err = step(ctx, p.db, nil, after)
 		} else {
@@ -109,16 +115,21 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 				}
 				return store.UpdateRetentionRun(bctx, tx, p.rep.RunID, p.countsJSON(), p.progressJSON(cat, next))
 			})
+			// What the steps did not account for is bookkeeping and commit.
+			p.tm[stepCommit] += time.Since(t0) - (p.tm.total() - before)
 		}
 		if err != nil {
 			return fmt.Errorf("retention %s: %w", cat, err)
 		}
 		if p.queued {
 			p.queued = false
+			t := time.Now()
 			if err := p.drain(bctx); err != nil {
 				return err
 			}
+			p.tm.since(stepDrain, t)
 		}
+		p.o.Log.Debug("retention batch", "category", cat, "decided", n, "elapsed_ms", time.Since(t0).Milliseconds())
 		if n > 0 && p.o.Progress != nil {
 			p.o.Progress(cat, n)
 		}

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
@@ -25,7 +26,9 @@ func attachmentRecord(a store.AttachmentFacts, ix store.HoldIndex) policies.Reco
 }
 
 func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanAttachments(ctx, q, p.scanOpts(policies.CatAttachments, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -40,6 +43,7 @@ func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, a
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
 	for i, a := range rows {
 		recs[i] = attachmentRecord(a, ix)
@@ -48,6 +52,7 @@ func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, a
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	var del []string
 	for i, d := range ds {
 		if d.Action == policies.Anonymize {
@@ -68,11 +73,14 @@ func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, a
 		}
 		p.queued = true
 	}
+	p.tm.since(stepWrite, t)
 	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
 }
 
 func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanTickets(ctx, q, p.scanOpts(policies.CatTickets, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -87,6 +95,7 @@ func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
 	for i, t := range rows {
 		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
@@ -102,6 +111,7 @@ func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	groups := &ruleGroups{}
 	for i, d := range ds {
 		if d.Action == policies.Anonymize {
@@ -117,6 +127,7 @@ func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after
 			return "", 0, err
 		}
 	}
+	p.tm.since(stepWrite, t)
 	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
 }
 
@@ -193,7 +204,9 @@ func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx,
 }
 
 func (p *pass) events(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanAccountEvents(ctx, q, p.scanOpts(policies.CatAccountEvents, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -207,6 +220,7 @@ func (p *pass) events(ctx context.Context, q store.Querier, tx *store.Tx, after 
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
 	for i, e := range rows {
 		m := map[string]any{"at": e.At, "type": e.Type}
@@ -218,11 +232,13 @@ func (p *pass) events(ctx context.Context, q store.Querier, tx *store.Tx, after 
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
-	return p.simple(ctx, tx, policies.CatAccountEvents, recs, ids)
+	return p.simple(ctx, t, tx, policies.CatAccountEvents, recs, ids)
 }
 
 func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanSubjectStats(ctx, q, p.scanOpts(policies.CatSubjectStats, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -236,11 +252,12 @@ func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, 
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
 	for i, s := range rows {
 		recs[i] = subjectStatRecord(s, ix)
 	}
-	return p.simple(ctx, tx, policies.CatSubjectStats, recs, uids)
+	return p.simple(ctx, t, tx, policies.CatSubjectStats, recs, uids)
 }
 
 func subjectStatRecord(s store.SubjectStatFacts, ix store.HoldIndex) policies.Record {
@@ -251,7 +268,9 @@ func subjectStatRecord(s store.SubjectStatFacts, ix store.HoldIndex) policies.Re
 }
 
 func (p *pass) requests(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanDSRRequests(ctx, q, p.scanOpts(policies.CatDSRRequests, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -263,11 +282,13 @@ func (p *pass) requests(ctx context.Context, q store.Querier, tx *store.Tx, afte
 		recs[i] = policies.Record{Category: policies.CatDSRRequests, ID: r.ID, Attrs: m}
 		ids[i] = r.ID
 	}
-	return p.simple(ctx, tx, policies.CatDSRRequests, recs, ids)
+	return p.simple(ctx, t, tx, policies.CatDSRRequests, recs, ids)
 }
 
 func (p *pass) holds(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanLegalHolds(ctx, q, p.scanOpts(policies.CatLegalHolds, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -280,16 +301,17 @@ func (p *pass) holds(ctx context.Context, q store.Querier, tx *store.Tx, after s
 		recs[i] = policies.Record{Category: policies.CatLegalHolds, ID: h.ID, Attrs: m}
 		ids[i] = h.ID
 	}
-	return p.simple(ctx, tx, policies.CatLegalHolds, recs, ids)
+	return p.simple(ctx, t, tx, policies.CatLegalHolds, recs, ids)
 }
 
 // simple decides and deletes the records of a category that is only ever
 // deleted, keyed by string ids in scan order.
-func (p *pass) simple(ctx context.Context, tx *store.Tx, cat string, recs []policies.Record, ids []string) (string, int, error) {
+func (p *pass) simple(ctx context.Context, t time.Time, tx *store.Tx, cat string, recs []policies.Record, ids []string) (string, int, error) {
 	ds, err := p.decide(ctx, recs)
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	var del []string
 	for i, d := range ds {
 		if d.Action == policies.Anonymize {
@@ -309,11 +331,14 @@ func (p *pass) simple(ctx context.Context, tx *store.Tx, cat string, recs []poli
 			return "", 0, fmt.Errorf("deleted %d %s, decided %d", n, cat, len(del))
 		}
 	}
+	p.tm.since(stepWrite, t)
 	return p.next(len(recs), recs[len(recs)-1].ID), len(recs), nil
 }
 
 func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanAgentStats(ctx, q, p.scanOpts(policies.CatAgentStats, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -329,6 +354,7 @@ func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, af
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	var del, anon []int64
 	for i, d := range ds {
 		if d.Action == policies.Anonymize && rows[i].Anonymized {
@@ -351,11 +377,14 @@ func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, af
 			return "", 0, fmt.Errorf("anonymise agent_stats: %d of %d: %w", n, len(anon), err)
 		}
 	}
+	p.tm.since(stepWrite, t)
 	return p.next(len(rows), itoa(rows[len(rows)-1].ID)), len(rows), nil
 }
 
 func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	rows, err := store.ScanSubjects(ctx, q, p.scanOpts(policies.CatSubjects, after))
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -366,6 +395,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
 	for i, s := range rows {
 		m := map[string]any{"tickets": s.Tickets, "open_tickets": s.OpenTickets, "disputes_open": s.DisputesOpen}
@@ -383,6 +413,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	groups := &ruleGroups{}
 	var anon []store.Anonymisation
 	for i, d := range ds {
@@ -409,6 +440,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 			return "", 0, fmt.Errorf("anonymise subjects: %d of %d: %w", n, len(anon), err)
 		}
 	}
+	p.tm.since(stepWrite, t)
 	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
 }
 
@@ -456,11 +488,13 @@ func (p *pass) subjectCascade(ctx context.Context, q store.Querier, tx *store.Tx
 // audit prunes the expired prefix of the audit trail: entries are decided
 // in sequence order and pruning stops at the first one kept.
 func (p *pass) audit(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
+	start := time.Now()
 	var from int64
 	if after != "" {
 		from = store.ScanOptions{After: after}.AfterInt()
 	}
 	rows, err := store.ScanAudit(ctx, q, from, p.maxAudit, p.o.BatchSize)
+	t := p.tm.since(stepScan, start)
 	if err != nil || len(rows) == 0 {
 		return "", 0, err
 	}
@@ -472,6 +506,7 @@ func (p *pass) audit(ctx context.Context, q store.Querier, tx *store.Tx, after s
 	if err != nil {
 		return "", 0, err
 	}
+	t = p.tm.since(stepDecide, t)
 	var upTo int64
 	stop := false
 	for i, d := range ds {
@@ -487,6 +522,7 @@ func (p *pass) audit(ctx context.Context, q store.Querier, tx *store.Tx, after s
 			return "", 0, fmt.Errorf("prune audit: %w", err)
 		}
 	}
+	p.tm.since(stepWrite, t)
 	if stop {
 		return "", len(rows), nil
 	}

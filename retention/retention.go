@@ -205,6 +205,12 @@ func Plan(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report,
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
+	defer startProfile(opts.Log)()
+	return plan(ctx, db, pol, opts)
+}
+
+// plan is Plan with opts already defaulted (Run's own plan).
+func plan(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, error) {
 	p, err := newPass(ctx, db, pol, &opts, true)
 	if err != nil {
 		return nil, err

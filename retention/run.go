@@ -25,6 +25,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
+	defer startProfile(opts.Log)()
 	lock, err := db.TryLock(ctx, LockName)
 	if err != nil {
 		return nil, err
@@ -42,16 +43,16 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	started := opts.Now().UTC()
 	rep.StartedAt = &started
 
-	var plan *Report
+	var pl *Report
 	if !opts.AllowLarge {
-		if plan, err = Plan(ctx, db, pol, planOpts(opts)); err != nil {
+		if pl, err = plan(ctx, db, pol, planOpts(opts)); err != nil {
 			return nil, err
 		}
 		totals, err := store.CategoryTotals(ctx, db)
 		if err != nil {
 			return nil, err
 		}
-		if verr := checkValve(plan, totals, opts.MaxShare); verr != nil {
+		if verr := checkValve(pl, totals, opts.MaxShare); verr != nil {
 			rep.Outcome = "refused"
 			if err := record(ctx, db, rep, opts, started, verr); err != nil {
 				return rep, errors.Join(verr, err)
@@ -101,7 +102,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	if runErr != nil {
 		return rep, runErr
 	}
-	if plan != nil && rep.Outcome == "ok" && !samePlan(plan, rep) {
+	if pl != nil && rep.Outcome == "ok" && !samePlan(pl, rep) {
 		// The data changed between the plan and the run (ingest, a new
 		// hold): not an error, but worth a line in the log.
 		opts.Log.Warn("retention run differs from its own plan: the data changed during the run", "run_id", rep.RunID)
