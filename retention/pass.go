@@ -25,8 +25,10 @@ type pass struct {
 	// maxAudit bounds the audit prefix considered: entries appended by the
 	// run itself are never its own candidates, so plan and run agree.
 	maxAudit int64
-	// queued is set when a batch queued blob contents for deletion.
-	queued bool
+	// pending holds the blob keys queued by the batch in flight, handed
+	// to blobs (the background drainer, nil in a plan) once it commits.
+	pending []string
+	blobs   *drainer
 	// stopped is set when the context was canceled between batches.
 	stopped bool
 	// tm is the time spent per step in the current phase.
@@ -61,22 +63,30 @@ func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool
 // all runs every phase in order.
 func (p *pass) all(ctx context.Context) error {
 	for _, ph := range []struct {
-		cat string
-		fn  func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
+		cat     string
+		fn      func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
+		prepare preparer
+		apply   applier
 	}{
-		{policies.CatAttachments, p.attachments},
-		{policies.CatTickets, p.tickets},
-		{policies.CatAccountEvents, p.events},
-		{policies.CatSubjectStats, p.subjectStats},
-		{policies.CatAgentStats, p.agentStats},
-		{policies.CatDSRRequests, p.requests},
-		{policies.CatLegalHolds, p.holds},
-		{policies.CatSubjects, p.subjects},
-		{policies.CatAudit, p.audit},
+		{cat: policies.CatAttachments, prepare: p.prepareAttachments, apply: p.applyAttachments},
+		{cat: policies.CatTickets, prepare: p.prepareTickets, apply: p.applyTickets},
+		{cat: policies.CatAccountEvents, prepare: p.prepareEvents, apply: p.applyEvents},
+		{cat: policies.CatSubjectStats, fn: p.subjectStats},
+		{cat: policies.CatAgentStats, fn: p.agentStats},
+		{cat: policies.CatDSRRequests, fn: p.requests},
+		{cat: policies.CatLegalHolds, fn: p.holds},
+		{cat: policies.CatSubjects, fn: p.subjects},
+		{cat: policies.CatAudit, fn: p.audit},
 	} {
 		p.tm = timings{}
 		start := time.Now()
-		if err := p.loop(ctx, ph.cat, ph.fn); err != nil {
+		var err error
+		if ph.prepare != nil {
+			err = p.pipeline(ctx, ph.cat, ph.prepare, ph.apply)
+		} else {
+			err = p.loop(ctx, ph.cat, ph.fn)
+		}
+		if err != nil {
 			return err
 		}
 		if p.stopped {
@@ -109,6 +119,9 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 			next, n, err = step(ctx, p.db, nil, after)
 		} else {
 			err = p.db.InTx(bctx, func(tx *store.Tx) error {
+				if err := store.LockPurgeBatch(bctx, tx); err != nil {
+					return err
+				}
 				next, n, err = step(bctx, tx, tx, after)
 				if err != nil {
 					return err
@@ -120,14 +133,6 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 		}
 		if err != nil {
 			return fmt.Errorf("retention %s: %w", cat, err)
-		}
-		if p.queued {
-			p.queued = false
-			t := time.Now()
-			if err := p.drain(bctx); err != nil {
-				return err
-			}
-			p.tm.since(stepDrain, t)
 		}
 		p.o.Log.Debug("retention batch", "category", cat, "decided", n, "elapsed_ms", time.Since(t0).Milliseconds())
 		if n > 0 && p.o.Progress != nil {
@@ -256,6 +261,14 @@ func firstReason(ms ...map[string]string) func(string) (string, bool) {
 
 func (p *pass) scanOpts(cat, after string) store.ScanOptions {
 	return store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+}
+
+// pageOpts is scanOpts for a page read ahead of its transaction, without
+// row locks (the transaction re-reads what it deletes).
+func (p *pass) pageOpts(cat, after string) store.ScanOptions {
+	o := p.scanOpts(cat, after)
+	o.Lock = false
+	return o
 }
 
 // next returns the keyset position after a page, or "" at the end.

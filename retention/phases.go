@@ -25,110 +25,166 @@ func attachmentRecord(a store.AttachmentFacts, ix store.HoldIndex) policies.Reco
 	return policies.Record{Category: policies.CatAttachments, ID: a.ID, Attrs: m}
 }
 
-func (p *pass) attachments(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
-	start := time.Now()
-	rows, err := store.ScanAttachments(ctx, q, p.scanOpts(policies.CatAttachments, after))
-	t := p.tm.since(stepScan, start)
+func attachmentHold(ix store.HoldIndex, a store.AttachmentFacts) holdState {
+	return heldBy(ix, a.TicketID, a.UserID.String, a.UserID.Valid)
+}
+
+func (p *pass) prepareAttachments(ctx context.Context, tm *timings, after string) (*decided, error) {
+	t := time.Now()
+	rows, err := store.ScanAttachments(ctx, p.db, p.pageOpts(policies.CatAttachments, after))
+	t = tm.since(stepScan, t)
 	if err != nil || len(rows) == 0 {
-		return "", 0, err
+		return &decided{}, err
 	}
 	tids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.TicketID, true })
 	uids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid })
-	if tx != nil {
-		if err := store.LockSubjects(ctx, tx, uids); err != nil {
-			return "", 0, err
-		}
+	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), attachments: rows}
+	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
+		return nil, err
 	}
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, tids, uids, false)
-	if err != nil {
-		return "", 0, err
-	}
-	t = p.tm.since(stepFacts, t)
-	recs := make([]policies.Record, len(rows))
+	tm.since(stepFacts, t)
+	b.recs = make([]policies.Record, len(rows))
 	for i, a := range rows {
-		recs[i] = attachmentRecord(a, ix)
+		b.recs[i] = attachmentRecord(a, b.ix)
 	}
-	ds, err := p.decide(ctx, recs)
-	if err != nil {
-		return "", 0, err
-	}
-	t = p.tm.since(stepDecide, t)
-	var del []string
-	for i, d := range ds {
-		if d.Action == policies.Anonymize {
-			return "", 0, unsupported(policies.CatAttachments, d)
-		}
-		p.tally(policies.CatAttachments, d, rows[i].ID)
-		if d.Action == policies.Delete {
-			del = append(del, rows[i].ID)
-		}
-	}
-	if tx != nil && len(del) > 0 {
-		n, err := store.DeleteAttachments(ctx, tx, del, store.Millis(p.o.Now()))
-		if err != nil {
-			return "", 0, err
-		}
-		if n != int64(len(del)) {
-			return "", 0, fmt.Errorf("deleted %d attachments, decided %d", n, len(del))
-		}
-		p.queued = true
-	}
-	p.tm.since(stepWrite, t)
-	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+	b.ds, err = p.decideStep(ctx, tm, b.recs)
+	return b, err
 }
 
-func (p *pass) tickets(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
-	start := time.Now()
-	rows, err := store.ScanTickets(ctx, q, p.scanOpts(policies.CatTickets, after))
-	t := p.tm.since(stepScan, start)
+func (p *pass) applyAttachments(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
+	t := time.Now()
+	var del []string
+	for i, d := range b.ds {
+		if d.Action == policies.Anonymize {
+			return unsupported(policies.CatAttachments, d)
+		}
+		if d.Action == policies.Delete {
+			del = append(del, b.attachments[i].ID)
+		}
+	}
+	ok := map[string]bool{}
+	if tx != nil && len(del) > 0 {
+		now, err := store.ConfirmAttachments(ctx, tx, del)
+		if err != nil {
+			return err
+		}
+		tids := userIDs(now, func(a store.AttachmentFacts) (string, bool) { return a.TicketID, true })
+		uids := userIDs(now, func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid })
+		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
+		if err != nil {
+			return err
+		}
+		then := make(map[string]store.AttachmentFacts, len(b.attachments))
+		for _, a := range b.attachments {
+			then[a.ID] = a
+		}
+		del = unchanged(now, ixNow, then, b.ix, func(a store.AttachmentFacts) string { return a.ID }, attachmentHold)
+		for _, id := range del {
+			ok[id] = true
+		}
+		t = p.tm.since(stepFacts, t)
+	}
+	for i, d := range b.ds {
+		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
+			p.rep.Changed++
+			continue
+		}
+		p.tally(policies.CatAttachments, d, b.recs[i].ID)
+	}
+	if tx != nil && len(del) > 0 {
+		keys, err := store.DeleteAttachments(ctx, tx, del, store.Millis(p.o.Now()))
+		if err != nil {
+			return err
+		}
+		if len(keys) != len(del) {
+			return fmt.Errorf("deleted %d attachments, decided %d", len(keys), len(del))
+		}
+		p.pending = append(p.pending, keys...)
+	}
+	p.tm.since(stepWrite, t)
+	return nil
+}
+
+func ticketHold(ix store.HoldIndex, t store.TicketFacts) holdState {
+	return heldBy(ix, t.ID, t.UserID.String, t.UserID.Valid)
+}
+
+func (p *pass) prepareTickets(ctx context.Context, tm *timings, after string) (*decided, error) {
+	t := time.Now()
+	rows, err := store.ScanTickets(ctx, p.db, p.pageOpts(policies.CatTickets, after))
+	t = tm.since(stepScan, t)
 	if err != nil || len(rows) == 0 {
-		return "", 0, err
+		return &decided{}, err
 	}
 	tids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.ID, true })
 	uids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid })
-	if tx != nil {
-		if err := store.LockSubjects(ctx, tx, uids); err != nil {
-			return "", 0, err
-		}
+	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), tickets: rows}
+	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
+		return nil, err
 	}
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, tids, uids, false)
-	if err != nil {
-		return "", 0, err
-	}
-	t = p.tm.since(stepFacts, t)
-	recs := make([]policies.Record, len(rows))
+	tm.since(stepFacts, t)
+	b.recs = make([]policies.Record, len(rows))
 	for i, t := range rows {
 		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
 		putTime(m, "closed_at", t.ClosedAt.Valid, t.ClosedAt.Int64)
-		reason, held := ix.Tickets[t.ID]
-		if !held && t.UserID.Valid {
-			reason, held = ix.Users[t.UserID.String]
-		}
-		hold(m, reason, held)
-		recs[i] = policies.Record{Category: policies.CatTickets, ID: t.ID, Attrs: m}
+		h := ticketHold(b.ix, t)
+		hold(m, h.reason, h.held)
+		b.recs[i] = policies.Record{Category: policies.CatTickets, ID: t.ID, Attrs: m}
 	}
-	ds, err := p.decide(ctx, recs)
-	if err != nil {
-		return "", 0, err
-	}
-	t = p.tm.since(stepDecide, t)
-	groups := &ruleGroups{}
-	for i, d := range ds {
+	b.ds, err = p.decideStep(ctx, tm, b.recs)
+	return b, err
+}
+
+func (p *pass) applyTickets(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
+	t := time.Now()
+	var del []string
+	for i, d := range b.ds {
 		if d.Action == policies.Anonymize {
-			return "", 0, unsupported(policies.CatTickets, d)
+			return unsupported(policies.CatTickets, d)
 		}
-		p.tally(policies.CatTickets, d, rows[i].ID)
 		if d.Action == policies.Delete {
-			groups.add(d.Rule, rows[i].ID)
+			del = append(del, b.tickets[i].ID)
+		}
+	}
+	ok := map[string]bool{}
+	if tx != nil && len(del) > 0 {
+		now, err := store.ConfirmTickets(ctx, tx, del)
+		if err != nil {
+			return err
+		}
+		tids := userIDs(now, func(t store.TicketFacts) (string, bool) { return t.ID, true })
+		uids := userIDs(now, func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid })
+		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
+		if err != nil {
+			return err
+		}
+		then := make(map[string]store.TicketFacts, len(b.tickets))
+		for _, t := range b.tickets {
+			then[t.ID] = t
+		}
+		for _, id := range unchanged(now, ixNow, then, b.ix, func(t store.TicketFacts) string { return t.ID }, ticketHold) {
+			ok[id] = true
+		}
+		t = p.tm.since(stepFacts, t)
+	}
+	groups := &ruleGroups{}
+	for i, d := range b.ds {
+		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
+			p.rep.Changed++
+			continue
+		}
+		p.tally(policies.CatTickets, d, b.recs[i].ID)
+		if d.Action == policies.Delete {
+			groups.add(d.Rule, b.recs[i].ID)
 		}
 	}
 	for _, g := range groups.list {
-		if err := p.ticketCascade(ctx, q, tx, g.rule, g.ids, ix); err != nil {
-			return "", 0, err
+		if err := p.ticketCascade(ctx, q, tx, g.rule, g.ids, b.ix); err != nil {
+			return err
 		}
 	}
 	p.tm.since(stepWrite, t)
-	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+	return nil
 }
 
 // ruleGroups groups record ids by the rule that decided them, in order.
@@ -168,9 +224,7 @@ func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx,
 		}
 		p.cascade(policies.CatMessages, rule, policies.CatTickets, d.Messages)
 		p.cascade(policies.CatAttachments, rule, policies.CatTickets, d.Attachments)
-		if d.Attachments > 0 {
-			p.queued = true
-		}
+		p.pending = append(p.pending, d.BlobKeys...)
 		return nil
 	}
 	// Plan: count what the run would remove with these tickets. The
@@ -203,36 +257,84 @@ func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx,
 	return nil
 }
 
-func (p *pass) events(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
-	start := time.Now()
-	rows, err := store.ScanAccountEvents(ctx, q, p.scanOpts(policies.CatAccountEvents, after))
-	t := p.tm.since(stepScan, start)
+func eventHold(ix store.HoldIndex, e store.EventFacts) holdState {
+	return heldBy(ix, "", e.UserID, true)
+}
+
+func (p *pass) prepareEvents(ctx context.Context, tm *timings, after string) (*decided, error) {
+	t := time.Now()
+	rows, err := store.ScanAccountEvents(ctx, p.db, p.pageOpts(policies.CatAccountEvents, after))
+	t = tm.since(stepScan, t)
 	if err != nil || len(rows) == 0 {
-		return "", 0, err
+		return &decided{}, err
 	}
 	uids := userIDs(rows, func(e store.EventFacts) (string, bool) { return e.UserID, true })
-	if tx != nil {
-		if err := store.LockSubjects(ctx, tx, uids); err != nil {
-			return "", 0, err
-		}
+	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), events: rows}
+	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, nil, uids, false); err != nil {
+		return nil, err
 	}
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
-	if err != nil {
-		return "", 0, err
-	}
-	t = p.tm.since(stepFacts, t)
-	recs := make([]policies.Record, len(rows))
+	tm.since(stepFacts, t)
+	b.recs = make([]policies.Record, len(rows))
 	for i, e := range rows {
 		m := map[string]any{"at": e.At, "type": e.Type}
-		reason, held := ix.Users[e.UserID]
-		hold(m, reason, held)
-		recs[i] = policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
+		h := eventHold(b.ix, e)
+		hold(m, h.reason, h.held)
+		b.recs[i] = policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
 	}
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
+	b.ds, err = p.decideStep(ctx, tm, b.recs)
+	return b, err
+}
+
+func (p *pass) applyEvents(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
+	t := time.Now()
+	var del []string
+	for i, d := range b.ds {
+		if d.Action == policies.Anonymize {
+			return unsupported(policies.CatAccountEvents, d)
+		}
+		if d.Action == policies.Delete {
+			del = append(del, b.events[i].ID)
+		}
 	}
-	return p.simple(ctx, t, tx, policies.CatAccountEvents, recs, ids)
+	ok := map[string]bool{}
+	if tx != nil && len(del) > 0 {
+		now, err := store.ConfirmAccountEvents(ctx, tx, del)
+		if err != nil {
+			return err
+		}
+		uids := userIDs(now, func(e store.EventFacts) (string, bool) { return e.UserID, true })
+		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, nil, uids, false)
+		if err != nil {
+			return err
+		}
+		then := make(map[string]store.EventFacts, len(b.events))
+		for _, e := range b.events {
+			then[e.ID] = e
+		}
+		del = unchanged(now, ixNow, then, b.ix, func(e store.EventFacts) string { return e.ID }, eventHold)
+		for _, id := range del {
+			ok[id] = true
+		}
+		t = p.tm.since(stepFacts, t)
+	}
+	for i, d := range b.ds {
+		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
+			p.rep.Changed++
+			continue
+		}
+		p.tally(policies.CatAccountEvents, d, b.recs[i].ID)
+	}
+	if tx != nil && len(del) > 0 {
+		n, err := store.DeleteRows(ctx, tx, policies.CatAccountEvents, del)
+		if err != nil {
+			return err
+		}
+		if n != int64(len(del)) {
+			return fmt.Errorf("deleted %d account_events, decided %d", n, len(del))
+		}
+	}
+	p.tm.since(stepWrite, t)
+	return nil
 }
 
 func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error) {
@@ -243,11 +345,6 @@ func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, 
 		return "", 0, err
 	}
 	uids := userIDs(rows, func(s store.SubjectStatFacts) (string, bool) { return s.ID, true })
-	if tx != nil {
-		if err := store.LockSubjects(ctx, tx, uids); err != nil {
-			return "", 0, err
-		}
-	}
 	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
 	if err != nil {
 		return "", 0, err

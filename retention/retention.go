@@ -153,6 +153,10 @@ type Report struct {
 	Total          int64                 `json:"total"`
 	Rules          map[string]*RuleCount `json:"rules"`
 	BlobsDeleted   int64                 `json:"blobs_deleted,omitempty"`
+	// Changed counts records decided delete that a concurrent writer
+	// changed (or put under a legal hold) before the deletion: they were
+	// left alone, and the next run decides them again.
+	Changed int64 `json:"changed_during_run,omitempty"`
 	// Interrupted counts earlier runs found unfinished (killed) and resumed.
 	Interrupted int64      `json:"interrupted_runs,omitempty"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`

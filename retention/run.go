@@ -85,7 +85,19 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	if err := p.drain(context.WithoutCancel(ctx)); err != nil {
 		return rep, err
 	}
+	if opts.Blobs != nil {
+		p.blobs = newDrainer(db, opts.Blobs, opts.Log)
+	}
 	runErr := p.all(ctx)
+	if p.blobs != nil {
+		t := time.Now()
+		rep.BlobsDeleted += p.blobs.close()
+		// What the drainer could not remove, and anything queued meanwhile.
+		if err := p.drain(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+			runErr = err
+		}
+		opts.Log.Info("retention blob contents removed", "run_id", rep.RunID, "blobs_deleted", rep.BlobsDeleted, "wait_ms", time.Since(t).Milliseconds())
+	}
 	rep.sum()
 	switch {
 	case runErr != nil:
@@ -139,6 +151,9 @@ func record(ctx context.Context, db *store.DB, rep *Report, o Options, started t
 		"started_at": started.Format(time.RFC3339Nano), "finished_at": finished.Format(time.RFC3339Nano),
 		"delete": rep.Delete, "anonymize": rep.Anonymize, "kept_by_hold": rep.KeptByHold, "total": rep.Total,
 		"rules": rules, "blobs_deleted": rep.BlobsDeleted,
+	}
+	if rep.Changed > 0 {
+		detail["changed_during_run"] = rep.Changed
 	}
 	var verr *ValveError
 	if errors.As(runErr, &verr) {

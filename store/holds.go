@@ -44,9 +44,13 @@ func AddHold(ctx context.Context, tx *Tx, h Hold) error {
 	if h.Until.Valid && h.Until.Int64 <= h.CreatedAt {
 		return fmt.Errorf("a hold's end (--until) must be after its start: %w", ErrInvalid)
 	}
-	// On PostgreSQL the target row is locked so that a retention batch that
-	// has already read the holds of this ticket or subject finishes first
-	// (and this hold then finds the record gone), or waits for this one.
+	// On PostgreSQL a purge batch in flight finishes first (and this hold
+	// then finds its record gone), and later batches wait for this hold
+	// (LockPurgeBatch); the target row is locked too, against a concurrent
+	// erasure.
+	if err := lockForHold(ctx, tx); err != nil {
+		return err
+	}
 	lock := ""
 	if tx.dialect == Postgres {
 		lock = " FOR UPDATE"

@@ -303,9 +303,11 @@ type EventFacts struct {
 	At     int64  `db:"at"`
 }
 
+const eventFactsSel = "SELECT e.event_id, e.user_id, e.type, e.at FROM account_events e"
+
 // ScanAccountEvents returns one page of candidate account events.
 func ScanAccountEvents(ctx context.Context, q Querier, o ScanOptions) ([]EventFacts, error) {
-	return scan[EventFacts](ctx, q, "account_events", "SELECT e.event_id, e.user_id, e.type, e.at FROM account_events e", "e.event_id", o, o.After)
+	return scan[EventFacts](ctx, q, "account_events", eventFactsSel, "e.event_id", o, o.After)
 }
 
 // SubjectStatFacts is a per-subject statistic as the policy sees it.
@@ -458,19 +460,79 @@ func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []
 	return ix, rows.Err()
 }
 
-// LockSubjects takes share locks on the given subjects on PostgreSQL, so a
-// legal hold on one of them (AddHold locks the subject row) cannot commit
-// between the batch's hold lookup and its deletion. No-op on SQLite, where
-// the batch's transaction already excludes every other writer.
-func LockSubjects(ctx context.Context, tx *Tx, userIDs []string) error {
-	if tx.dialect != Postgres || len(userIDs) == 0 {
+// holdsLock names the transaction-level advisory lock that orders purge
+// batches and new legal holds on PostgreSQL (see LockPurgeBatch).
+const holdsLock = "holds"
+
+// LockPurgeBatch makes a purge batch's transaction exclusive with AddHold
+// on PostgreSQL: it takes the shared side of a transaction-level advisory
+// lock whose exclusive side AddHold takes. A hold committed before the lock
+// is granted is visible to every later statement of the batch (READ
+// COMMITTED takes a snapshot per statement), and a hold added after it
+// waits for the batch to commit (and then finds its record gone). Batches
+// do not exclude each other. One statement per batch, instead of a row lock
+// on every subject the batch touches. No-op on SQLite, where the batch's
+// IMMEDIATE transaction already excludes every other writer.
+func LockPurgeBatch(ctx context.Context, tx *Tx) error {
+	if tx.dialect != Postgres {
 		return nil
 	}
-	cond, args := inList(tx.dialect, "user_id", userIDs)
-	if _, err := tx.Exec(ctx, "SELECT user_id FROM subjects WHERE "+cond+" ORDER BY user_id FOR SHARE", args...); err != nil {
-		return fmt.Errorf("lock subjects: %w", err)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared(?)", lockKey(holdsLock)); err != nil {
+		return fmt.Errorf("lock purge batch: %w", err)
 	}
 	return nil
+}
+
+// lockForHold is AddHold's side of LockPurgeBatch.
+func lockForHold(ctx context.Context, tx *Tx) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", lockKey(holdsLock)); err != nil {
+		return fmt.Errorf("hold: lock out purge batches: %w", err)
+	}
+	return nil
+}
+
+// forUpdate returns " FOR UPDATE" on PostgreSQL.
+func forUpdate(d Dialect) string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// ConfirmTickets re-reads, inside a purge batch's transaction and with row
+// locks, the facts of tickets decided earlier outside it; the caller deletes
+// only those whose facts are unchanged. Tickets gone since are absent.
+func ConfirmTickets(ctx context.Context, tx *Tx, ids []string) ([]TicketFacts, error) {
+	cond, args := inList(tx.dialect, "t.ticket_id", ids)
+	var out []TicketFacts
+	if err := tx.Select(ctx, &out, ticketFactsSel+" WHERE "+cond+" ORDER BY t.ticket_id"+forUpdate(tx.dialect), args...); err != nil {
+		return nil, fmt.Errorf("confirm tickets: %w", err)
+	}
+	return out, nil
+}
+
+// ConfirmAttachments is ConfirmTickets for attachments (their ticket's row
+// is locked too).
+func ConfirmAttachments(ctx context.Context, tx *Tx, ids []string) ([]AttachmentFacts, error) {
+	cond, args := inList(tx.dialect, "a.attachment_id", ids)
+	var out []AttachmentFacts
+	if err := tx.Select(ctx, &out, attachmentFactsSel+" WHERE "+cond+" ORDER BY a.attachment_id"+forUpdate(tx.dialect), args...); err != nil {
+		return nil, fmt.Errorf("confirm attachments: %w", err)
+	}
+	return out, nil
+}
+
+// ConfirmAccountEvents is ConfirmTickets for account events.
+func ConfirmAccountEvents(ctx context.Context, tx *Tx, ids []string) ([]EventFacts, error) {
+	cond, args := inList(tx.dialect, "e.event_id", ids)
+	var out []EventFacts
+	if err := tx.Select(ctx, &out, eventFactsSel+" WHERE "+cond+" ORDER BY e.event_id"+forUpdate(tx.dialect), args...); err != nil {
+		return nil, fmt.Errorf("confirm account events: %w", err)
+	}
+	return out, nil
 }
 
 // CountMessagesOfTickets counts the messages of the given tickets.
@@ -493,14 +555,39 @@ func CountObjectionsOf(ctx context.Context, q Querier, userIDs []string) (int64,
 	return n, nil
 }
 
-// queueBlobs adds the blob keys of the attachments matching cond to the
-// durable deletion queue, inside tx: the contents are removed only after
-// the rows' deletion commits.
-func queueBlobs(ctx context.Context, tx *Tx, cond string, args []any, now int64, reason string) error {
-	_, err := tx.Exec(ctx, "INSERT INTO blob_deletions (blob_key, queued_at, reason) SELECT a.blob_key, ?, ? FROM attachments a WHERE "+cond+
-		" ON CONFLICT (blob_key) DO NOTHING", append([]any{now, reason}, args...)...)
-	if err != nil {
-		return fmt.Errorf("queue blob deletions: %w", err)
+// deleteReturningKeys runs a DELETE of attachments … RETURNING blob_key
+// and returns the keys of the rows it removed.
+func deleteReturningKeys(ctx context.Context, tx *Tx, cond string, args []any) ([]string, error) {
+	var keys []string
+	if err := tx.Select(ctx, &keys, "DELETE FROM attachments WHERE "+cond+" RETURNING blob_key", args...); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// queueBlobKeys adds blob keys to the durable deletion queue, inside the
+// transaction that deletes their rows: the contents are removed only after
+// it commits.
+func queueBlobKeys(ctx context.Context, tx *Tx, keys []string, now int64, reason string) error {
+	const chunk = 500 // 3 parameters a row, well under SQLite's limit
+	for len(keys) > 0 {
+		part := keys[:min(chunk, len(keys))]
+		keys = keys[len(part):]
+		var err error
+		if tx.dialect == Postgres {
+			_, err = tx.Exec(ctx, "INSERT INTO blob_deletions (blob_key, queued_at, reason) SELECT unnest(?::text[]), ?, ? ON CONFLICT (blob_key) DO NOTHING",
+				pq.StringArray(part), now, reason)
+		} else {
+			args := make([]any, 0, 3*len(part))
+			for _, k := range part {
+				args = append(args, k, now, reason)
+			}
+			_, err = tx.Exec(ctx, "INSERT INTO blob_deletions (blob_key, queued_at, reason) VALUES "+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", ")+" ON CONFLICT (blob_key) DO NOTHING", args...)
+		}
+		if err != nil {
+			return fmt.Errorf("queue blob deletions: %w", err)
+		}
 	}
 	return nil
 }
@@ -513,42 +600,71 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 }
 
 // DeleteAttachments deletes attachments by id inside tx, queueing their
-// blob contents for deletion in the same transaction.
-func DeleteAttachments(ctx context.Context, tx *Tx, ids []string, now int64) (int64, error) {
-	cond, args := inList(tx.dialect, "a.attachment_id", ids)
-	if err := queueBlobs(ctx, tx, cond, args, now, "retention"); err != nil {
-		return 0, err
-	}
-	n, err := rowsAffected(tx.Exec(ctx, "DELETE FROM attachments WHERE "+strings.Replace(cond, "a.", "", 1), args...))
+// blob contents for deletion in the same transaction. It returns the blob
+// keys queued, one per attachment deleted.
+func DeleteAttachments(ctx context.Context, tx *Tx, ids []string, now int64) ([]string, error) {
+	cond, args := inList(tx.dialect, "attachment_id", ids)
+	keys, err := deleteReturningKeys(ctx, tx, cond, args)
 	if err != nil {
-		return 0, fmt.Errorf("delete attachments: %w", err)
+		return nil, fmt.Errorf("delete attachments: %w", err)
 	}
-	return n, nil
+	if err := queueBlobKeys(ctx, tx, keys, now, "retention"); err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
-// TicketDeletion counts what DeleteTickets removed.
-type TicketDeletion struct{ Tickets, Messages, Attachments int64 }
+// TicketDeletion counts what DeleteTickets removed; BlobKeys are the blob
+// contents it queued for deletion.
+type TicketDeletion struct {
+	Tickets, Messages, Attachments int64
+	BlobKeys                       []string
+}
 
 // DeleteTickets deletes tickets by id inside tx, with their attachments
 // (blob contents queued in the same transaction) and messages.
 func DeleteTickets(ctx context.Context, tx *Tx, ids []string, now int64) (TicketDeletion, error) {
 	var d TicketDeletion
-	cond, args := inList(tx.dialect, "a.ticket_id", ids)
-	if err := queueBlobs(ctx, tx, cond, args, now, "retention"); err != nil {
-		return d, err
-	}
-	plain := strings.Replace(cond, "a.", "", 1)
+	cond, args := inList(tx.dialect, "ticket_id", ids)
 	var err error
-	if d.Attachments, err = rowsAffected(tx.Exec(ctx, "DELETE FROM attachments WHERE "+plain, args...)); err != nil {
+	if d.BlobKeys, err = deleteReturningKeys(ctx, tx, cond, args); err != nil {
 		return d, fmt.Errorf("delete attachments of tickets: %w", err)
 	}
-	if d.Messages, err = rowsAffected(tx.Exec(ctx, "DELETE FROM messages WHERE "+plain, args...)); err != nil {
+	d.Attachments = int64(len(d.BlobKeys))
+	if err := queueBlobKeys(ctx, tx, d.BlobKeys, now, "retention"); err != nil {
+		return d, err
+	}
+	if d.Messages, err = rowsAffected(tx.Exec(ctx, "DELETE FROM messages WHERE "+cond, args...)); err != nil {
 		return d, fmt.Errorf("delete messages of tickets: %w", err)
 	}
-	if d.Tickets, err = rowsAffected(tx.Exec(ctx, "DELETE FROM tickets WHERE "+plain, args...)); err != nil {
+	if d.Tickets, err = rowsAffected(tx.Exec(ctx, "DELETE FROM tickets WHERE "+cond, args...)); err != nil {
 		return d, fmt.Errorf("delete tickets: %w", err)
 	}
 	return d, nil
+}
+
+// UnreferencedQueuedBlobs returns those of keys that are in the deletion
+// queue and that no attachment row refers to: the ones whose contents may
+// be removed.
+func UnreferencedQueuedBlobs(ctx context.Context, q Querier, keys []string) ([]string, error) {
+	cond, args := inList(q.Dialect(), "d.blob_key", keys)
+	var out []string
+	if err := q.Select(ctx, &out, "SELECT d.blob_key FROM blob_deletions d WHERE "+cond+
+		" AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.blob_key = d.blob_key) ORDER BY d.blob_key", args...); err != nil {
+		return nil, fmt.Errorf("blob deletion queue: %w", err)
+	}
+	return out, nil
+}
+
+// DequeueBlobs removes keys from the deletion queue in one statement, once
+// their contents are gone.
+func DequeueBlobs(ctx context.Context, q Querier, keys []string) (int64, error) {
+	cond, args := inList(q.Dialect(), "blob_key", keys)
+	n, err := rowsAffected(q.Exec(ctx, "DELETE FROM blob_deletions WHERE "+cond, args...))
+	if err != nil {
+		return 0, fmt.Errorf("dequeue blob deletions: %w", err)
+	}
+	return n, nil
 }
 
 // deletable names, per category, the table and key deleted by DeleteRows.
