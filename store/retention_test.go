@@ -339,3 +339,104 @@ func TestRetentionRunsHistory(t *testing.T) {
 		}
 	})
 }
+
+// waitAdvisory waits until some backend waits on an advisory lock.
+func waitAdvisory(t *testing.T, db *store.DB) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if count(t, db, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'") > 0 {
+			return
+		}
+	}
+	t.Fatal("no backend ever waited on the advisory lock")
+}
+
+// TestPurgeBatchAndHoldExclude (PostgreSQL): a hold added while a purge
+// batch is in flight waits for it and then finds its ticket gone; a batch
+// that starts while a hold is being added waits for it and then sees it.
+func TestPurgeBatchAndHoldExclude(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	ctx := context.Background()
+	seedTickets(t, db, 2)
+	hold := func(ticket string) store.Hold {
+		return store.Hold{HoldID: store.NewHoldID(), TicketID: store.NullString(ticket), Reason: "claim", CreatedAt: 1}
+	}
+
+	// Batch first: the hold waits, then its ticket is gone.
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.LockPurgeBatch(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DeleteTickets(ctx, tx, []string{"T-000"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.InTx(ctx, func(h *store.Tx) error { return store.AddHold(ctx, h, hold("T-000")) }) }()
+	waitAdvisory(t, db)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("hold on a ticket purged meanwhile: err = %v, want ErrNotFound", err)
+	}
+
+	// Hold first: the batch waits, then sees the hold.
+	htx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AddHold(ctx, htx, hold("T-001")); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan int, 1)
+	go func() {
+		_ = db.InTx(ctx, func(tx *store.Tx) error {
+			if err := store.LockPurgeBatch(ctx, tx); err != nil {
+				return err
+			}
+			ix, err := store.ActiveHolds(ctx, tx, 10, []string{"T-001"}, nil, false)
+			seen <- len(ix.Tickets)
+			return err
+		})
+	}()
+	waitAdvisory(t, db)
+	if err := htx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-seen; n != 1 {
+		t.Fatalf("batch after a concurrent hold saw %d holds on its ticket, want 1", n)
+	}
+}
+
+// TestBlobQueueBulk: only queued keys that no attachment refers to may be
+// removed, and a chunk is dequeued in one statement.
+func TestBlobQueueBulk(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		seedTickets(t, db, 2) // blob000, blob001 referenced
+		for _, k := range []string{"blob000", "k1", "k2", "k3"} {
+			exec(t, db, "INSERT INTO blob_deletions (blob_key, queued_at, reason) VALUES (?, 0, 'test')", k)
+		}
+		got, err := store.UnreferencedQueuedBlobs(ctx, db, []string{"blob000", "blob001", "k1", "k2", "nope"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "[k1 k2]" {
+			t.Fatalf("removable = %v, want [k1 k2]", got)
+		}
+		n, err := store.DequeueBlobs(ctx, db, got)
+		if err != nil || n != 2 {
+			t.Fatalf("dequeued %d, %v; want 2", n, err)
+		}
+		var left []string
+		if err := db.Select(ctx, &left, "SELECT blob_key FROM blob_deletions ORDER BY blob_key"); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(left) != "[blob000 k3]" {
+			t.Fatalf("queue left %v, want [blob000 k3]", left)
+		}
+	})
+}

@@ -1,0 +1,88 @@
+package retention_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/store"
+)
+
+// meddler is the engine, but the first time it decides tickets it lets a
+// concurrent writer act: between the decision on a page and the
+// transaction that applies it.
+type meddler struct {
+	*policies.Engine
+	once  sync.Once
+	write func()
+}
+
+func (m *meddler) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	ds, err := m.Engine.Decide(ctx, at, recs)
+	if len(recs) > 0 && recs[0].Category == policies.CatTickets {
+		m.once.Do(m.write)
+	}
+	return ds, err
+}
+
+// TestChangedBetweenDecisionAndDeletion: a ticket put under a legal hold
+// and a ticket reopened after their page was decided, before it is
+// applied, are not deleted; the run reports them as changed and deletes
+// exactly the others (a ticket of a later page reopened at the same time is
+// simply decided as open).
+func TestChangedBetweenDecisionAndDeletion(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		expired := nullMs(ago(6, 0, 0), true)
+		w.subject(t, db, "u1", nullMs(0, false))
+		for i := 1; i <= 6; i++ {
+			w.ticket(t, db, fmt.Sprintf("T%d", i), "u1", "closed", "none", expired)
+		}
+		w.attachment(t, db, "A5", "T5")
+		pol := &meddler{Engine: engine(t)}
+		pol.write = func() {
+			if _, err := retention.AddHold(ctx, db, retention.HoldSpec{TicketID: "T2", Reason: "late claim"}, T.Add(-time.Hour), "test"); err != nil {
+				t.Errorf("add hold: %v", err)
+			}
+			w.exec(t, db, "UPDATE tickets SET status = 'open', closed_at = NULL WHERE ticket_id IN ('T1', 'T4')")
+		}
+		o := opts(w, 2) // pages T1 T2 | T3 T4 | T5 T6: the writer acts while T1 T2 are decided
+		plan, err := retention.Plan(ctx, db, engine(t), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Delete["tickets"] != 6 {
+			t.Fatalf("plan deletes %d tickets, want 6", plan.Delete["tickets"])
+		}
+		rep, err := retention.Run(ctx, db, pol, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(w.ids(t, "tickets", "ticket_id")); got != "[T1 T2 T4]" {
+			t.Errorf("tickets left %s, want [T1 T2 T4]", got)
+		}
+		if got := fmt.Sprint(w.ids(t, "messages", "message_id")); got != "[T1-M0 T1-M1 T2-M0 T2-M1 T4-M0 T4-M1]" {
+			t.Errorf("messages left %s", got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments"); n != 0 {
+			t.Errorf("%d attachments left, want 0 (A5 expired a year after T5 closed)", n)
+		}
+		if rep.Changed != 2 || rep.Delete["tickets"] != 3 || rep.Delete["messages"] != 6 {
+			t.Errorf("run: changed %d, tickets deleted %d, messages %d; want 2, 3, 6", rep.Changed, rep.Delete["tickets"], rep.Delete["messages"])
+		}
+		// The next plan sees them for what they are now.
+		again, err := retention.Plan(ctx, db, engine(t), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Delete["tickets"] != 0 || again.KeptByHold["tickets"] != 1 {
+			t.Errorf("next plan: delete %d, kept by hold %d; want 0, 1", again.Delete["tickets"], again.KeptByHold["tickets"])
+		}
+	})
+}
