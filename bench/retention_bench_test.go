@@ -38,7 +38,7 @@ func envInt(k string, def int) int {
 	return def
 }
 
-func build(t *testing.T) string {
+func build(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	bin := filepath.Join(t.TempDir(), "oubli")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/oubli")
@@ -49,7 +49,7 @@ func build(t *testing.T) string {
 	return bin
 }
 
-func oubli(t *testing.T, bin, db, blobs string, args ...string) (time.Duration, int64) {
+func oubli(t testing.TB, bin, db, blobs string, args ...string) (time.Duration, int64) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "OUBLI_DB="+db, "OUBLI_BLOBS="+blobs, "OUBLI_LEDGER="+filepath.Join(blobs, "..", "ledger.log"), "OUBLI_SECRET=bench")
@@ -70,6 +70,36 @@ func tail(s string) string {
 	return s
 }
 
+// BenchmarkRetention is the small, always-on form of TestRetentionBench for
+// `go test -bench`: BENCH_GO_TICKETS (default 20,000) synthetic tickets per
+// backend, oubli against the baseline measured in the same iteration on an
+// identical copy; it reports both times, rows/s and their ratio.
+func BenchmarkRetention(b *testing.B) {
+	bin := build(b)
+	n := envInt("BENCH_GO_TICKETS", 20_000)
+	for _, backend := range []string{"postgres", "sqlite"} {
+		b.Run(backend, func(b *testing.B) {
+			var sum result
+			iters := 0
+			for b.Loop() {
+				r := measure(b, bin, backend, n, false)
+				if !r.same {
+					b.Fatalf("oubli and the baseline left different rows:\noubli    %s\nbaseline %s", r.survivors, r.alt)
+				}
+				sum.rows += r.rows
+				sum.oubli += r.oubli
+				sum.base += r.base
+				iters++
+			}
+			b.ReportMetric(sum.oubli.Seconds()/float64(iters), "oubli-s/op")
+			b.ReportMetric(sum.base.Seconds()/float64(iters), "baseline-s/op")
+			b.ReportMetric(float64(sum.rows)/sum.oubli.Seconds(), "oubli-rows/s")
+			b.ReportMetric(sum.ratio(), "ratio")
+			b.Logf("%s, %d tickets: oubli %.2fs, baseline %.2fs, ratio %.2f", backend, n, sum.oubli.Seconds()/float64(iters), sum.base.Seconds()/float64(iters), sum.ratio())
+		})
+	}
+}
+
 // TestRetentionBench: PostgreSQL at BENCH_TICKETS (default 1,000,000) and
 // SQLite at BENCH_SQLITE_TICKETS (default 100,000).
 func TestRetentionBench(t *testing.T) {
@@ -85,7 +115,33 @@ func TestRetentionBench(t *testing.T) {
 	}
 }
 
+// result is one measurement: oubli and the baseline on identical copies.
+type result struct {
+	rows           int64
+	oubli, base    time.Duration
+	rssKiB         int64
+	same           bool
+	survivors, alt string
+}
+
+func (r result) ratio() float64 { return r.oubli.Seconds() / r.base.Seconds() }
+
 func benchOne(t *testing.T, bin, backend string, n int) {
+	r := measure(t, bin, backend, n, true)
+	if !r.same {
+		t.Errorf("oubli and the baseline left different rows:\noubli    %s\nbaseline %s", r.survivors, r.alt)
+	}
+	fmt.Printf("\nretention bench %s, %d tickets, batch %d: %d rows deleted or anonymised\n", backend, n, batch, r.rows)
+	fmt.Printf("  oubli    %8.2fs  %9.0f rows/s  peak RSS %d MiB\n", r.oubli.Seconds(), float64(r.rows)/r.oubli.Seconds(), r.rssKiB/1024)
+	fmt.Printf("  baseline %8.2fs  %9.0f rows/s\n", r.base.Seconds(), float64(r.rows)/r.base.Seconds())
+	fmt.Printf("  ratio oubli/baseline (time) %.2f  (target <= 1.5 on PostgreSQL at 1M)\n", r.ratio())
+	fmt.Printf("  same surviving rows: %v (%s)\n\n", r.same, r.survivors)
+}
+
+// measure seeds n synthetic tickets, copies the store, runs `oubli
+// retention run` on one copy and the baseline on the other, and compares
+// what survives. verbose logs the seeding time.
+func measure(t testing.TB, bin, backend string, n int, verbose bool) result {
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := testdb.URL(t, backend)
@@ -93,7 +149,9 @@ func benchOne(t *testing.T, bin, backend string, n int) {
 	oubli(t, bin, src, blobs, "migrate")
 	start := time.Now()
 	oubli(t, bin, src, blobs, "seed", "--synthetic", "--tickets", fmt.Sprint(n), "--old-share", "0.3", "--old-age", "5y10d")
-	t.Logf("%s: seeded %d tickets in %s", backend, n, time.Since(start).Round(time.Second))
+	if verbose {
+		t.Logf("%s: seeded %d tickets in %s", backend, n, time.Since(start).Round(time.Second))
+	}
 
 	// An identical copy for the baseline.
 	var dst string
@@ -148,21 +206,14 @@ func benchOne(t *testing.T, bin, backend string, n int) {
 	}
 	defer odb.Close()
 	a, b := fingerprint(t, odb), fingerprint(t, bdb)
-	if a != b {
-		t.Errorf("oubli and the baseline left different rows:\noubli    %s\nbaseline %s", a, b)
-	}
-	fmt.Printf("\nretention bench %s, %d tickets, batch %d: %d rows deleted or anonymised\n", backend, n, batch, rows)
-	fmt.Printf("  oubli    %8.2fs  %9.0f rows/s  peak RSS %d MiB\n", d1.Seconds(), float64(rows)/d1.Seconds(), rss/1024)
-	fmt.Printf("  baseline %8.2fs  %9.0f rows/s\n", d2.Seconds(), float64(rows)/d2.Seconds())
-	fmt.Printf("  ratio oubli/baseline (time) %.2f  (target <= 1.5 on PostgreSQL at 1M)\n", d1.Seconds()/d2.Seconds())
-	fmt.Printf("  same surviving rows: %v (%s)\n\n", a == b, a)
+	return result{rows: rows, oubli: d1, base: d2, rssKiB: rss, same: a == b, survivors: a, alt: b}
 }
 
 // baseline deletes with plain SQL the rows the default policies expire at
 // `at`, in keyset batches of the same size, and returns how many rows it
 // deleted or anonymised. Periods are the team's defaults, hard-coded here
 // only: this is the yardstick, not the product.
-func baseline(t *testing.T, db *store.DB) int64 {
+func baseline(t testing.TB, db *store.DB) int64 {
 	ctx := context.Background()
 	y1, y3, y5 := store.Millis(at.AddDate(-1, 0, 0)), store.Millis(at.AddDate(-3, 0, 0)), store.Millis(at.AddDate(-5, 0, 0))
 	atMs := store.Millis(at)
@@ -240,7 +291,7 @@ func baseline(t *testing.T, db *store.DB) int64 {
 
 // fingerprint hashes the sorted surviving ids of each table (and which
 // subjects are anonymised).
-func fingerprint(t *testing.T, db *store.DB) string {
+func fingerprint(t testing.TB, db *store.DB) string {
 	var parts []string
 	for _, q := range []string{
 		"SELECT ticket_id FROM tickets ORDER BY ticket_id", "SELECT message_id FROM messages ORDER BY message_id",
