@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -17,7 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,14 +54,58 @@ func oubli(t testing.TB, bin, db, blobs string, args ...string) (time.Duration, 
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "OUBLI_DB="+db, "OUBLI_BLOBS="+blobs, "OUBLI_LEDGER="+filepath.Join(blobs, "..", "ledger.log"), "OUBLI_SECRET=bench")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	d := time.Since(start)
-	if err != nil {
-		t.Fatalf("oubli %v: %v\n%s", args, err, tail(string(out)))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("oubli %v: %v", args, err)
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
-	return d, rss
+	// Peak RSS: the child's rusage is useless here, because Go starts
+	// children with vfork and Linux then charges the parent's (this test's)
+	// resident set to the child's maxrss. VmHWM of the child's own address
+	// space is monotonic: polling it misses at most the last interval.
+	var hwm atomic.Int64
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if kb := vmHWM(cmd.Process.Pid); kb > hwm.Load() {
+				hwm.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	d := time.Since(start)
+	close(stop)
+	<-polled
+	if err != nil {
+		t.Fatalf("oubli %v: %v\n%s", args, err, tail(out.String()))
+	}
+	return d, hwm.Load()
+}
+
+// vmHWM returns the peak resident set of a live process in KiB (0 once it
+// has exited).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func tail(s string) string {
