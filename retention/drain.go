@@ -2,18 +2,28 @@ package retention
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/store"
 )
 
-// drainWorkers is how many blob contents a drainer removes at once. A blob
-// store syncs its directory after each removal; concurrent syncs share the
-// file system's journal commits (measured on ext4: 190 µs a key alone,
-// 56 µs with 16 at once).
-const drainWorkers = 16
+// drainWorkers is how many directories (or keys, for a store that is not
+// a directory) a drainer works on at once: concurrent directory syncs
+// share the file system's journal commits.
+const drainWorkers = 4
+
+// drainQueue is how many committed batches' keys may wait for the
+// drainer: the removal of blob contents (I/O bound) then overlaps the next
+// categories instead of holding up the attachments phase. 64 batches of at
+// most 5000 keys is a few megabytes.
+const drainQueue = 64
 
 // drainer removes, in the background, the blob contents whose rows the
 // run's committed batches deleted, while the next batches proceed. For
@@ -33,13 +43,13 @@ type drainer struct {
 }
 
 func newDrainer(db *store.DB, bs blobs.Store, log *slog.Logger) *drainer {
-	d := &drainer{db: db, bs: bs, log: log, ch: make(chan []string, 4), done: make(chan struct{})}
+	d := &drainer{db: db, bs: bs, log: log, ch: make(chan []string, drainQueue), done: make(chan struct{})}
 	go d.run()
 	return d
 }
 
 // add hands over the keys of one committed batch. It blocks while the
-// drainer is four batches behind, which bounds memory.
+// drainer is drainQueue batches behind, which bounds memory.
 func (d *drainer) add(keys []string) {
 	if len(keys) > 0 {
 		d.ch <- keys
@@ -73,35 +83,103 @@ func (d *drainer) drain(ctx context.Context, keys []string) error {
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	errs := make([]error, len(keys))
+	gone, err := d.remove(ctx, keys)
+	d.removed += int64(len(gone))
+	if _, derr := store.DequeueBlobs(ctx, d.db, gone); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// pather is a blob store whose contents are files (*blobs.Dir).
+type pather interface {
+	Path(key string) (string, error)
+}
+
+// remove deletes the contents of keys durably and returns the keys whose
+// contents are gone, with the first error met. For a directory store the
+// files are removed grouped by directory, each directory synced once after
+// its removals (a chunk of 2,000 keys spreads over the 256 directories of
+// blobs.Dir: 8 times fewer syncs than one per key, the same durability
+// before the dequeue); other stores delete key by key. Either way
+// drainWorkers run at once.
+func (d *drainer) remove(ctx context.Context, keys []string) ([]string, error) {
+	var groups [][]string
+	var paths map[string]string
+	if pd, ok := d.bs.(pather); ok {
+		paths = make(map[string]string, len(keys))
+		byDir := map[string]int{}
+		for _, k := range keys {
+			p, err := pd.Path(k)
+			if err != nil {
+				return nil, err
+			}
+			paths[k] = p
+			dir := filepath.Dir(p)
+			i, ok := byDir[dir]
+			if !ok {
+				i = len(groups)
+				byDir[dir] = i
+				groups = append(groups, nil)
+			}
+			groups[i] = append(groups[i], k)
+		}
+	} else {
+		for _, k := range keys {
+			groups = append(groups, []string{k})
+		}
+	}
+	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range min(drainWorkers, len(keys)) {
+	for range min(drainWorkers, len(groups)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = d.bs.Delete(ctx, keys[i])
+				if paths == nil {
+					errs[i] = d.bs.Delete(ctx, groups[i][0])
+				} else {
+					errs[i] = removeFiles(groups[i], paths)
+				}
 			}
 		}()
 	}
-	for i := range keys {
+	for i := range groups {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	gone := keys[:0:0]
+	var gone []string
 	var first error
-	for i, k := range keys {
+	for i, g := range groups {
 		if errs[i] != nil {
-			first = errs[i]
+			if first == nil {
+				first = errs[i]
+			}
 			continue
 		}
-		gone = append(gone, k)
+		gone = append(gone, g...)
 	}
-	d.removed += int64(len(gone))
-	if _, err := store.DequeueBlobs(ctx, d.db, gone); err != nil {
-		return err
+	return gone, first
+}
+
+// removeFiles removes the files of keys, all in one directory, then syncs
+// that directory so that the removals survive a crash. A missing file is
+// not an error (removed before a crash, or never written).
+func removeFiles(keys []string, paths map[string]string) error {
+	for _, k := range keys {
+		if err := os.Remove(paths[k]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete blob %s: %w", k, err)
+		}
 	}
-	return first
+	dir, err := os.Open(filepath.Dir(paths[keys[0]]))
+	if err != nil {
+		return fmt.Errorf("sync blob directory: %w", err)
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return fmt.Errorf("sync blob directory: %w", err)
+	}
+	return nil
 }

@@ -87,6 +87,18 @@ func planRunOracle(t *testing.T, pol retention.Policy) {
 				if n := count(t, db, "SELECT COUNT(*) FROM blob_deletions"); n != 0 {
 					t.Errorf("%d blobs still queued after the run", n)
 				}
+				// Exactly the contents of the surviving attachments remain.
+				var onDisk []string
+				if err := w.bs.Walk(ctx, func(k string) error { onDisk = append(onDisk, k); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				sort.Strings(onDisk)
+				if kept := w.ids(t, "attachments", "blob_key"); fmt.Sprint(onDisk) != fmt.Sprint(kept) {
+					t.Errorf("blob contents after the run: %d on disk, %d attachments left, or other keys", len(onDisk), len(kept))
+				}
+				if run.BlobsDeleted == 0 {
+					t.Errorf("the run removed no blob contents")
+				}
 				again, err := retention.Run(ctx, db, pol, opts(w, batch))
 				if err != nil {
 					t.Fatal(err)
