@@ -130,12 +130,29 @@ func (p *pass) flushBlobs() {
 	p.pending = nil
 }
 
+// decideChunk is the largest part of a page decided in one evaluation on
+// the pipeline's producer (policies.Engine splits larger ones across CPUs).
+const decideChunk = 1000
+
 // decideStep asks the policies about a page and records the time.
 func (p *pass) decideStep(ctx context.Context, tm *timings, recs []policies.Record) ([]policies.Decision, error) {
 	t := time.Now()
-	ds, err := p.decide(ctx, recs)
-	tm.since(stepDecide, t)
-	return ds, err
+	defer tm.since(stepDecide, t)
+	// In chunks below the engine's parallel threshold: the pipeline already
+	// overlaps deciding with the database's work, and a decision spread
+	// over every CPU would starve the database server of the other one
+	// (PostgreSQL 1M: tickets phase 12.3 s -> 10.9 s).
+	ds := make([]policies.Decision, 0, len(recs))
+	for len(recs) > 0 {
+		part := recs[:min(decideChunk, len(recs))]
+		recs = recs[len(part):]
+		d, err := p.decide(ctx, part)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d...)
+	}
+	return ds, nil
 }
 
 // holdState is the legal-hold input of one decision.
