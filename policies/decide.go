@@ -85,39 +85,43 @@ func (e *Engine) decideOne(ctx context.Context, q rego.PreparedEvalQuery, what s
 	if err != nil {
 		return nil, err
 	}
-	v, err := evalOne(ctx, q, what+" decisions", input, at)
+	v, err := evalRaw(ctx, q, what+" decisions", input, at)
 	if err != nil {
 		return nil, err
 	}
-	items, ok := v.([]any)
+	items, ok := v.(ast.Set)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s decisions: want a set, got %T", ErrPolicy, what, v)
+		return nil, fmt.Errorf("%w: %s decisions: want a set, got %s", ErrPolicy, what, ast.ValueName(v))
 	}
 	out := make([]Decision, len(recs))
 	seen := make([]string, len(recs)) // rule that decided, "" if none yet
-	for _, it := range items {
-		m, ok := it.(map[string]any)
+	err = items.Iter(func(it *ast.Term) error {
+		m, ok := it.Value.(ast.Object)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s decision: want an object, got %T", ErrPolicy, what, it)
+			return fmt.Errorf("%w: %s decision: want an object, got %s", ErrPolicy, what, ast.ValueName(it.Value))
 		}
-		cat, _ := m["category"].(string)
-		pos, err := toInt64(m["i"])
+		cat, _ := astString(m, keyCategory)
+		pos, err := astInt64(m, keyI)
 		idx, ok2 := b.index[cat]
 		if err != nil || !ok2 || pos < 0 || int(pos) >= len(idx) {
-			return nil, fmt.Errorf("%w: %s decision for an unknown record (category %q, i %v)", ErrPolicy, what, cat, m["i"])
+			return fmt.Errorf("%w: %s decision for an unknown record (category %q, i %v)", ErrPolicy, what, cat, m.Get(keyI))
 		}
 		gi := idx[pos]
 		d, err := toDecision(m)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s decision for %s %s: %v", ErrPolicy, what, cat, recs[gi].ID, err)
+			return fmt.Errorf("%w: %s decision for %s %s: %v", ErrPolicy, what, cat, recs[gi].ID, err)
 		}
 		if seen[gi] != "" {
 			rules := []string{seen[gi], d.Rule}
 			sort.Strings(rules)
-			return nil, fmt.Errorf("%w: %s: rules %s and %s both decide %s %s", ErrPolicy, what, rules[0], rules[1], cat, recs[gi].ID)
+			return fmt.Errorf("%w: %s: rules %s and %s both decide %s %s", ErrPolicy, what, rules[0], rules[1], cat, recs[gi].ID)
 		}
 		seen[gi] = d.Rule
 		out[gi] = d
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i, r := range seen {
 		if r == "" {
@@ -207,36 +211,57 @@ func attrTerm(v any) (*ast.Term, error) {
 	}
 }
 
-func toDecision(m map[string]any) (Decision, error) {
+// The keys of a decision object.
+var (
+	keyCategory = ast.StringTerm("category")
+	keyI        = ast.StringTerm("i")
+	keyAction   = ast.StringTerm("action")
+	keyRule     = ast.StringTerm("rule")
+	keyReason   = ast.StringTerm("reason")
+	keyHeld     = ast.StringTerm("held")
+	keyFrom     = ast.StringTerm("from")
+	keyPeriod   = ast.StringTerm("period")
+	keyPeriodOf = map[string]*ast.Term{"years": ast.StringTerm("years"), "months": ast.StringTerm("months"), "days": ast.StringTerm("days")}
+)
+
+// toDecision reads one decision object as the evaluator made it (no
+// conversion to Go maps on the way: a batch has thousands).
+func toDecision(m ast.Object) (Decision, error) {
 	var d Decision
-	a, _ := m["action"].(string)
+	a, _ := astString(m, keyAction)
 	switch Action(a) {
 	case Keep, Delete, Anonymize:
 		d.Action = Action(a)
 	default:
 		return d, fmt.Errorf("unknown action %q", a)
 	}
-	d.Rule, _ = m["rule"].(string)
+	d.Rule, _ = astString(m, keyRule)
 	if d.Rule == "" {
 		return d, fmt.Errorf("decision without a rule id")
 	}
-	d.Reason, _ = m["reason"].(string)
-	d.Held, _ = m["held"].(bool)
+	d.Reason, _ = astString(m, keyReason)
+	if t := m.Get(keyHeld); t != nil {
+		b, _ := t.Value.(ast.Boolean)
+		d.Held = bool(b)
+	}
 	// A decision with a clock carries its start ("from", Unix ms) and the
 	// period it runs for; no clock (open ticket, active hold) means no
 	// expiry yet.
-	if v, ok := m["from"]; ok {
-		from, err := toInt64(v)
+	if m.Get(keyFrom) != nil {
+		from, err := astInt64(m, keyFrom)
 		if err != nil {
 			return d, fmt.Errorf("from: %v", err)
 		}
-		pm, ok := m["period"].(map[string]any)
-		if !ok {
+		var pm ast.Object
+		if t := m.Get(keyPeriod); t != nil {
+			pm, _ = t.Value.(ast.Object)
+		}
+		if pm == nil {
 			return d, fmt.Errorf("a decision with a clock needs its period")
 		}
 		var p Period
 		for k, dst := range map[string]*int{"years": &p.Years, "months": &p.Months, "days": &p.Days} {
-			n, err := toInt64(pm[k])
+			n, err := astInt64(pm, keyPeriodOf[k])
 			if err != nil {
 				return d, fmt.Errorf("period.%s: %v", k, err)
 			}
@@ -245,6 +270,29 @@ func toDecision(m map[string]any) (Decision, error) {
 		d.ExpiresAt = AddPeriod(time.UnixMilli(from), p).UnixMilli()
 	}
 	return d, nil
+}
+
+// astString returns the string at key k of o.
+func astString(o ast.Object, k *ast.Term) (string, bool) {
+	t := o.Get(k)
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
+}
+
+// astInt64 returns the number at key k of o, rounded down to an integer.
+func astInt64(o ast.Object, k *ast.Term) (int64, error) {
+	t := o.Get(k)
+	if t == nil {
+		return 0, fmt.Errorf("missing")
+	}
+	n, ok := t.Value.(ast.Number)
+	if !ok {
+		return 0, fmt.Errorf("want a number, got %s", ast.ValueName(t.Value))
+	}
+	return toInt64(json.Number(n))
 }
 
 func toInt64(v any) (int64, error) {

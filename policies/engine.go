@@ -251,6 +251,24 @@ func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input a
 	return rs[0].Expressions[0].Value, nil
 }
 
+// evalRaw is evalOne returning the evaluator's own value, without the
+// conversion to Go maps and slices.
+func evalRaw(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (ast.Value, error) {
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(at),
+		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }))
+	if err != nil {
+		return nil, policyEvalError(what, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: unexpected result %T", ErrPolicy, what, rs[0].Expressions[0].Value)
+	}
+	return v, nil
+}
+
 // policyEvalError wraps an evaluation error as ErrPolicy, naming conflicts.
 func policyEvalError(what string, err error) error {
 	var te *topdown.Error

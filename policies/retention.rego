@@ -156,6 +156,10 @@ categories := {
 # reason, says whether a stop (hold, dispute) kept an expired record
 # (held), and gives the clock start and period it expires by (from,
 # period), from which the engine prints the expiry date.
+#
+# A rule first looks up its category's limit (lim) and period, then goes
+# through the batch's records: the lookups are done once per batch, not
+# once per record (a batch has thousands), and read the same.
 # ---------------------------------------------------------------------------
 
 # (One object computed once per evaluation: looking a category up in it
@@ -206,11 +210,13 @@ decisions contains {
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.retained",
 	"reason": "closed ticket within its retention period (5 years after closure)",
-	"held": false, "from": t.closed_at, "period": categories.tickets.period,
+	"held": false, "from": t.closed_at, "period": period,
 } if {
+	lim := limit.tickets
+	period := categories.tickets.period
 	some i, t in input.records.tickets
 	t.status == "closed"
-	t.closed_at > limit.tickets
+	t.closed_at > lim
 }
 
 # METADATA
@@ -226,11 +232,13 @@ decisions contains {
 decisions contains {
 	"category": "tickets", "i": i, "action": "delete", "rule": "tickets.expired",
 	"reason": "ticket closed more than 5 years ago",
-	"held": false, "from": t.closed_at, "period": categories.tickets.period,
+	"held": false, "from": t.closed_at, "period": period,
 } if {
+	lim := limit.tickets
+	period := categories.tickets.period
 	some i, t in input.records.tickets
 	t.status == "closed"
-	t.closed_at <= limit.tickets
+	t.closed_at <= lim
 	t.held == false
 	t.dispute_status != "open"
 }
@@ -246,11 +254,13 @@ decisions contains {
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.legal_hold",
 	"reason": concat("", ["ticket past its retention period but ", hold_reason]),
-	"held": true, "from": t.closed_at, "period": categories.tickets.period,
+	"held": true, "from": t.closed_at, "period": period,
 } if {
+	lim := limit.tickets
+	period := categories.tickets.period
 	some i, t in input.records.tickets
 	t.status == "closed"
-	t.closed_at <= limit.tickets
+	t.closed_at <= lim
 	t.held == true
 }
 
@@ -265,11 +275,13 @@ decisions contains {
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.open_dispute",
 	"reason": concat("", ["ticket past its retention period but ", dispute_reason]),
-	"held": true, "from": t.closed_at, "period": categories.tickets.period,
+	"held": true, "from": t.closed_at, "period": period,
 } if {
+	lim := limit.tickets
+	period := categories.tickets.period
 	some i, t in input.records.tickets
 	t.status == "closed"
-	t.closed_at <= limit.tickets
+	t.closed_at <= lim
 	t.held == false
 	t.dispute_status == "open"
 }
@@ -304,11 +316,13 @@ decisions contains {
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.retained",
 	"reason": "its ticket closed less than 1 year ago",
-	"held": false, "from": a.ticket_closed_at, "period": categories.attachments.period,
+	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
+	lim := limit.attachments
+	period := categories.attachments.period
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	a.ticket_closed_at > limit.attachments
+	a.ticket_closed_at > lim
 }
 
 # METADATA
@@ -323,11 +337,13 @@ decisions contains {
 decisions contains {
 	"category": "attachments", "i": i, "action": "delete", "rule": "attachments.expired",
 	"reason": "its ticket closed more than 1 year ago",
-	"held": false, "from": a.ticket_closed_at, "period": categories.attachments.period,
+	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
+	lim := limit.attachments
+	period := categories.attachments.period
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	a.ticket_closed_at <= limit.attachments
+	a.ticket_closed_at <= lim
 	a.held == false
 	a.dispute_status != "open"
 }
@@ -343,11 +359,13 @@ decisions contains {
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.legal_hold",
 	"reason": concat("", ["attachment past its retention period but ", hold_reason]),
-	"held": true, "from": a.ticket_closed_at, "period": categories.attachments.period,
+	"held": true, "from": a.ticket_closed_at, "period": period,
 } if {
+	lim := limit.attachments
+	period := categories.attachments.period
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	a.ticket_closed_at <= limit.attachments
+	a.ticket_closed_at <= lim
 	a.held == true
 }
 
@@ -362,11 +380,13 @@ decisions contains {
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.open_dispute",
 	"reason": concat("", ["attachment past its retention period but ", dispute_reason]),
-	"held": true, "from": a.ticket_closed_at, "period": categories.attachments.period,
+	"held": true, "from": a.ticket_closed_at, "period": period,
 } if {
+	lim := limit.attachments
+	period := categories.attachments.period
 	some i, a in input.records.attachments
 	a.ticket_status == "closed"
-	a.ticket_closed_at <= limit.attachments
+	a.ticket_closed_at <= lim
 	a.held == false
 	a.dispute_status == "open"
 }
@@ -427,10 +447,12 @@ decisions contains {
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.retained",
 	"reason": "account closed less than 3 years ago",
-	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	lim := limit.subjects
+	period := categories.subjects.period
 	some i, s in input.records.subjects
-	s.account_closed_at > limit.subjects
+	s.account_closed_at > lim
 }
 
 # METADATA
@@ -444,10 +466,12 @@ decisions contains {
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.legal_hold",
 	"reason": concat("", ["account closed more than 3 years ago but ", hold_reason]),
-	"held": true, "from": s.account_closed_at, "period": categories.subjects.period,
+	"held": true, "from": s.account_closed_at, "period": period,
 } if {
+	lim := limit.subjects
+	period := categories.subjects.period
 	some i, s in input.records.subjects
-	s.account_closed_at <= limit.subjects
+	s.account_closed_at <= lim
 	s.held == true
 }
 
@@ -463,10 +487,12 @@ decisions contains {
 decisions contains {
 	"category": "subjects", "i": i, "action": "delete", "rule": "subjects.expired",
 	"reason": "account closed more than 3 years ago and nothing of the subject remains",
-	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	lim := limit.subjects
+	period := categories.subjects.period
 	some i, s in input.records.subjects
-	s.account_closed_at <= limit.subjects
+	s.account_closed_at <= lim
 	s.held == false
 	not remains[i]
 }
@@ -483,10 +509,12 @@ decisions contains {
 decisions contains {
 	"category": "subjects", "i": i, "action": "anonymize", "rule": "subjects.anonymize",
 	"reason": "account closed more than 3 years ago; some of the subject's tickets or events must still be kept",
-	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	lim := limit.subjects
+	period := categories.subjects.period
 	some i, s in input.records.subjects
-	s.account_closed_at <= limit.subjects
+	s.account_closed_at <= lim
 	s.held == false
 	remains[i]
 	not s.anonymized == true
@@ -502,10 +530,12 @@ decisions contains {
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.anonymized",
 	"reason": "already anonymised; deleted once none of the subject's tickets or events remains",
-	"held": false, "from": s.account_closed_at, "period": categories.subjects.period,
+	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	lim := limit.subjects
+	period := categories.subjects.period
 	some i, s in input.records.subjects
-	s.account_closed_at <= limit.subjects
+	s.account_closed_at <= lim
 	s.held == false
 	remains[i]
 	s.anonymized == true
@@ -525,13 +555,16 @@ simple := {"account_events": "at", "subject_stats": "computed_at"}
 #   action: keep
 #   wording: Account events are kept three years, per-user statistics thirteen months.
 decisions contains {
-	"category": cat, "i": i, "action": "keep", "rule": concat(".", [cat, "retained"]),
+	"category": cat, "i": i, "action": "keep", "rule": rule_id,
 	"reason": "within its retention period",
-	"held": false, "from": r[col], "period": categories[cat].period,
+	"held": false, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	lim := limit[cat]
+	period := categories[cat].period
+	rule_id := concat(".", [cat, "retained"])
 	some i, r in input.records[cat]
-	r[col] > limit[cat]
+	r[col] > lim
 }
 
 # METADATA
@@ -542,13 +575,16 @@ decisions contains {
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording: Account events are deleted three years after they happened, per-user statistics thirteen months after they were computed.
 decisions contains {
-	"category": cat, "i": i, "action": "delete", "rule": concat(".", [cat, "expired"]),
+	"category": cat, "i": i, "action": "delete", "rule": rule_id,
 	"reason": "past its retention period",
-	"held": false, "from": r[col], "period": categories[cat].period,
+	"held": false, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	lim := limit[cat]
+	period := categories[cat].period
+	rule_id := concat(".", [cat, "expired"])
 	some i, r in input.records[cat]
-	r[col] <= limit[cat]
+	r[col] <= lim
 	r.held == false
 }
 
@@ -560,13 +596,16 @@ decisions contains {
 #   legal_basis: Art. 17(3)(e) GDPR
 #   wording: Data concerned by a legal claim is kept, restricted, until the hold is released.
 decisions contains {
-	"category": cat, "i": i, "action": "keep", "rule": concat(".", [cat, "legal_hold"]),
+	"category": cat, "i": i, "action": "keep", "rule": rule_id,
 	"reason": concat("", ["past its retention period but ", hold_reason]),
-	"held": true, "from": r[col], "period": categories[cat].period,
+	"held": true, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	lim := limit[cat]
+	period := categories[cat].period
+	rule_id := concat(".", [cat, "legal_hold"])
 	some i, r in input.records[cat]
-	r[col] <= limit[cat]
+	r[col] <= lim
 	r.held == true
 }
 
@@ -584,10 +623,12 @@ decisions contains {
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.retained",
 	"reason": "less than 13 months old",
-	"held": false, "from": r.day_start, "period": categories.agent_stats.period,
+	"held": false, "from": r.day_start, "period": period,
 } if {
+	lim := limit.agent_stats
+	period := categories.agent_stats.period
 	some i, r in input.records.agent_stats
-	r.day_start > limit.agent_stats
+	r.day_start > lim
 }
 
 # METADATA
@@ -601,11 +642,14 @@ decisions contains {
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "anonymize", "rule": "agent_stats.anonymize",
 	"reason": "more than 13 months old: the agent is no longer named",
-	"held": false, "from": r.day_start, "period": categories.agent_stats.period,
+	"held": false, "from": r.day_start, "period": period,
 } if {
+	lim := limit.agent_stats
+	delete_lim := agent_delete_limit
+	period := categories.agent_stats.period
 	some i, r in input.records.agent_stats
-	r.day_start <= limit.agent_stats
-	r.day_start > agent_delete_limit
+	r.day_start <= lim
+	r.day_start > delete_lim
 	r.anonymized == false
 }
 
@@ -619,11 +663,14 @@ decisions contains {
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.anonymized",
 	"reason": "anonymised; deleted 5 years after the day",
-	"held": false, "from": r.day_start, "period": categories.agent_stats.then.period,
+	"held": false, "from": r.day_start, "period": then_period,
 } if {
+	lim := limit.agent_stats
+	delete_lim := agent_delete_limit
+	then_period := categories.agent_stats.then.period
 	some i, r in input.records.agent_stats
-	r.day_start <= limit.agent_stats
-	r.day_start > agent_delete_limit
+	r.day_start <= lim
+	r.day_start > delete_lim
 	r.anonymized == true
 }
 
@@ -638,10 +685,12 @@ decisions contains {
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "delete", "rule": "agent_stats.expired",
 	"reason": "more than 5 years old",
-	"held": false, "from": r.day_start, "period": categories.agent_stats.then.period,
+	"held": false, "from": r.day_start, "period": then_period,
 } if {
+	delete_lim := agent_delete_limit
+	then_period := categories.agent_stats.then.period
 	some i, r in input.records.agent_stats
-	r.day_start <= agent_delete_limit
+	r.day_start <= delete_lim
 }
 
 # ---------------------------------------------------------------------------
@@ -674,10 +723,12 @@ decisions contains {
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.retained",
 	"reason": "closed less than 5 years ago: kept as proof of compliance",
-	"held": false, "from": r.closed_at, "period": categories.dsr_requests.period,
+	"held": false, "from": r.closed_at, "period": period,
 } if {
+	lim := limit.dsr_requests
+	period := categories.dsr_requests.period
 	some i, r in input.records.dsr_requests
-	r.closed_at > limit.dsr_requests
+	r.closed_at > lim
 }
 
 # METADATA
@@ -691,10 +742,12 @@ decisions contains {
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "delete", "rule": "dsr_requests.expired",
 	"reason": "closed more than 5 years ago",
-	"held": false, "from": r.closed_at, "period": categories.dsr_requests.period,
+	"held": false, "from": r.closed_at, "period": period,
 } if {
+	lim := limit.dsr_requests
+	period := categories.dsr_requests.period
 	some i, r in input.records.dsr_requests
-	r.closed_at <= limit.dsr_requests
+	r.closed_at <= lim
 }
 
 # ---------------------------------------------------------------------------
@@ -778,10 +831,12 @@ decisions contains {
 decisions contains {
 	"category": "audit_log", "i": i, "action": "keep", "rule": "audit_log.retained",
 	"reason": "less than 6 years old",
-	"held": false, "from": r.at, "period": categories.audit_log.period,
+	"held": false, "from": r.at, "period": period,
 } if {
+	lim := limit.audit_log
+	period := categories.audit_log.period
 	some i, r in input.records.audit_log
-	r.at > limit.audit_log
+	r.at > lim
 }
 
 # METADATA
@@ -796,10 +851,12 @@ decisions contains {
 decisions contains {
 	"category": "audit_log", "i": i, "action": "delete", "rule": "audit_log.expired",
 	"reason": "more than 6 years old",
-	"held": false, "from": r.at, "period": categories.audit_log.period,
+	"held": false, "from": r.at, "period": period,
 } if {
+	lim := limit.audit_log
+	period := categories.audit_log.period
 	some i, r in input.records.audit_log
-	r.at <= limit.audit_log
+	r.at <= lim
 }
 
 # ---------------------------------------------------------------------------
