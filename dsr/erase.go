@@ -181,6 +181,11 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		return nil, err
 	}
 	defer tx.Rollback()
+	// Lock the subject first: a request opened for them from now on waits,
+	// then finds them gone (see Register.open).
+	if err := store.LockSubject(ctx, tx, subj.UserID, true); err != nil {
+		return nil, err
+	}
 	recs, err := store.LoadSubjectRecords(ctx, tx, subj.UserID, ref, ms)
 	if err != nil {
 		return nil, err

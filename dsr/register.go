@@ -96,6 +96,12 @@ func (r *Register) open(ctx context.Context, tx *store.Tx, typ string, subj stor
 	if !due.After(receivedAt) {
 		return store.Request{}, fmt.Errorf("due date of a %s request: the policies give %s, not after its receipt: %w", typ, due.Format(time.RFC3339), policies.ErrPolicy)
 	}
+	// The subject must still exist, and stays until this request is in:
+	// an erasure running at the same time then either sees the request
+	// (and forgets its plain id) or has already removed the subject.
+	if err := store.LockSubject(ctx, tx, subj.UserID, false); err != nil {
+		return store.Request{}, fmt.Errorf("open request: %w", err)
+	}
 	id, err := store.NextRequestID(ctx, tx, receivedAt.Year())
 	if err != nil {
 		return store.Request{}, err

@@ -59,3 +59,29 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 	}
 	return s, err
 }
+
+// LockSubject locks one subject's row inside tx until it ends: exclusive
+// (an erasure, before anything else it reads) or shared (a request opened
+// for the subject). An erasure thereby sees every request opened before it
+// and no request is opened, under the subject's plain id, while or after it
+// runs. On SQLite the transaction's write lock already serialises them; the
+// row is only checked. A subject that does not exist (any more) is
+// ErrNotFound.
+func LockSubject(ctx context.Context, tx *Tx, userID string, exclusive bool) error {
+	q := "SELECT user_id FROM subjects WHERE user_id = ?"
+	if tx.dialect == Postgres {
+		if exclusive {
+			q += " FOR UPDATE"
+		} else {
+			q += " FOR SHARE"
+		}
+	}
+	var id string
+	if err := tx.Get(ctx, &id, q, userID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("subject: %w", err)
+		}
+		return fmt.Errorf("lock subject: %w", err)
+	}
+	return nil
+}
