@@ -68,9 +68,9 @@ func (p *pass) all(ctx context.Context) error {
 		prepare preparer
 		apply   applier
 	}{
-		{cat: policies.CatAttachments, prepare: p.prepareAttachments, apply: p.applyAttachments},
-		{cat: policies.CatTickets, prepare: p.prepareTickets, apply: p.applyTickets},
-		{cat: policies.CatAccountEvents, prepare: p.prepareEvents, apply: p.applyEvents},
+		{cat: policies.CatAttachments, prepare: p.prepareAttachments, apply: (*pass).applyAttachments},
+		{cat: policies.CatTickets, prepare: p.prepareTickets, apply: (*pass).applyTickets},
+		{cat: policies.CatAccountEvents, prepare: p.prepareEvents, apply: (*pass).applyEvents},
 		{cat: policies.CatSubjectStats, fn: p.subjectStats},
 		{cat: policies.CatAgentStats, fn: p.agentStats},
 		{cat: policies.CatDSRRequests, fn: p.requests},
@@ -168,6 +168,54 @@ func (p *pass) drain(ctx context.Context) error {
 func (p *pass) countsJSON() string {
 	b, _ := json.Marshal(map[string]any{"delete": p.rep.Delete, "anonymize": p.rep.Anonymize, "kept_by_hold": p.rep.KeptByHold, "rules": p.rep.Rules})
 	return string(b)
+}
+
+// fork returns a pass that shares p's configuration but counts into a
+// report, a blob list and timings of its own: one batch's, merged into p
+// only once the batch has committed, so that a rolled-back batch counts
+// nothing and concurrent batches do not share counters.
+func (p *pass) fork() *pass {
+	f := *p
+	f.rep = newReport(p.at, p.rep.PolicyRevision, p.dry)
+	f.rep.RunID = p.rep.RunID
+	f.pending = nil
+	f.tm = timings{}
+	return &f
+}
+
+// merge adds the counts, blob keys' hand-over and timings of a committed
+// batch's fork to p.
+func (p *pass) merge(f *pass) {
+	for _, id := range f.rep.RuleIDs() {
+		rc := f.rep.Rules[id]
+		to := p.rep.rule(rc.id, rc.Category, policies.Action(rc.Action), rc.Reason)
+		to.Count += rc.Count
+		to.Held += rc.Held
+		for _, ex := range rc.Examples {
+			if len(to.Examples) < p.o.Explain {
+				to.Examples = append(to.Examples, ex)
+			}
+		}
+	}
+	for _, c := range Categories {
+		p.rep.Delete[c] += f.rep.Delete[c]
+		p.rep.Anonymize[c] += f.rep.Anonymize[c]
+		p.rep.KeptByHold[c] += f.rep.KeptByHold[c]
+	}
+	p.rep.Changed += f.rep.Changed
+	for s := range f.tm {
+		p.tm[s] += f.tm[s]
+	}
+}
+
+// countsWith is countsJSON of p's counts with a batch's not yet merged.
+func (p *pass) countsWith(f *pass) string {
+	both := *p
+	both.rep = newReport(p.at, p.rep.PolicyRevision, p.dry)
+	both.o = &Options{}
+	both.merge(p)
+	both.merge(f)
+	return both.countsJSON()
 }
 
 // progressJSON records the phase reached. Keys are not recorded: a resumed

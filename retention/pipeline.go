@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/oubli/oubli/policies"
@@ -40,11 +41,18 @@ type decided struct {
 // its time in tm (the producer's own).
 type preparer func(ctx context.Context, tm *timings, after string) (*decided, error)
 
-// applier tallies a decided page and, in a run (tx != nil), applies it.
-type applier func(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error
+// applier tallies a decided page into p (a fork of the pass) and, in a run
+// (tx != nil), applies it.
+type applier func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error
 
-// pipeline runs one category as producer and consumer; see the comment
-// above. Cancellation is checked between pages, as in loop.
+// pipeline runs one category as producer and consumers; see the comment
+// above. In a run on PostgreSQL, Options.Workers consumers apply decided
+// pages at once, each in its own transaction on its own connection: pages
+// hold disjoint records, and every batch takes its row locks in key order
+// (tickets before attachments), so batches neither wait for nor deadlock
+// with each other. Each batch counts into a fork of the pass, merged once
+// it has committed. Cancellation is checked between pages, as in loop: the
+// batches in flight finish.
 func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply applier) error {
 	bctx := context.WithoutCancel(ctx)
 	pctx, cancel := context.WithCancel(bctx)
@@ -52,7 +60,11 @@ func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply
 		b   *decided
 		err error
 	}
-	ch := make(chan item, 1)
+	workers := 1
+	if !p.dry && p.db.Dialect() == store.Postgres {
+		workers = p.o.Workers
+	}
+	ch := make(chan item, workers)
 	var ptm timings // the producer's; merged once it has stopped
 	go func() {
 		defer close(ch)
@@ -70,64 +82,96 @@ func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply
 			after = b.next
 		}
 	}()
-	defer func() {
+
+	var (
+		mu       sync.Mutex // guards p.rep, p.tm, p.stopped, firstErr
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
 		cancel()
-		for range ch { // let the producer finish before reading its timings
-		}
-		for s := range ptm {
-			p.tm[s] += ptm[s]
-		}
-	}()
-	for it := range ch {
-		if !p.dry && ctx.Err() != nil {
-			p.stopped = true
-			return nil
-		}
-		if it.err != nil {
-			return fmt.Errorf("retention %s: %w", cat, it.err)
-		}
-		b := it.b
-		t0, before := time.Now(), p.tm.total()
-		var err error
-		if p.dry {
-			err = apply(ctx, p.db, nil, b)
-		} else {
-			err = p.db.InTx(bctx, func(tx *store.Tx) error {
-				t := time.Now()
-				if err := store.LockPurgeBatch(bctx, tx); err != nil {
-					return err
-				}
-				p.tm.since(stepFacts, t)
-				if err := apply(bctx, tx, tx, b); err != nil {
-					return err
-				}
-				return store.UpdateRetentionRun(bctx, tx, p.rep.RunID, p.countsJSON(), p.progressJSON(cat, b.next))
-			})
-			p.tm[stepCommit] += time.Since(t0) - (p.tm.total() - before)
-		}
-		if err != nil {
-			p.pending = nil
-			return fmt.Errorf("retention %s: %w", cat, err)
-		}
-		p.flushBlobs()
-		if len(b.recs) > 0 && p.o.Progress != nil {
-			p.o.Progress(cat, len(b.recs))
-		}
-		p.o.Log.Debug("retention batch", "category", cat, "decided", len(b.recs), "elapsed_ms", time.Since(t0).Milliseconds())
 	}
-	return nil
+	consume := func() {
+		defer wg.Done()
+		for it := range ch {
+			if pctx.Err() != nil {
+				continue // failed or stopping: drain the channel only
+			}
+			if !p.dry && ctx.Err() != nil {
+				mu.Lock()
+				p.stopped = true
+				mu.Unlock()
+				cancel()
+				continue
+			}
+			if it.err != nil {
+				fail(fmt.Errorf("retention %s: %w", cat, it.err))
+				continue
+			}
+			if err := p.applyBatch(bctx, cat, apply, it.b, &mu); err != nil {
+				fail(fmt.Errorf("retention %s: %w", cat, err))
+			}
+		}
+	}
+	wg.Add(workers)
+	for range workers {
+		go consume()
+	}
+	wg.Wait()
+	cancel()
+	for range ch { // the producer has stopped once ch is closed
+	}
+	for s := range ptm {
+		p.tm[s] += ptm[s]
+	}
+	return firstErr
 }
 
-// flushBlobs hands the blob keys queued by the batch just committed to the
-// background drainer.
-func (p *pass) flushBlobs() {
-	if len(p.pending) == 0 {
-		return
+// applyBatch applies one decided page in its own transaction (a plan: in
+// none) through a fork of the pass, and merges the fork under mu once the
+// transaction has committed.
+func (p *pass) applyBatch(ctx context.Context, cat string, apply applier, b *decided, mu *sync.Mutex) error {
+	f := p.fork()
+	t0 := time.Now()
+	var err error
+	if p.dry {
+		err = apply(f, ctx, p.db, nil, b)
+	} else {
+		err = p.db.InTx(ctx, func(tx *store.Tx) error {
+			t := time.Now()
+			if err := store.LockPurgeBatch(ctx, tx); err != nil {
+				return err
+			}
+			f.tm.since(stepFacts, t)
+			if err := apply(f, ctx, tx, tx, b); err != nil {
+				return err
+			}
+			mu.Lock()
+			counts := p.countsWith(f)
+			mu.Unlock()
+			return store.UpdateRetentionRun(ctx, tx, p.rep.RunID, counts, p.progressJSON(cat, b.next))
+		})
+		f.tm[stepCommit] += time.Since(t0) - f.tm.total()
 	}
-	if p.blobs != nil {
-		p.blobs.add(p.pending)
+	if err != nil {
+		return err
 	}
-	p.pending = nil
+	if len(f.pending) > 0 && p.blobs != nil {
+		p.blobs.add(f.pending)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	p.merge(f)
+	if len(b.recs) > 0 && p.o.Progress != nil {
+		p.o.Progress(cat, len(b.recs))
+	}
+	p.o.Log.Debug("retention batch", "category", cat, "decided", len(b.recs), "elapsed_ms", time.Since(t0).Milliseconds())
+	return nil
 }
 
 // decideChunk is the largest part of a page decided in one evaluation on
@@ -153,6 +197,14 @@ func (p *pass) decideStep(ctx context.Context, tm *timings, recs []policies.Reco
 		ds = append(ds, d...)
 	}
 	return ds, nil
+}
+
+// decideStepParallel asks the policies about a page in one call, which
+// policies.Engine splits across the CPUs, and records the time.
+func (p *pass) decideStepParallel(ctx context.Context, tm *timings, recs []policies.Record) ([]policies.Decision, error) {
+	t := time.Now()
+	defer tm.since(stepDecide, t)
+	return p.decide(ctx, recs)
 }
 
 // holdState is the legal-hold input of one decision.

@@ -86,6 +86,11 @@ type Options struct {
 	// Blobs is the attachment content store; Drain empties its queue.
 	Blobs blobs.Store
 	Drain DrainFunc
+	// Workers is how many batch transactions of a category a run applies
+	// at once on PostgreSQL (default 2; 1 to 8). Batches of one category
+	// touch disjoint rows, so they do not wait for each other; a plan, and
+	// any run on SQLite (one writer at a time), applies one at a time.
+	Workers int
 	// Actor names who runs the purge in the audit trail ("cli", "scheduler").
 	Actor string
 	// Log receives structured progress logs (no personal data).
@@ -101,6 +106,8 @@ const (
 	defaultBatch    = 2000
 	maxBatch        = 5000
 	defaultMaxShare = 0.25
+	defaultWorkers  = 2
+	maxWorkers      = 8
 )
 
 func (o *Options) defaults() error {
@@ -115,6 +122,12 @@ func (o *Options) defaults() error {
 	}
 	if o.BatchSize < 1 || o.BatchSize > maxBatch {
 		return fmt.Errorf("batch size %d: want 1..%d: %w", o.BatchSize, maxBatch, store.ErrInvalid)
+	}
+	if o.Workers == 0 {
+		o.Workers = defaultWorkers
+	}
+	if o.Workers < 1 || o.Workers > maxWorkers {
+		return fmt.Errorf("workers %d: want 1..%d: %w", o.Workers, maxWorkers, store.ErrInvalid)
 	}
 	if o.MaxShare == 0 {
 		o.MaxShare = defaultMaxShare
@@ -145,6 +158,8 @@ type RuleCount struct {
 	Held     int64    `json:"held,omitempty"`
 	Reason   string   `json:"reason"`
 	Examples []string `json:"examples,omitempty"`
+
+	id string // the rule id as decided (the map key may carry a suffix)
 }
 
 // Report is the outcome of a plan or a run.
@@ -188,7 +203,7 @@ func (r *Report) rule(id, category string, action policies.Action, reason string
 	}
 	rc, ok := r.Rules[key]
 	if !ok {
-		rc = &RuleCount{Category: category, Action: string(action), Reason: reason}
+		rc = &RuleCount{Category: category, Action: string(action), Reason: reason, id: id}
 		r.Rules[key] = rc
 	}
 	return rc

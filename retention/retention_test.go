@@ -66,14 +66,18 @@ func planRunOracle(t *testing.T, pol retention.Policy) {
 				w.random(t, seed, 120)
 				want := oracle(t, w, engine(t))
 				batch := []int{7, 50, 5000}[seed%3]
-				plan, err := retention.Plan(ctx, db, pol, opts(w, batch))
+				// Concurrent batch transactions (PostgreSQL): 4 at once
+				// over pages of 7 records, 2 over 50s, 1 over one page.
+				o := opts(w, batch)
+				o.Workers = []int{2, 4, 1}[seed%3]
+				plan, err := retention.Plan(ctx, db, pol, o)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if plan.Total == 0 || plan.Delete["tickets"] == 0 || plan.Anonymize["subjects"]+plan.Delete["subjects"] == 0 || plan.KeptByHold["tickets"] == 0 {
 					t.Fatalf("fixture too tame to prove anything: %s", counts(plan))
 				}
-				run, err := retention.Run(ctx, db, pol, opts(w, batch))
+				run, err := retention.Run(ctx, db, pol, o)
 				if err != nil {
 					t.Fatal(err)
 				}

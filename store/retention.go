@@ -515,11 +515,13 @@ func ConfirmTickets(ctx context.Context, tx *Tx, ids []string) ([]TicketFacts, e
 }
 
 // ConfirmAttachments is ConfirmTickets for attachments (their ticket's row
-// is locked too).
+// is locked too). Rows are locked in ticket order, as ConfirmTickets does:
+// two batches whose attachments share tickets then wait for each other
+// instead of deadlocking.
 func ConfirmAttachments(ctx context.Context, tx *Tx, ids []string) ([]AttachmentFacts, error) {
 	cond, args := inList(tx.dialect, "a.attachment_id", ids)
 	var out []AttachmentFacts
-	if err := tx.Select(ctx, &out, attachmentFactsSel+" WHERE "+cond+" ORDER BY a.attachment_id"+forUpdate(tx.dialect), args...); err != nil {
+	if err := tx.Select(ctx, &out, attachmentFactsSel+" WHERE "+cond+" ORDER BY t.ticket_id, a.attachment_id"+forUpdate(tx.dialect), args...); err != nil {
 		return nil, fmt.Errorf("confirm attachments: %w", err)
 	}
 	return out, nil

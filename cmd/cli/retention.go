@@ -77,6 +77,9 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if o.MaxShare <= 0 || o.MaxShare > 1 {
 				return usageErrorf("--max-share %g: want a fraction in (0, 1]", o.MaxShare)
 			}
+			if o.Workers < 1 || o.Workers > 8 {
+				return usageErrorf("--workers %d: want 1..8", o.Workers)
+			}
 			db, pol, err := prepare()
 			if err != nil {
 				return err
@@ -99,6 +102,7 @@ func newRetentionCmd(e *Env) *cobra.Command {
 	}
 	addCommon(run)
 	run.Flags().BoolVar(&o.AllowLarge, "allow-large", false, "disable the safety valve")
+	run.Flags().IntVar(&o.Workers, "workers", 2, "batch transactions applied at once on PostgreSQL (1..8; SQLite: always 1)")
 	run.Flags().Float64Var(&o.MaxShare, "max-share", 0.25, "refuse a run that would delete or anonymise more than this share of any category")
 
 	var limit int

@@ -19,7 +19,7 @@ func init() { register(newScheduleCmd) }
 
 func newScheduleCmd(e *Env) *cobra.Command {
 	var retSpec, statsSpec, reportSpec, tz, listen string
-	var batch int
+	var batch, workers int
 	var maxShare float64
 	var allowLarge bool
 	c := &cobra.Command{
@@ -43,6 +43,12 @@ others log the run as skipped (busy).`,
 			if err != nil {
 				return usageErrorf("--tz %q: unknown time zone", tz)
 			}
+			if batch < 1 || batch > 5000 {
+				return usageErrorf("--batch-size %d: want 1..5000", batch)
+			}
+			if workers < 1 || workers > 8 {
+				return usageErrorf("--workers %d: want 1..8", workers)
+			}
 			pol, err := e.Engine()
 			if err != nil {
 				return err
@@ -58,7 +64,7 @@ others log the run as skipped (busy).`,
 			var jobs []scheduler.Job
 			if retSpec != "" {
 				jobs = append(jobs, scheduler.Job{Name: "retention", Spec: retSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
-					rep, err := retention.Run(ctx, db, pol, retention.Options{BatchSize: batch, Blobs: bs, Drain: integrity.DrainBlobQueue,
+					rep, err := retention.Run(ctx, db, pol, retention.Options{BatchSize: batch, Workers: workers, Blobs: bs, Drain: integrity.DrainBlobQueue,
 						Actor: "scheduler", Log: e.Log, Now: e.Now, MaxShare: maxShare, AllowLarge: allowLarge})
 					if errors.Is(err, store.ErrBusy) {
 						return scheduler.Result{}, scheduler.ErrSkipped
@@ -106,6 +112,7 @@ others log the run as skipped (busy).`,
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
+	f.IntVar(&workers, "workers", 2, "retention batch transactions applied at once on PostgreSQL (1..8)")
 	f.Float64Var(&maxShare, "max-share", 0.25, "retention safety valve: refuse a run deleting more than this share of a category")
 	f.BoolVar(&allowLarge, "allow-large", false, "disable the retention safety valve (not recommended for a daemon)")
 	return c
