@@ -269,15 +269,19 @@ type SubjectFacts struct {
 }
 
 // subjectAggregates computes a page's aggregates over the rows picked by
-// the inner keyset query, so that they are evaluated for that page only
-// (not for every candidate fed to the sort).
+// the inner keyset query (so only for that page, not for every candidate
+// fed to the sort), in one pass over each subject's tickets.
 const subjectAggregates = `SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at,
-	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id) AS tickets,
-	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.status = 'open') AS open_tickets,
-	(SELECT MAX(t.closed_at) FROM tickets t WHERE t.user_id = s.user_id) AS latest_ticket_closed_at,
+	COUNT(t.ticket_id) AS tickets,
+	COUNT(CASE WHEN t.status = 'open' THEN 1 END) AS open_tickets,
+	MAX(t.closed_at) AS latest_ticket_closed_at,
 	(SELECT MAX(e.at) FROM account_events e WHERE e.user_id = s.user_id) AS latest_event_at,
-	(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id AND t.dispute_status = 'open') AS disputes_open
+	COUNT(CASE WHEN t.dispute_status = 'open' THEN 1 END) AS disputes_open
 	FROM (`
+
+// subjectAggregatesEnd closes subjectAggregates.
+const subjectAggregatesEnd = `) s LEFT JOIN tickets t ON t.user_id = s.user_id
+	GROUP BY s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at ORDER BY s.user_id`
 
 // ScanSubjects returns one page of candidate subjects with their aggregates.
 func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts, error) {
@@ -288,7 +292,7 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
 		" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
 	var out []SubjectFacts
-	query := subjectAggregates + inner + ") s ORDER BY s.user_id"
+	query := subjectAggregates + inner + subjectAggregatesEnd
 	if err := q.Select(ctx, &out, query, append(append([]any{o.After}, args...), o.Limit)...); err != nil {
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
