@@ -157,15 +157,15 @@ categories := {
 # (held), and gives the clock start and period it expires by (from,
 # period), from which the engine prints the expiry date.
 #
-# A rule first looks up its category's limit (lim) and period, then goes
-# through the batch's records: the lookups are done once per batch, not
-# once per record (a batch has thousands), and read the same.
+# A rule takes the batch's records of its category (none: the rule does
+# not apply), looks up the category's limit (lim) and period, then goes
+# through the records: the lookups are done once per batch, not once per
+# record (a batch has thousands), and read the same.
 # ---------------------------------------------------------------------------
 
-# (One object computed once per evaluation: looking a category up in it
-# is cheaper for the evaluator than a partial rule, and a batch decides
-# thousands of records against the same few limits.)
-limit := {cat: calendar.latest_start_ms(input.now_ms, e.period) |
+# (A partial object: each category's limit is computed once per
+# evaluation, and only for the categories in the batch.)
+limit[cat] := calendar.latest_start_ms(input.now_ms, e.period) if {
 	some cat, e in categories
 	e.period
 }
@@ -212,9 +212,10 @@ decisions contains {
 	"reason": "closed ticket within its retention period (5 years after closure)",
 	"held": false, "from": t.closed_at, "period": period,
 } if {
+	records := input.records.tickets
 	lim := limit.tickets
 	period := categories.tickets.period
-	some i, t in input.records.tickets
+	some i, t in records
 	t.status == "closed"
 	t.closed_at > lim
 }
@@ -234,9 +235,10 @@ decisions contains {
 	"reason": "ticket closed more than 5 years ago",
 	"held": false, "from": t.closed_at, "period": period,
 } if {
+	records := input.records.tickets
 	lim := limit.tickets
 	period := categories.tickets.period
-	some i, t in input.records.tickets
+	some i, t in records
 	t.status == "closed"
 	t.closed_at <= lim
 	t.held == false
@@ -256,9 +258,10 @@ decisions contains {
 	"reason": concat("", ["ticket past its retention period but ", hold_reason]),
 	"held": true, "from": t.closed_at, "period": period,
 } if {
+	records := input.records.tickets
 	lim := limit.tickets
 	period := categories.tickets.period
-	some i, t in input.records.tickets
+	some i, t in records
 	t.status == "closed"
 	t.closed_at <= lim
 	t.held == true
@@ -277,9 +280,10 @@ decisions contains {
 	"reason": concat("", ["ticket past its retention period but ", dispute_reason]),
 	"held": true, "from": t.closed_at, "period": period,
 } if {
+	records := input.records.tickets
 	lim := limit.tickets
 	period := categories.tickets.period
-	some i, t in input.records.tickets
+	some i, t in records
 	t.status == "closed"
 	t.closed_at <= lim
 	t.held == false
@@ -318,9 +322,10 @@ decisions contains {
 	"reason": "its ticket closed less than 1 year ago",
 	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
+	records := input.records.attachments
 	lim := limit.attachments
 	period := categories.attachments.period
-	some i, a in input.records.attachments
+	some i, a in records
 	a.ticket_status == "closed"
 	a.ticket_closed_at > lim
 }
@@ -339,9 +344,10 @@ decisions contains {
 	"reason": "its ticket closed more than 1 year ago",
 	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
+	records := input.records.attachments
 	lim := limit.attachments
 	period := categories.attachments.period
-	some i, a in input.records.attachments
+	some i, a in records
 	a.ticket_status == "closed"
 	a.ticket_closed_at <= lim
 	a.held == false
@@ -361,9 +367,10 @@ decisions contains {
 	"reason": concat("", ["attachment past its retention period but ", hold_reason]),
 	"held": true, "from": a.ticket_closed_at, "period": period,
 } if {
+	records := input.records.attachments
 	lim := limit.attachments
 	period := categories.attachments.period
-	some i, a in input.records.attachments
+	some i, a in records
 	a.ticket_status == "closed"
 	a.ticket_closed_at <= lim
 	a.held == true
@@ -382,9 +389,10 @@ decisions contains {
 	"reason": concat("", ["attachment past its retention period but ", dispute_reason]),
 	"held": true, "from": a.ticket_closed_at, "period": period,
 } if {
+	records := input.records.attachments
 	lim := limit.attachments
 	period := categories.attachments.period
-	some i, a in input.records.attachments
+	some i, a in records
 	a.ticket_status == "closed"
 	a.ticket_closed_at <= lim
 	a.held == false
@@ -449,9 +457,10 @@ decisions contains {
 	"reason": "account closed less than 3 years ago",
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	records := input.records.subjects
 	lim := limit.subjects
 	period := categories.subjects.period
-	some i, s in input.records.subjects
+	some i, s in records
 	s.account_closed_at > lim
 }
 
@@ -468,9 +477,10 @@ decisions contains {
 	"reason": concat("", ["account closed more than 3 years ago but ", hold_reason]),
 	"held": true, "from": s.account_closed_at, "period": period,
 } if {
+	records := input.records.subjects
 	lim := limit.subjects
 	period := categories.subjects.period
-	some i, s in input.records.subjects
+	some i, s in records
 	s.account_closed_at <= lim
 	s.held == true
 }
@@ -489,9 +499,10 @@ decisions contains {
 	"reason": "account closed more than 3 years ago and nothing of the subject remains",
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	records := input.records.subjects
 	lim := limit.subjects
 	period := categories.subjects.period
-	some i, s in input.records.subjects
+	some i, s in records
 	s.account_closed_at <= lim
 	s.held == false
 	not remains[i]
@@ -511,9 +522,10 @@ decisions contains {
 	"reason": "account closed more than 3 years ago; some of the subject's tickets or events must still be kept",
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	records := input.records.subjects
 	lim := limit.subjects
 	period := categories.subjects.period
-	some i, s in input.records.subjects
+	some i, s in records
 	s.account_closed_at <= lim
 	s.held == false
 	remains[i]
@@ -532,9 +544,10 @@ decisions contains {
 	"reason": "already anonymised; deleted once none of the subject's tickets or events remains",
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
+	records := input.records.subjects
 	lim := limit.subjects
 	period := categories.subjects.period
-	some i, s in input.records.subjects
+	some i, s in records
 	s.account_closed_at <= lim
 	s.held == false
 	remains[i]
@@ -560,10 +573,11 @@ decisions contains {
 	"held": false, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	records := input.records[cat]
 	lim := limit[cat]
 	period := categories[cat].period
 	rule_id := concat(".", [cat, "retained"])
-	some i, r in input.records[cat]
+	some i, r in records
 	r[col] > lim
 }
 
@@ -580,10 +594,11 @@ decisions contains {
 	"held": false, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	records := input.records[cat]
 	lim := limit[cat]
 	period := categories[cat].period
 	rule_id := concat(".", [cat, "expired"])
-	some i, r in input.records[cat]
+	some i, r in records
 	r[col] <= lim
 	r.held == false
 }
@@ -601,10 +616,11 @@ decisions contains {
 	"held": true, "from": r[col], "period": period,
 } if {
 	some cat, col in simple
+	records := input.records[cat]
 	lim := limit[cat]
 	period := categories[cat].period
 	rule_id := concat(".", [cat, "legal_hold"])
-	some i, r in input.records[cat]
+	some i, r in records
 	r[col] <= lim
 	r.held == true
 }
@@ -625,9 +641,10 @@ decisions contains {
 	"reason": "less than 13 months old",
 	"held": false, "from": r.day_start, "period": period,
 } if {
+	records := input.records.agent_stats
 	lim := limit.agent_stats
 	period := categories.agent_stats.period
-	some i, r in input.records.agent_stats
+	some i, r in records
 	r.day_start > lim
 }
 
@@ -644,10 +661,11 @@ decisions contains {
 	"reason": "more than 13 months old: the agent is no longer named",
 	"held": false, "from": r.day_start, "period": period,
 } if {
+	records := input.records.agent_stats
 	lim := limit.agent_stats
 	delete_lim := agent_delete_limit
 	period := categories.agent_stats.period
-	some i, r in input.records.agent_stats
+	some i, r in records
 	r.day_start <= lim
 	r.day_start > delete_lim
 	r.anonymized == false
@@ -665,10 +683,11 @@ decisions contains {
 	"reason": "anonymised; deleted 5 years after the day",
 	"held": false, "from": r.day_start, "period": then_period,
 } if {
+	records := input.records.agent_stats
 	lim := limit.agent_stats
 	delete_lim := agent_delete_limit
 	then_period := categories.agent_stats.then.period
-	some i, r in input.records.agent_stats
+	some i, r in records
 	r.day_start <= lim
 	r.day_start > delete_lim
 	r.anonymized == true
@@ -687,9 +706,10 @@ decisions contains {
 	"reason": "more than 5 years old",
 	"held": false, "from": r.day_start, "period": then_period,
 } if {
+	records := input.records.agent_stats
 	delete_lim := agent_delete_limit
 	then_period := categories.agent_stats.then.period
-	some i, r in input.records.agent_stats
+	some i, r in records
 	r.day_start <= delete_lim
 }
 
@@ -725,9 +745,10 @@ decisions contains {
 	"reason": "closed less than 5 years ago: kept as proof of compliance",
 	"held": false, "from": r.closed_at, "period": period,
 } if {
+	records := input.records.dsr_requests
 	lim := limit.dsr_requests
 	period := categories.dsr_requests.period
-	some i, r in input.records.dsr_requests
+	some i, r in records
 	r.closed_at > lim
 }
 
@@ -744,9 +765,10 @@ decisions contains {
 	"reason": "closed more than 5 years ago",
 	"held": false, "from": r.closed_at, "period": period,
 } if {
+	records := input.records.dsr_requests
 	lim := limit.dsr_requests
 	period := categories.dsr_requests.period
-	some i, r in input.records.dsr_requests
+	some i, r in records
 	r.closed_at <= lim
 }
 
@@ -833,9 +855,10 @@ decisions contains {
 	"reason": "less than 6 years old",
 	"held": false, "from": r.at, "period": period,
 } if {
+	records := input.records.audit_log
 	lim := limit.audit_log
 	period := categories.audit_log.period
-	some i, r in input.records.audit_log
+	some i, r in records
 	r.at > lim
 }
 
@@ -853,9 +876,10 @@ decisions contains {
 	"reason": "more than 6 years old",
 	"held": false, "from": r.at, "period": period,
 } if {
+	records := input.records.audit_log
 	lim := limit.audit_log
 	period := categories.audit_log.period
-	some i, r in input.records.audit_log
+	some i, r in records
 	r.at <= lim
 }
 
