@@ -63,14 +63,13 @@ func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool
 // all runs every phase in order.
 func (p *pass) all(ctx context.Context) error {
 	for _, ph := range []struct {
-		cat     string
-		fn      func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
-		prepare preparer
-		apply   applier
+		cat string
+		fn  func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
+		hot func(ctx context.Context) error // a pipelined category instead of fn
 	}{
-		{cat: policies.CatAttachments, prepare: p.prepareAttachments, apply: (*pass).applyAttachments},
-		{cat: policies.CatTickets, prepare: p.prepareTickets, apply: (*pass).applyTickets},
-		{cat: policies.CatAccountEvents, prepare: p.prepareEvents, apply: (*pass).applyEvents},
+		{cat: policies.CatAttachments, hot: func(ctx context.Context) error { return pipeline(ctx, p, attachments) }},
+		{cat: policies.CatTickets, hot: func(ctx context.Context) error { return pipeline(ctx, p, tickets) }},
+		{cat: policies.CatAccountEvents, hot: func(ctx context.Context) error { return pipeline(ctx, p, accountEvents) }},
 		{cat: policies.CatSubjectStats, fn: p.subjectStats},
 		{cat: policies.CatAgentStats, fn: p.agentStats},
 		{cat: policies.CatDSRRequests, fn: p.requests},
@@ -81,8 +80,8 @@ func (p *pass) all(ctx context.Context) error {
 		p.tm = timings{}
 		start := time.Now()
 		var err error
-		if ph.prepare != nil {
-			err = p.pipeline(ctx, ph.cat, ph.prepare, ph.apply)
+		if ph.hot != nil {
+			err = ph.hot(ctx)
 		} else {
 			err = p.loop(ctx, ph.cat, ph.fn)
 		}
@@ -293,17 +292,6 @@ func hold(m map[string]any, reason string, held bool) {
 	m["held"] = held
 	if held {
 		m["hold_reason"] = reason
-	}
-}
-
-func firstReason(ms ...map[string]string) func(string) (string, bool) {
-	return func(id string) (string, bool) {
-		for _, m := range ms {
-			if r, ok := m[id]; ok {
-				return r, true
-			}
-		}
-		return "", false
 	}
 }
 

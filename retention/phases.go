@@ -9,182 +9,109 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-// Each phase reads one page of candidates after the keyset position, gathers
-// the batch's facts in one query, decides the batch in one evaluation, and
-// (in a run, tx != nil) applies it. It returns the next keyset position
-// ("" when done) and the number of records decided.
+// The loop phases read one page of candidates after the keyset position,
+// gather the page's facts in one query, decide it in one evaluation, and
+// (in a run, tx != nil) apply it. They return the next keyset position
+// ("" when done) and the number of records decided. The hot categories
+// below run through pipeline (pipeline.go) instead.
 
-func attachmentRecord(a store.AttachmentFacts, ix store.HoldIndex) policies.Record {
+// attachments: deleted on their own a year after their ticket closed;
+// contents through the durable blob queue.
+var attachments = hot[store.AttachmentFacts]{
+	cat:     policies.CatAttachments,
+	scan:    store.ScanAttachments,
+	confirm: store.ConfirmAttachments,
+	id:      func(a store.AttachmentFacts) string { return a.ID },
+	ticket:  func(a store.AttachmentFacts) string { return a.TicketID },
+	user:    func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid },
+	record:  attachmentRecord,
+	apply: func(p *pass, ctx context.Context, _ store.Querier, tx *store.Tx, b *page[store.AttachmentFacts], del []int) error {
+		if tx == nil || len(del) == 0 {
+			return nil
+		}
+		ids := make([]string, len(del))
+		for k, i := range del {
+			ids[k] = b.facts[i].ID
+		}
+		keys, err := store.DeleteAttachments(ctx, tx, ids, store.Millis(p.o.Now()))
+		if err != nil {
+			return err
+		}
+		if len(keys) != len(ids) {
+			return fmt.Errorf("deleted %d attachments, decided %d", len(keys), len(ids))
+		}
+		p.pending = append(p.pending, keys...)
+		return nil
+	},
+}
+
+func attachmentRecord(a store.AttachmentFacts, h holdState) policies.Record {
 	m := map[string]any{"uploaded_at": a.UploadedAt, "ticket_status": a.TicketStatus, "dispute_status": a.DisputeStatus}
 	putTime(m, "ticket_closed_at", a.TicketClosedAt.Valid, a.TicketClosedAt.Int64)
-	reason, held := firstReason(ix.Tickets)(a.TicketID)
-	if !held && a.UserID.Valid {
-		reason, held = firstReason(ix.Users)(a.UserID.String)
-	}
-	hold(m, reason, held)
+	hold(m, h.reason, h.held)
 	return policies.Record{Category: policies.CatAttachments, ID: a.ID, Attrs: m}
 }
 
-func attachmentHold(ix store.HoldIndex, a store.AttachmentFacts) holdState {
-	return heldBy(ix, a.TicketID, a.UserID.String, a.UserID.Valid)
-}
-
-func (p *pass) prepareAttachments(ctx context.Context, tm *timings, after string) (*decided, error) {
-	t := time.Now()
-	rows, err := store.ScanAttachments(ctx, p.db, p.pageOpts(policies.CatAttachments, after))
-	t = tm.since(stepScan, t)
-	if err != nil || len(rows) == 0 {
-		return &decided{}, err
-	}
-	tids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.TicketID, true })
-	uids := userIDs(rows, func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid })
-	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), attachments: rows}
-	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
-		return nil, err
-	}
-	tm.since(stepFacts, t)
-	b.recs = make([]policies.Record, len(rows))
-	for i, a := range rows {
-		b.recs[i] = attachmentRecord(a, b.ix)
-	}
-	b.ds, err = p.decideStep(ctx, tm, b.recs)
-	return b, err
-}
-
-func (p *pass) applyAttachments(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
-	t := time.Now()
-	var del []string
-	for i, d := range b.ds {
-		if d.Action == policies.Anonymize {
-			return unsupported(policies.CatAttachments, d)
-		}
-		if d.Action == policies.Delete {
-			del = append(del, b.attachments[i].ID)
-		}
-	}
-	ok := map[string]bool{}
-	if tx != nil && len(del) > 0 {
-		now, err := store.ConfirmAttachments(ctx, tx, del)
-		if err != nil {
-			return err
-		}
-		tids := userIDs(now, func(a store.AttachmentFacts) (string, bool) { return a.TicketID, true })
-		uids := userIDs(now, func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid })
-		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
-		if err != nil {
-			return err
-		}
-		then := make(map[string]store.AttachmentFacts, len(b.attachments))
-		for _, a := range b.attachments {
-			then[a.ID] = a
-		}
-		del = unchanged(now, ixNow, then, b.ix, func(a store.AttachmentFacts) string { return a.ID }, attachmentHold)
-		for _, id := range del {
-			ok[id] = true
-		}
-		t = p.tm.since(stepFacts, t)
-	}
-	for i, d := range b.ds {
-		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
-			p.rep.Changed++
-			continue
-		}
-		p.tally(policies.CatAttachments, d, b.recs[i].ID)
-	}
-	if tx != nil && len(del) > 0 {
-		keys, err := store.DeleteAttachments(ctx, tx, del, store.Millis(p.o.Now()))
-		if err != nil {
-			return err
-		}
-		if len(keys) != len(del) {
-			return fmt.Errorf("deleted %d attachments, decided %d", len(keys), len(del))
-		}
-		p.pending = append(p.pending, keys...)
-	}
-	p.tm.since(stepWrite, t)
-	return nil
-}
-
-func ticketHold(ix store.HoldIndex, t store.TicketFacts) holdState {
-	return heldBy(ix, t.ID, t.UserID.String, t.UserID.Valid)
-}
-
-func (p *pass) prepareTickets(ctx context.Context, tm *timings, after string) (*decided, error) {
-	t := time.Now()
-	rows, err := store.ScanTickets(ctx, p.db, p.pageOpts(policies.CatTickets, after))
-	t = tm.since(stepScan, t)
-	if err != nil || len(rows) == 0 {
-		return &decided{}, err
-	}
-	tids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.ID, true })
-	uids := userIDs(rows, func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid })
-	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), tickets: rows}
-	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
-		return nil, err
-	}
-	tm.since(stepFacts, t)
-	b.recs = make([]policies.Record, len(rows))
-	for i, t := range rows {
+// tickets: deleted with their messages and remaining attachments, grouped
+// by the rule that decided them (the cascade is counted under that rule).
+var tickets = hot[store.TicketFacts]{
+	cat:     policies.CatTickets,
+	scan:    store.ScanTickets,
+	confirm: store.ConfirmTickets,
+	id:      func(t store.TicketFacts) string { return t.ID },
+	ticket:  func(t store.TicketFacts) string { return t.ID },
+	user:    func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid },
+	record: func(t store.TicketFacts, h holdState) policies.Record {
 		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
 		putTime(m, "closed_at", t.ClosedAt.Valid, t.ClosedAt.Int64)
-		h := ticketHold(b.ix, t)
 		hold(m, h.reason, h.held)
-		b.recs[i] = policies.Record{Category: policies.CatTickets, ID: t.ID, Attrs: m}
-	}
-	b.ds, err = p.decideStep(ctx, tm, b.recs)
-	return b, err
+		return policies.Record{Category: policies.CatTickets, ID: t.ID, Attrs: m}
+	},
+	apply: func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[store.TicketFacts], del []int) error {
+		groups := &ruleGroups{}
+		for _, i := range del {
+			groups.add(b.ds[i].Rule, b.facts[i].ID)
+		}
+		for _, g := range groups.list {
+			if err := p.ticketCascade(ctx, q, tx, g.rule, g.ids, b.ix); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
-func (p *pass) applyTickets(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
-	t := time.Now()
-	var del []string
-	for i, d := range b.ds {
-		if d.Action == policies.Anonymize {
-			return unsupported(policies.CatTickets, d)
+// accountEvents: deleted on their own; deciding is the phase's bottleneck.
+var accountEvents = hot[store.EventFacts]{
+	cat:     policies.CatAccountEvents,
+	scan:    store.ScanAccountEvents,
+	confirm: store.ConfirmAccountEvents,
+	id:      func(e store.EventFacts) string { return e.ID },
+	ticket:  func(store.EventFacts) string { return "" },
+	user:    func(e store.EventFacts) (string, bool) { return e.UserID, true },
+	record: func(e store.EventFacts, h holdState) policies.Record {
+		m := map[string]any{"at": e.At, "type": e.Type}
+		hold(m, h.reason, h.held)
+		return policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
+	},
+	spread: true,
+	apply: func(p *pass, ctx context.Context, _ store.Querier, tx *store.Tx, b *page[store.EventFacts], del []int) error {
+		if tx == nil || len(del) == 0 {
+			return nil
 		}
-		if d.Action == policies.Delete {
-			del = append(del, b.tickets[i].ID)
+		ids := make([]string, len(del))
+		for k, i := range del {
+			ids[k] = b.facts[i].ID
 		}
-	}
-	ok := map[string]bool{}
-	if tx != nil && len(del) > 0 {
-		now, err := store.ConfirmTickets(ctx, tx, del)
+		n, err := store.DeleteRows(ctx, tx, policies.CatAccountEvents, ids)
 		if err != nil {
 			return err
 		}
-		tids := userIDs(now, func(t store.TicketFacts) (string, bool) { return t.ID, true })
-		uids := userIDs(now, func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid })
-		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
-		if err != nil {
-			return err
+		if n != int64(len(ids)) {
+			return fmt.Errorf("deleted %d account_events, decided %d", n, len(ids))
 		}
-		then := make(map[string]store.TicketFacts, len(b.tickets))
-		for _, t := range b.tickets {
-			then[t.ID] = t
-		}
-		for _, id := range unchanged(now, ixNow, then, b.ix, func(t store.TicketFacts) string { return t.ID }, ticketHold) {
-			ok[id] = true
-		}
-		t = p.tm.since(stepFacts, t)
-	}
-	groups := &ruleGroups{}
-	for i, d := range b.ds {
-		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
-			p.rep.Changed++
-			continue
-		}
-		p.tally(policies.CatTickets, d, b.recs[i].ID)
-		if d.Action == policies.Delete {
-			groups.add(d.Rule, b.recs[i].ID)
-		}
-	}
-	for _, g := range groups.list {
-		if err := p.ticketCascade(ctx, q, tx, g.rule, g.ids, b.ix); err != nil {
-			return err
-		}
-	}
-	p.tm.since(stepWrite, t)
-	return nil
+		return nil
+	},
 }
 
 // ruleGroups groups record ids by the rule that decided them, in order.
@@ -240,7 +167,7 @@ func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx,
 	}
 	arecs := make([]policies.Record, len(as))
 	for i, a := range as {
-		arecs[i] = attachmentRecord(a, ix)
+		arecs[i] = attachmentRecord(a, attachments.hold(ix, a))
 	}
 	ads, err := p.decide(ctx, arecs)
 	if err != nil {
@@ -254,88 +181,6 @@ func (p *pass) ticketCascade(ctx context.Context, q store.Querier, tx *store.Tx,
 	}
 	p.cascade(policies.CatMessages, rule, policies.CatTickets, nm)
 	p.cascade(policies.CatAttachments, rule, policies.CatTickets, na)
-	return nil
-}
-
-func eventHold(ix store.HoldIndex, e store.EventFacts) holdState {
-	return heldBy(ix, "", e.UserID, true)
-}
-
-func (p *pass) prepareEvents(ctx context.Context, tm *timings, after string) (*decided, error) {
-	t := time.Now()
-	rows, err := store.ScanAccountEvents(ctx, p.db, p.pageOpts(policies.CatAccountEvents, after))
-	t = tm.since(stepScan, t)
-	if err != nil || len(rows) == 0 {
-		return &decided{}, err
-	}
-	uids := userIDs(rows, func(e store.EventFacts) (string, bool) { return e.UserID, true })
-	b := &decided{next: p.next(len(rows), rows[len(rows)-1].ID), events: rows}
-	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, nil, uids, false); err != nil {
-		return nil, err
-	}
-	tm.since(stepFacts, t)
-	b.recs = make([]policies.Record, len(rows))
-	for i, e := range rows {
-		m := map[string]any{"at": e.At, "type": e.Type}
-		h := eventHold(b.ix, e)
-		hold(m, h.reason, h.held)
-		b.recs[i] = policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
-	}
-	// Deleting account events is light work for the database: deciding is
-	// this phase's bottleneck, so the page is split across every CPU.
-	b.ds, err = p.decideStepParallel(ctx, tm, b.recs)
-	return b, err
-}
-
-func (p *pass) applyEvents(ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error {
-	t := time.Now()
-	var del []string
-	for i, d := range b.ds {
-		if d.Action == policies.Anonymize {
-			return unsupported(policies.CatAccountEvents, d)
-		}
-		if d.Action == policies.Delete {
-			del = append(del, b.events[i].ID)
-		}
-	}
-	ok := map[string]bool{}
-	if tx != nil && len(del) > 0 {
-		now, err := store.ConfirmAccountEvents(ctx, tx, del)
-		if err != nil {
-			return err
-		}
-		uids := userIDs(now, func(e store.EventFacts) (string, bool) { return e.UserID, true })
-		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, nil, uids, false)
-		if err != nil {
-			return err
-		}
-		then := make(map[string]store.EventFacts, len(b.events))
-		for _, e := range b.events {
-			then[e.ID] = e
-		}
-		del = unchanged(now, ixNow, then, b.ix, func(e store.EventFacts) string { return e.ID }, eventHold)
-		for _, id := range del {
-			ok[id] = true
-		}
-		t = p.tm.since(stepFacts, t)
-	}
-	for i, d := range b.ds {
-		if tx != nil && d.Action == policies.Delete && !ok[b.recs[i].ID] {
-			p.rep.Changed++
-			continue
-		}
-		p.tally(policies.CatAccountEvents, d, b.recs[i].ID)
-	}
-	if tx != nil && len(del) > 0 {
-		n, err := store.DeleteRows(ctx, tx, policies.CatAccountEvents, del)
-		if err != nil {
-			return err
-		}
-		if n != int64(len(del)) {
-			return fmt.Errorf("deleted %d account_events, decided %d", n, len(del))
-		}
-	}
-	p.tm.since(stepWrite, t)
 	return nil
 }
 

@@ -24,26 +24,124 @@ import (
 // Report.Changed; the next run decides it again. With no concurrent writer
 // nothing changes, and a run does exactly what its plan says.
 
-// decided is one page of candidates with the policies' decisions on it.
-type decided struct {
-	next string // keyset position after the page ("" at the end)
-	recs []policies.Record
-	ds   []policies.Decision
-	ix   store.HoldIndex // holds read with the page
-
-	// The facts each decision rests on, by category, in page order.
-	attachments []store.AttachmentFacts
-	tickets     []store.TicketFacts
-	events      []store.EventFacts
+// page is one page of candidates of a hot category with the policies'
+// decisions on it: facts[i] is what recs[i] and ds[i] rest on.
+type page[T any] struct {
+	next  string // keyset position after the page ("" at the end)
+	facts []T
+	recs  []policies.Record
+	ds    []policies.Decision
+	ix    store.HoldIndex // holds read with the page
 }
 
-// preparer reads and decides the page after a keyset position, recording
-// its time in tm (the producer's own).
-type preparer func(ctx context.Context, tm *timings, after string) (*decided, error)
+// hot describes a pipelined category: how to read a page of its candidates,
+// re-read records with row locks, put one to the policies, and apply what
+// they decided.
+type hot[T comparable] struct {
+	cat     string
+	scan    func(ctx context.Context, q store.Querier, o store.ScanOptions) ([]T, error)
+	confirm func(ctx context.Context, tx *store.Tx, ids []string) ([]T, error)
+	id      func(T) string
+	// ticket and user name what a legal hold on the record would be on
+	// (ticket "" and user false for none).
+	ticket func(T) string
+	user   func(T) (string, bool)
+	record func(T, holdState) policies.Record
+	// spread decides a page on every CPU: for a category whose deletes are
+	// light work for the database, deciding is the bottleneck.
+	spread bool
+	// apply deletes (tx != nil) or counts (a plan) the records of the page
+	// at positions del, all of them decided delete.
+	apply func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[T], del []int) error
+}
 
-// applier tallies a decided page into p (a fork of the pass) and, in a run
-// (tx != nil), applies it.
-type applier func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *decided) error
+// hold returns the hold covering r in ix.
+func (h hot[T]) hold(ix store.HoldIndex, r T) holdState {
+	u, ok := h.user(r)
+	return heldBy(ix, h.ticket(r), u, ok)
+}
+
+// holders returns the tickets and subjects whose holds may cover rows.
+func (h hot[T]) holders(rows []T) (tickets, users []string) {
+	tickets = userIDs(rows, func(r T) (string, bool) { t := h.ticket(r); return t, t != "" })
+	users = userIDs(rows, h.user)
+	return tickets, users
+}
+
+// prepare reads the page after a keyset position, its holds in one query,
+// and decides it in one evaluation; the time goes to tm (the producer's).
+func (h hot[T]) prepare(ctx context.Context, p *pass, tm *timings, after string) (*page[T], error) {
+	t := time.Now()
+	rows, err := h.scan(ctx, p.db, p.pageOpts(h.cat, after))
+	t = tm.since(stepScan, t)
+	if err != nil || len(rows) == 0 {
+		return &page[T]{}, err
+	}
+	b := &page[T]{next: p.next(len(rows), h.id(rows[len(rows)-1])), facts: rows}
+	tids, uids := h.holders(rows)
+	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
+		return nil, err
+	}
+	tm.since(stepFacts, t)
+	b.recs = make([]policies.Record, len(rows))
+	for i, r := range rows {
+		b.recs[i] = h.record(r, h.hold(b.ix, r))
+	}
+	b.ds, err = p.decideStep(ctx, tm, b.recs, h.spread)
+	return b, err
+}
+
+// settle tallies a decided page into p and returns the positions of the
+// records to delete: in a plan (tx nil) every record decided delete; in a
+// run only those whose facts and hold state, re-read inside tx with row
+// locks, are the ones they were decided on. The others are left alone and
+// counted in Report.Changed; the next run decides them again.
+func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) ([]int, error) {
+	var ids []string
+	for i, d := range b.ds {
+		if d.Action == policies.Anonymize {
+			return nil, unsupported(h.cat, d)
+		}
+		if d.Action == policies.Delete {
+			ids = append(ids, h.id(b.facts[i]))
+		}
+	}
+	same := map[string]bool{}
+	if tx != nil && len(ids) > 0 {
+		t := time.Now()
+		now, err := h.confirm(ctx, tx, ids)
+		if err != nil {
+			return nil, err
+		}
+		tids, uids := h.holders(now)
+		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
+		if err != nil {
+			return nil, err
+		}
+		then := make(map[string]T, len(b.facts))
+		for _, r := range b.facts {
+			then[h.id(r)] = r
+		}
+		for _, r := range now {
+			if was, ok := then[h.id(r)]; ok && was == r && h.hold(ixNow, r) == h.hold(b.ix, was) {
+				same[h.id(r)] = true
+			}
+		}
+		p.tm.since(stepFacts, t)
+	}
+	var del []int
+	for i, d := range b.ds {
+		if d.Action == policies.Delete {
+			if tx != nil && !same[b.recs[i].ID] {
+				p.rep.Changed++
+				continue
+			}
+			del = append(del, i)
+		}
+		p.tally(h.cat, d, b.recs[i].ID)
+	}
+	return del, nil
+}
 
 // pipeline runs one category as producer and consumers; see the comment
 // above. In a run on PostgreSQL, Options.Workers consumers apply decided
@@ -53,11 +151,12 @@ type applier func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b
 // with each other. Each batch counts into a fork of the pass, merged once
 // it has committed. Cancellation is checked between pages, as in loop: the
 // batches in flight finish.
-func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply applier) error {
+func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
+	cat := h.cat
 	bctx := context.WithoutCancel(ctx)
 	pctx, cancel := context.WithCancel(bctx)
 	type item struct {
-		b   *decided
+		b   *page[T]
 		err error
 	}
 	workers := 1
@@ -70,7 +169,7 @@ func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply
 		defer close(ch)
 		after := ""
 		for {
-			b, err := prepare(pctx, &ptm, after)
+			b, err := h.prepare(pctx, p, &ptm, after)
 			select {
 			case ch <- item{b, err}:
 			case <-pctx.Done():
@@ -113,7 +212,7 @@ func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply
 				fail(fmt.Errorf("retention %s: %w", cat, it.err))
 				continue
 			}
-			if err := p.applyBatch(bctx, cat, apply, it.b, &mu); err != nil {
+			if err := applyBatch(bctx, p, h, it.b, &mu); err != nil {
 				fail(fmt.Errorf("retention %s: %w", cat, err))
 			}
 		}
@@ -135,7 +234,17 @@ func (p *pass) pipeline(ctx context.Context, cat string, prepare preparer, apply
 // applyBatch applies one decided page in its own transaction (a plan: in
 // none) through a fork of the pass, and merges the fork under mu once the
 // transaction has committed.
-func (p *pass) applyBatch(ctx context.Context, cat string, apply applier, b *decided, mu *sync.Mutex) error {
+func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T], mu *sync.Mutex) error {
+	cat := h.cat
+	apply := func(f *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[T]) error {
+		del, err := h.settle(ctx, f, tx, b)
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		defer f.tm.since(stepWrite, t)
+		return h.apply(f, ctx, q, tx, b, del)
+	}
 	f := p.fork()
 	t0 := time.Now()
 	var err error
@@ -178,14 +287,17 @@ func (p *pass) applyBatch(ctx context.Context, cat string, apply applier, b *dec
 // the pipeline's producer (policies.Engine splits larger ones across CPUs).
 const decideChunk = 1000
 
-// decideStep asks the policies about a page and records the time.
-func (p *pass) decideStep(ctx context.Context, tm *timings, recs []policies.Record) ([]policies.Decision, error) {
+// decideStep asks the policies about a page and records the time. Unless
+// spread, in chunks below the engine's parallel threshold: the pipeline
+// already overlaps deciding with the database's work, and a decision spread
+// over every CPU would starve the database server of the other one
+// (PostgreSQL 1M: tickets phase 12.3 s -> 10.9 s).
+func (p *pass) decideStep(ctx context.Context, tm *timings, recs []policies.Record, spread bool) ([]policies.Decision, error) {
 	t := time.Now()
 	defer tm.since(stepDecide, t)
-	// In chunks below the engine's parallel threshold: the pipeline already
-	// overlaps deciding with the database's work, and a decision spread
-	// over every CPU would starve the database server of the other one
-	// (PostgreSQL 1M: tickets phase 12.3 s -> 10.9 s).
+	if spread {
+		return p.decide(ctx, recs)
+	}
 	ds := make([]policies.Decision, 0, len(recs))
 	for len(recs) > 0 {
 		part := recs[:min(decideChunk, len(recs))]
@@ -197,14 +309,6 @@ func (p *pass) decideStep(ctx context.Context, tm *timings, recs []policies.Reco
 		ds = append(ds, d...)
 	}
 	return ds, nil
-}
-
-// decideStepParallel asks the policies about a page in one call, which
-// policies.Engine splits across the CPUs, and records the time.
-func (p *pass) decideStepParallel(ctx context.Context, tm *timings, recs []policies.Record) ([]policies.Decision, error) {
-	t := time.Now()
-	defer tm.since(stepDecide, t)
-	return p.decide(ctx, recs)
 }
 
 // holdState is the legal-hold input of one decision.
@@ -227,19 +331,4 @@ func heldBy(ix store.HoldIndex, ticketID string, userID string, hasUser bool) ho
 		}
 	}
 	return holdState{}
-}
-
-// unchanged returns the records, among those re-read with row locks inside
-// the transaction (now, with the holds active now), whose facts and hold
-// state are those they were decided on (then, by id).
-func unchanged[T comparable](now []T, ixNow store.HoldIndex, then map[string]T, ixThen store.HoldIndex,
-	id func(T) string, hold func(store.HoldIndex, T) holdState) []string {
-	var out []string
-	for _, r := range now {
-		was, ok := then[id(r)]
-		if ok && was == r && hold(ixNow, r) == hold(ixThen, was) {
-			out = append(out, id(r))
-		}
-	}
-	return out
 }
