@@ -18,10 +18,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/oubli/oubli/internal/procstat"
 	"github.com/oubli/oubli/internal/testdb"
 	"github.com/oubli/oubli/store"
 )
@@ -60,52 +60,15 @@ func oubli(t testing.TB, bin, db, blobs string, args ...string) (time.Duration, 
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("oubli %v: %v", args, err)
 	}
-	// Peak RSS: the child's rusage is useless here, because Go starts
-	// children with vfork and Linux then charges the parent's (this test's)
-	// resident set to the child's maxrss. VmHWM of the child's own address
-	// space is monotonic: polling it misses at most the last interval.
-	var hwm atomic.Int64
-	stop := make(chan struct{})
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if kb := vmHWM(cmd.Process.Pid); kb > hwm.Load() {
-				hwm.Store(kb)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	// Peak RSS from the child's own VmHWM (its rusage counts ours too).
+	peak := procstat.PollPeakRSS(cmd.Process.Pid)
 	err := cmd.Wait()
 	d := time.Since(start)
-	close(stop)
-	<-polled
+	rss := peak()
 	if err != nil {
 		t.Fatalf("oubli %v: %v\n%s", args, err, tail(out.String()))
 	}
-	return d, hwm.Load()
-}
-
-// vmHWM returns the peak resident set of a live process in KiB (0 once it
-// has exited).
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
+	return d, rss
 }
 
 func tail(s string) string {

@@ -12,13 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/internal/procstat"
 	"github.com/oubli/oubli/internal/testdb"
 	"github.com/oubli/oubli/store"
 )
@@ -84,7 +83,7 @@ func TestExportLong(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	hwm := pollHWM(cmd.Process.Pid)
+	hwm := procstat.PollPeakRSS(cmd.Process.Pid)
 	err = cmd.Wait()
 	wall := time.Since(start)
 	peakKiB := hwm()
@@ -145,47 +144,6 @@ func zipBlobs(t *testing.T, bd *blobs.Dir, path string) int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// pollHWM polls the peak resident set (VmHWM) of a running child every
-// 10 ms and returns a function that stops polling and gives it in KiB. The
-// child's rusage maxrss is no use: Go starts children with vfork, and Linux
-// then charges the parent's (this test's) resident set to the child.
-func pollHWM(pid int) func() int64 {
-	var peak atomic.Int64
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if kb := vmHWM(pid); kb > peak.Load() {
-				peak.Store(kb)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() int64 { close(stop); <-done; return peak.Load() }
-}
-
-// vmHWM reads the peak resident set of a live process in KiB (0 once it
-// has exited).
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 func exportChild(t *testing.T) {
