@@ -55,7 +55,7 @@ func event(id, userID string) obj {
 		"at": "2020-01-01T08:00:00Z", "detail": "via le formulaire"}
 }
 
-func jsonl(t *testing.T, lines ...any) string {
+func jsonl(t testing.TB, lines ...any) string {
 	t.Helper()
 	var b strings.Builder
 	for _, l := range lines {
@@ -82,7 +82,7 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-func newBlobs(t *testing.T) *blobs.Dir {
+func newBlobs(t testing.TB) *blobs.Dir {
 	t.Helper()
 	d, err := blobs.NewDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/integrity"
@@ -34,6 +36,14 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 			return err
 		}
 		subjects := newIDSet()
+		rows := &batch{now: now}
+		flush := func() error {
+			keys, replaced, err := rows.flush(ctx, tx, bs, opts)
+			written = append(written, keys...)
+			res.BlobsWritten += int64(len(keys))
+			res.BlobsReplaced += int64(replaced)
+			return err
+		}
 		for sweep := 0; sweep < 2; sweep++ {
 			if sweep == 1 && len(deferred) == 0 {
 				break
@@ -51,23 +61,21 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 				}
 				switch {
 				case rec.Ticket != nil:
-					keys, replaced, err := loadTicket(ctx, tx, bs, rec.Ticket, subjects, n, opts)
-					written = append(written, keys...)
-					res.BlobsWritten += int64(len(keys))
-					res.BlobsReplaced += int64(replaced)
-					if err != nil {
-						return fmt.Errorf("line %d: %w", n, err)
-					}
+					rows.addTicket(rec.Ticket, subjects, n)
 				case rec.Event != nil:
 					e := rec.Event
-					if err := store.UpsertAccountEvent(ctx, tx, store.AccountEvent{
+					rows.add(lineRows{line: n, event: &store.AccountEvent{
 						EventID: e.ID, UserID: e.UserID, Type: e.Type, At: store.Millis(e.At), Detail: e.Detail,
-					}); err != nil {
-						return fmt.Errorf("line %d: %w", n, err)
-					}
+					}})
+				}
+				if rows.full() {
+					return flush()
 				}
 				return nil
 			})
+			if err == nil {
+				err = flush()
+			}
 			if err != nil {
 				return err
 			}
@@ -101,62 +109,253 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 	return res, nil
 }
 
-// loadTicket upserts one ticket line: its subject, the ticket, its messages
-// and its attachments. It returns the blob keys it wrote (even on error, for
-// the cleanup) and how many attachments got new contents.
-func loadTicket(ctx context.Context, tx *store.Tx, bs blobs.Store, t *ticket, subjects *idSet, line int, opts Options) (written []string, replaced int, err error) {
-	now := opts.Now()
-	if subjects.add(t.User.ID, line) == 0 {
-		if err := store.UpsertSubject(ctx, tx, store.Subject{
-			UserID: t.User.ID, Email: t.User.Email, Pseudo: t.User.Pseudo,
-			AccountCreatedAt: store.NullMillis(t.User.CreatedAt), AccountClosedAt: store.NullMillis(t.User.ClosedAt),
-		}, now); err != nil {
-			return nil, 0, err
+// batchRows is how many rows (subjects, tickets, messages, events) a
+// batch gathers before it is written: a few multi-row statements instead of
+// one round trip per row, and memory bounded whatever the file's size.
+const batchRows = 2000
+
+// rowByRow writes each row in its own statement, as ingest did before
+// batches: BenchmarkIngest's baseline.
+var rowByRow = false
+
+// batchAttachmentBytes bounds the attachment contents (base64) a batch
+// holds before it is written.
+const batchAttachmentBytes = 16 << 20
+
+// lineRows are the rows of one line; a ticket line's attachments are
+// written after the batch's rows (they refer to their ticket and message).
+type lineRows struct {
+	line     int
+	subject  *store.Subject // nil when an earlier line already had it
+	ticket   *store.Ticket
+	messages []store.Message
+	event    *store.AccountEvent
+	atts     *ticket // the line's ticket when it has attachments
+}
+
+// batch gathers the rows of consecutive lines and writes them in multi-row
+// upserts, parents first: subjects, tickets, messages, account events. A
+// batch that fails is rolled back to its savepoint and written again line
+// by line, so that the error names the line at fault.
+type batch struct {
+	now      time.Time // the subjects' created_at / updated_at
+	lines    []lineRows
+	n        int // rows gathered
+	attBytes int // attachment contents held
+}
+
+func (b *batch) add(l lineRows) {
+	b.lines = append(b.lines, l)
+	b.n += 1 + len(l.messages)
+	if l.subject != nil {
+		b.n++
+	}
+	if l.atts != nil {
+		for _, a := range l.atts.Attachments {
+			b.n++
+			b.attBytes += len(a.Base64)
 		}
 	}
-	if err := store.UpsertTicket(ctx, tx, store.Ticket{
+}
+
+// addTicket gathers a ticket line's subject (the first time the file names
+// it), ticket and messages.
+func (b *batch) addTicket(t *ticket, subjects *idSet, line int) {
+	l := lineRows{line: line, ticket: &store.Ticket{
 		TicketID: t.ID, UserID: store.NullString(t.User.ID), RequestNumber: t.RequestNumber,
 		Subject: t.Subject, Description: t.Description, TransactionRef: store.NullString(t.TransactionRef),
 		DisputeStatus: t.DisputeStatus, Status: t.Status, CreatedAt: store.Millis(t.CreatedAt),
 		ClosedAt: store.NullMillis(t.ClosedAt),
-	}); err != nil {
-		return nil, 0, err
+	}}
+	if subjects.add(t.User.ID, line) == 0 {
+		l.subject = &store.Subject{
+			UserID: t.User.ID, Email: t.User.Email, Pseudo: t.User.Pseudo,
+			AccountCreatedAt: store.NullMillis(t.User.CreatedAt), AccountClosedAt: store.NullMillis(t.User.ClosedAt),
+		}
 	}
 	for _, m := range t.Messages {
-		if err := store.UpsertMessage(ctx, tx, store.Message{
+		l.messages = append(l.messages, store.Message{
 			MessageID: m.ID, TicketID: t.ID, Author: m.Author, AgentID: store.NullString(m.AgentID),
 			Body: m.Body, SentAt: store.Millis(m.SentAt),
-		}); err != nil {
-			return nil, 0, err
+		})
+	}
+	if len(t.Attachments) > 0 {
+		l.atts = t
+	}
+	b.add(l)
+}
+
+func (b *batch) full() bool { return b.n >= batchRows || b.attBytes >= batchAttachmentBytes }
+
+// flush writes the gathered rows, then the attachments of their lines, and
+// empties the batch. It returns the blob keys it wrote (even on error, for
+// the cleanup) and how many attachments got new contents.
+func (b *batch) flush(ctx context.Context, tx *store.Tx, bs blobs.Store, opts Options) (written []string, replaced int, err error) {
+	if len(b.lines) == 0 {
+		return nil, 0, nil
+	}
+	defer func() { b.lines, b.n, b.attBytes = b.lines[:0], 0, 0 }()
+	if err := b.writeRows(ctx, tx); err != nil {
+		return nil, 0, err
+	}
+	return b.writeAttachments(ctx, tx, bs, opts)
+}
+
+// writeRows writes the batch's rows but attachments.
+func (b *batch) writeRows(ctx context.Context, tx *store.Tx) error {
+	if rowByRow { // the benchmark's baseline
+		for _, l := range b.lines {
+			if err := writeLine(ctx, tx, l, b.now); err != nil {
+				return fmt.Errorf("line %d: %w", l.line, err)
+			}
+		}
+		return nil
+	}
+	var ss []store.Subject
+	var ts []store.Ticket
+	var ms []store.Message
+	var es []store.AccountEvent
+	for _, l := range b.lines {
+		if l.subject != nil {
+			ss = append(ss, *l.subject)
+		}
+		if l.ticket != nil {
+			ts = append(ts, *l.ticket)
+		}
+		ms = append(ms, l.messages...)
+		if l.event != nil {
+			es = append(es, *l.event)
 		}
 	}
-	for _, a := range t.Attachments {
-		row := store.Attachment{
-			AttachmentID: a.ID, TicketID: t.ID, MessageID: store.NullString(a.MessageID),
-			Filename: a.Filename, ContentType: a.ContentType, UploadedAt: store.Millis(a.UploadedAt),
+	now := b.now
+	err := tx.Savepoint(ctx, func() error {
+		if err := store.UpsertSubjects(ctx, tx, ss, now); err != nil {
+			return err
 		}
-		old, err := store.GetAttachment(ctx, tx, a.ID)
-		switch {
-		case err == nil && old.SHA256 == a.SHA256 && old.Size == a.Size:
-			// Same contents: keep the blob, update the metadata only.
-			row.BlobKey, row.SHA256, row.Size = old.BlobKey, old.SHA256, old.Size
-		case err == nil || errors.Is(err, store.ErrNotFound):
-			key := blobs.NewKey()
-			written = append(written, key)
-			sum, size, err := bs.Put(ctx, key, base64.NewDecoder(base64.StdEncoding, strings.NewReader(a.Base64)))
-			if err != nil {
-				return written, replaced, fmt.Errorf("store attachment %s: %w", a.ID, err)
-			}
-			if sum != a.SHA256 || size != a.Size {
-				return written, replaced, fmt.Errorf("attachment %s: %w", a.ID, ErrChanged)
-			}
-			row.BlobKey, row.SHA256, row.Size = key, sum, size
-		default:
-			return written, replaced, err
+		if err := store.UpsertTickets(ctx, tx, ts); err != nil {
+			return err
 		}
-		r, err := store.UpsertAttachment(ctx, tx, row, now)
+		if err := store.UpsertMessages(ctx, tx, ms); err != nil {
+			return err
+		}
+		return store.UpsertAccountEvents(ctx, tx, es)
+	})
+	if err == nil {
+		return nil
+	}
+	// Find the line at fault: the same rows, one line at a time.
+	for _, l := range b.lines {
+		if err := writeLine(ctx, tx, l, now); err != nil {
+			return fmt.Errorf("line %d: %w", l.line, err)
+		}
+	}
+	return err // the batch failed but no line alone does: say so as it is
+}
+
+// writeLine writes one line's rows with single-row upserts.
+func writeLine(ctx context.Context, tx *store.Tx, l lineRows, now time.Time) error {
+	if l.subject != nil {
+		if err := store.UpsertSubject(ctx, tx, *l.subject, now); err != nil {
+			return err
+		}
+	}
+	if l.ticket != nil {
+		if err := store.UpsertTicket(ctx, tx, *l.ticket); err != nil {
+			return err
+		}
+	}
+	for _, m := range l.messages {
+		if err := store.UpsertMessage(ctx, tx, m); err != nil {
+			return err
+		}
+	}
+	if l.event != nil {
+		return store.UpsertAccountEvent(ctx, tx, *l.event)
+	}
+	return nil
+}
+
+// putWorkers is how many attachment contents are written to the blob
+// store at once: each write syncs a file and its directory, and concurrent
+// syncs share the file system's journal commits.
+const putWorkers = 8
+
+// attachmentWrite is one attachment of the batch on its way in.
+type attachmentWrite struct {
+	line int
+	row  store.Attachment
+	a    *attachment
+	put  bool  // new contents to write under row.BlobKey
+	err  error // of the contents' write
+}
+
+// writeAttachments writes the attachments of the batch's lines: the new
+// contents to the blob store, putWorkers at a time, then the rows in line
+// order. It returns the blob keys it wrote (even on error, for the
+// cleanup) and how many attachments got new contents; an error names the
+// first line at fault.
+func (b *batch) writeAttachments(ctx context.Context, tx *store.Tx, bs blobs.Store, opts Options) (written []string, replaced int, err error) {
+	var ws []*attachmentWrite
+	for _, l := range b.lines {
+		if l.atts == nil {
+			continue
+		}
+		for i := range l.atts.Attachments {
+			a := &l.atts.Attachments[i]
+			w := &attachmentWrite{line: l.line, a: a, row: store.Attachment{
+				AttachmentID: a.ID, TicketID: l.atts.ID, MessageID: store.NullString(a.MessageID),
+				Filename: a.Filename, ContentType: a.ContentType, UploadedAt: store.Millis(a.UploadedAt),
+			}}
+			old, err := store.GetAttachment(ctx, tx, a.ID)
+			switch {
+			case err == nil && old.SHA256 == a.SHA256 && old.Size == a.Size:
+				// Same contents: keep the blob, update the metadata only.
+				w.row.BlobKey, w.row.SHA256, w.row.Size = old.BlobKey, old.SHA256, old.Size
+			case err == nil || errors.Is(err, store.ErrNotFound):
+				w.put, w.row.BlobKey = true, blobs.NewKey()
+				written = append(written, w.row.BlobKey)
+			default:
+				return written, replaced, fmt.Errorf("line %d: %w", l.line, err)
+			}
+			ws = append(ws, w)
+		}
+	}
+	// The contents, concurrently. Each write is checked against the hash
+	// and size the first pass computed from the same line.
+	jobs := make(chan *attachmentWrite)
+	var wg sync.WaitGroup
+	for range min(putWorkers, len(ws)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range jobs {
+				sum, size, err := bs.Put(ctx, w.row.BlobKey, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
+				switch {
+				case err != nil:
+					w.err = fmt.Errorf("store attachment %s: %w", w.a.ID, err)
+				case sum != w.a.SHA256 || size != w.a.Size:
+					w.err = fmt.Errorf("attachment %s: %w", w.a.ID, ErrChanged)
+				default:
+					w.row.SHA256, w.row.Size = sum, size
+				}
+			}
+		}()
+	}
+	for _, w := range ws {
+		if w.put {
+			jobs <- w
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	now := opts.Now()
+	for _, w := range ws {
+		if w.err != nil {
+			return written, replaced, fmt.Errorf("line %d: %w", w.line, w.err)
+		}
+		r, err := store.UpsertAttachment(ctx, tx, w.row, now)
 		if err != nil {
-			return written, replaced, err
+			return written, replaced, fmt.Errorf("line %d: %w", w.line, err)
 		}
 		if r != "" {
 			replaced++

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,17 +19,26 @@ import (
 // source data does not re-identify it. The restriction flag (Art. 18) is
 // never changed by an upsert.
 func UpsertSubject(ctx context.Context, q Querier, s Subject, now time.Time) error {
+	return UpsertSubjects(ctx, q, []Subject{s}, now)
+}
+
+// UpsertSubjects is UpsertSubject for many subjects, in multi-row
+// statements; their user ids must be distinct.
+func UpsertSubjects(ctx context.Context, q Querier, ss []Subject, now time.Time) error {
 	ms := Millis(now)
-	_, err := q.Exec(ctx, `INSERT INTO subjects
-		(user_id, email, pseudo, account_created_at, account_closed_at, restricted, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, FALSE, ?, ?)
+	err := upsertRows(ctx, q, `INSERT INTO subjects
+		(user_id, email, pseudo, account_created_at, account_closed_at, restricted, created_at, updated_at) VALUES `,
+		"(?, ?, ?, ?, ?, FALSE, ?, ?)", 7, `
 		ON CONFLICT (user_id) DO UPDATE SET
 			email = CASE WHEN subjects.anonymized_at IS NULL THEN excluded.email ELSE subjects.email END,
 			pseudo = CASE WHEN subjects.anonymized_at IS NULL THEN excluded.pseudo ELSE subjects.pseudo END,
 			account_created_at = excluded.account_created_at,
 			account_closed_at = excluded.account_closed_at,
 			updated_at = excluded.updated_at`,
-		s.UserID, s.Email, s.Pseudo, s.AccountCreatedAt, s.AccountClosedAt, ms, ms)
+		len(ss), func(i int, args []any) []any {
+			s := ss[i]
+			return append(args, s.UserID, s.Email, s.Pseudo, s.AccountCreatedAt, s.AccountClosedAt, ms, ms)
+		})
 	if err != nil {
 		return fmt.Errorf("upsert subject: %w", err)
 	}
@@ -39,12 +49,18 @@ func UpsertSubject(ctx context.Context, q Querier, s Subject, now time.Time) err
 // ticket keeps its anonymised subject line and description; restriction and
 // anonymisation marks are never changed by an upsert.
 func UpsertTicket(ctx context.Context, q Querier, t Ticket) error {
-	if t.DisputeStatus == "" {
-		t.DisputeStatus = "none"
+	if err := UpsertTickets(ctx, q, []Ticket{t}); err != nil {
+		return fmt.Errorf("ticket %s: %w", t.TicketID, err)
 	}
-	_, err := q.Exec(ctx, `INSERT INTO tickets
-		(ticket_id, user_id, request_number, subject, description, transaction_ref, dispute_status, status, created_at, closed_at, restricted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE)
+	return nil
+}
+
+// UpsertTickets is UpsertTicket for many tickets, in multi-row statements;
+// their ticket ids must be distinct.
+func UpsertTickets(ctx context.Context, q Querier, ts []Ticket) error {
+	err := upsertRows(ctx, q, `INSERT INTO tickets
+		(ticket_id, user_id, request_number, subject, description, transaction_ref, dispute_status, status, created_at, closed_at, restricted) VALUES `,
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE)", 10, `
 		ON CONFLICT (ticket_id) DO UPDATE SET
 			user_id = CASE WHEN tickets.anonymized_at IS NULL THEN excluded.user_id ELSE tickets.user_id END,
 			request_number = excluded.request_number,
@@ -55,24 +71,42 @@ func UpsertTicket(ctx context.Context, q Querier, t Ticket) error {
 			status = excluded.status,
 			created_at = excluded.created_at,
 			closed_at = excluded.closed_at`,
-		t.TicketID, t.UserID, t.RequestNumber, t.Subject, t.Description, t.TransactionRef,
-		t.DisputeStatus, t.Status, t.CreatedAt, t.ClosedAt)
+		len(ts), func(i int, args []any) []any {
+			t := ts[i]
+			if t.DisputeStatus == "" {
+				t.DisputeStatus = "none"
+			}
+			return append(args, t.TicketID, t.UserID, t.RequestNumber, t.Subject, t.Description, t.TransactionRef,
+				t.DisputeStatus, t.Status, t.CreatedAt, t.ClosedAt)
+		})
 	if err != nil {
-		return fmt.Errorf("upsert ticket %s: %w", t.TicketID, err)
+		return fmt.Errorf("upsert ticket: %w", err)
 	}
 	return nil
 }
 
 // UpsertMessage inserts or updates a message by message id.
 func UpsertMessage(ctx context.Context, q Querier, m Message) error {
-	_, err := q.Exec(ctx, `INSERT INTO messages (message_id, ticket_id, author, agent_id, body, sent_at)
-		VALUES (?, ?, ?, ?, ?, ?)
+	if err := UpsertMessages(ctx, q, []Message{m}); err != nil {
+		return fmt.Errorf("message %s: %w", m.MessageID, err)
+	}
+	return nil
+}
+
+// UpsertMessages is UpsertMessage for many messages, in multi-row
+// statements; their message ids must be distinct.
+func UpsertMessages(ctx context.Context, q Querier, ms []Message) error {
+	err := upsertRows(ctx, q, "INSERT INTO messages (message_id, ticket_id, author, agent_id, body, sent_at) VALUES ",
+		"(?, ?, ?, ?, ?, ?)", 6, `
 		ON CONFLICT (message_id) DO UPDATE SET
 			ticket_id = excluded.ticket_id, author = excluded.author, agent_id = excluded.agent_id,
 			body = excluded.body, sent_at = excluded.sent_at`,
-		m.MessageID, m.TicketID, m.Author, m.AgentID, m.Body, m.SentAt)
+		len(ms), func(i int, args []any) []any {
+			m := ms[i]
+			return append(args, m.MessageID, m.TicketID, m.Author, m.AgentID, m.Body, m.SentAt)
+		})
 	if err != nil {
-		return fmt.Errorf("upsert message %s: %w", m.MessageID, err)
+		return fmt.Errorf("upsert message: %w", err)
 	}
 	return nil
 }
@@ -135,13 +169,54 @@ func QueueBlobDeletion(ctx context.Context, q Querier, key, reason string, now t
 
 // UpsertAccountEvent inserts or updates an account event by event id.
 func UpsertAccountEvent(ctx context.Context, q Querier, e AccountEvent) error {
-	_, err := q.Exec(ctx, `INSERT INTO account_events (event_id, user_id, type, at, detail)
-		VALUES (?, ?, ?, ?, ?)
+	if err := UpsertAccountEvents(ctx, q, []AccountEvent{e}); err != nil {
+		return fmt.Errorf("account event %s: %w", e.EventID, err)
+	}
+	return nil
+}
+
+// UpsertAccountEvents is UpsertAccountEvent for many events, in multi-row
+// statements; their event ids must be distinct.
+func UpsertAccountEvents(ctx context.Context, q Querier, es []AccountEvent) error {
+	err := upsertRows(ctx, q, "INSERT INTO account_events (event_id, user_id, type, at, detail) VALUES ",
+		"(?, ?, ?, ?, ?)", 5, `
 		ON CONFLICT (event_id) DO UPDATE SET
 			user_id = excluded.user_id, type = excluded.type, at = excluded.at, detail = excluded.detail`,
-		e.EventID, e.UserID, e.Type, e.At, e.Detail)
+		len(es), func(i int, args []any) []any {
+			e := es[i]
+			return append(args, e.EventID, e.UserID, e.Type, e.At, e.Detail)
+		})
 	if err != nil {
-		return fmt.Errorf("upsert account event %s: %w", e.EventID, err)
+		return fmt.Errorf("upsert account event: %w", err)
+	}
+	return nil
+}
+
+// maxParams bounds the parameters of one multi-row statement, under both
+// PostgreSQL's limit (65,535) and SQLite's (32,766).
+const maxParams = 30000
+
+// upsertRows runs head + n tuples + tail, in as few statements as the
+// parameter limit allows; args appends row i's nargs arguments.
+func upsertRows(ctx context.Context, q Querier, head, tuple string, nargs int, tail string, n int, args func(i int, args []any) []any) error {
+	per := maxParams / nargs
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
+		var b strings.Builder
+		b.Grow(len(head) + (hi-lo)*(len(tuple)+2) + len(tail))
+		b.WriteString(head)
+		a := make([]any, 0, (hi-lo)*nargs)
+		for i := lo; i < hi; i++ {
+			if i > lo {
+				b.WriteString(", ")
+			}
+			b.WriteString(tuple)
+			a = args(i, a)
+		}
+		b.WriteString(tail)
+		if _, err := q.Exec(ctx, b.String(), a...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

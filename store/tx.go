@@ -100,6 +100,25 @@ func (tx *Tx) Rollback() error {
 	return err
 }
 
+// Savepoint runs fn inside a savepoint of tx. When fn fails, what it wrote
+// is rolled back and tx stays usable (PostgreSQL refuses every statement of
+// a transaction after an error otherwise); fn's error is returned.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	if _, err := tx.Exec(ctx, "SAVEPOINT oubli_batch"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT oubli_batch"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT oubli_batch"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
+
 // InTx runs fn in a transaction, committing if fn returns nil and rolling
 // back otherwise (and on panic).
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
