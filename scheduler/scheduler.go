@@ -8,8 +8,11 @@
 // Time zones and daylight saving: specs are read in the --tz location
 // (robfig/cron WithLocation). On the spring-forward night a local time that
 // does not exist (02:30 in Europe/Paris) is skipped for that day; on the
-// fall-back night a time that occurs twice (02:30) runs once. Prefer a spec
-// outside 01:00–03:00 local time, or run in UTC (the default).
+// fall-back night a fixed time that occurs twice (02:30) runs once, at its
+// first occurrence, as Vixie cron does (robfig/cron alone runs it twice);
+// specs that run every hour keep running through both passes of the hour.
+// Prefer a spec outside 01:00–03:00 local time, or run in UTC (the
+// default).
 package scheduler
 
 import (
@@ -61,6 +64,45 @@ type Config struct {
 // Parser reads the daemon's specs: standard five fields, an optional
 // leading seconds field, and descriptors (@daily, @every 1h).
 var Parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Parse parses a cron spec (Parser) into the schedule the daemon follows:
+// a spec at fixed hours fires once on the night clocks go back (see
+// onceOnFallBack).
+func Parse(spec string) (cron.Schedule, error) {
+	s, err := Parser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if ss, ok := s.(*cron.SpecSchedule); ok && ss.Hour&allHours != allHours {
+		return onceOnFallBack{ss}, nil
+	}
+	return s, nil
+}
+
+// allHours is the hour field of a spec that runs at every hour.
+const allHours = 1<<24 - 1
+
+// onceOnFallBack is a spec at fixed hours that skips the second pass of a
+// wall-clock time occurring twice, on the night clocks go back: a daily
+// 02:30 job runs at 02:30 summer time, not again at 02:30 winter time.
+type onceOnFallBack struct{ *cron.SpecSchedule }
+
+// Next implements cron.Schedule.
+func (s onceOnFallBack) Next(t time.Time) time.Time {
+	n := s.SpecSchedule.Next(t)
+	for i := 0; i < 4 && !n.IsZero() && secondPass(n); i++ {
+		n = s.SpecSchedule.Next(n)
+	}
+	return n
+}
+
+// secondPass reports whether the wall-clock time of t (in its location)
+// was already shown one hour earlier: t is in the repeated hour after the
+// clocks went back.
+func secondPass(t time.Time) bool {
+	e := t.Add(-time.Hour)
+	return e.Day() == t.Day() && e.Hour() == t.Hour() && e.Minute() == t.Minute()
+}
 
 func settingKey(job string) string { return "scheduler." + job + ".last_run" }
 
@@ -120,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var jobs []planned
 	for _, j := range cfg.Jobs {
-		sched, err := Parser.Parse(j.Spec)
+		sched, err := Parse(j.Spec)
 		if err != nil {
 			return fmt.Errorf("--%s %q: not a cron spec: %v: %w", j.Name, j.Spec, err, store.ErrInvalid)
 		}

@@ -32,8 +32,9 @@ SIGTERM finishes the batch in flight, releases the retention lock and exits 0.
 
 Daylight saving: with a --tz that observes it, a job at a local time that does not
 exist on the spring-forward night (02:30 in Europe/Paris) is skipped that day, and a
-time that occurs twice on the fall-back night runs once. Keep specs outside
-01:00-03:00 local time, or use UTC (the default).
+fixed time that occurs twice on the fall-back night runs once, at its first
+occurrence (hourly specs run in both passes of the hour). Keep specs outside
+01:00-03:00 local time, or use UTC (the default); the defaults are.
 
 Several instances may run against one PostgreSQL: only one purges at a time; the
 others log the run as skipped (busy).`,
@@ -107,7 +108,7 @@ others log the run as skipped (busy).`,
 	}
 	f := c.Flags()
 	f.StringVar(&retSpec, "retention", "0 3 * * *", "cron spec of the retention purge (\"\" to disable)")
-	f.StringVar(&statsSpec, "stats", "30 2 * * *", "cron spec of the statistics refresh (\"\" to disable)")
+	f.StringVar(&statsSpec, "stats", "30 0 * * *", "cron spec of the statistics refresh (\"\" to disable)")
 	f.StringVar(&reportSpec, "report", "0 8 * * *", "cron spec of the overdue-request report (\"\" to disable)")
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")

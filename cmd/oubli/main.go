@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // --tz works where the system has no zoneinfo (a minimal container)
 
 	"github.com/oubli/oubli/cmd/cli"
 )
