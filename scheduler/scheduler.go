@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -236,7 +237,7 @@ func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
 			return
 		}
 		start := cfg.Now()
-		res, err := j.Run(ctx)
+		res, err := runRecovered(ctx, cfg.Log, j)
 		d := cfg.Now().Sub(start)
 		outcome := "ok"
 		switch {
@@ -270,4 +271,20 @@ func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
 		}
 		cfg.Log.Info("scheduler: job done", "job", j.Name, "outcome", outcome, "seconds", d.Seconds())
 	}
+}
+
+// errPanic marks a job that panicked.
+var errPanic = errors.New("panicked")
+
+// runRecovered runs a job and turns a panic into an error, so that it is
+// counted and logged as a failure and the daemon goes on. The panic's value
+// is not logged (it could hold data); its type and the stack are.
+func runRecovered(ctx context.Context, log *slog.Logger, j Job) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("scheduler: job panicked", "job", j.Name, "panic_type", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
+			res, err = Result{}, fmt.Errorf("job %s: %w", j.Name, errPanic)
+		}
+	}()
+	return j.Run(ctx)
 }
