@@ -31,7 +31,14 @@ demo: build
 	rm -rf $(DEMO_DIR)
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db seed --demo
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db inventory
-	-$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention plan
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention plan
+	@echo "--- the nightly purge; six years of backlog trip the 25% safety valve (exit 3, nothing deleted):"
+	-$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention run
+	@echo "--- so the first run on a backlog is allowed explicitly:"
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention run --allow-large
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db inventory
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db check
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db audit verify
 
 ## bench: Go benchmarks, and the retention purge against a hand-written SQL baseline.
 bench: build
