@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/oubli/oubli/cmd/cli.Version=$(VERSION)
 DEMO_DIR ?= .demo
 PKGS     := ./...
 
-.PHONY: all build test test-long test-browser demo bench lint fuzz clean
+.PHONY: all build test test-race test-long test-browser demo bench lint fuzz clean
 
 all: build
 
@@ -16,6 +16,10 @@ build:
 ## test: every unit, store (SQLite + PostgreSQL), policy and end-to-end test.
 test: build
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-race: the packages that run goroutines of their own, under the race detector.
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./retention ./scheduler ./ingest ./store ./dsr ./policies ./integrity
 
 ## test-long: the slow proof suite (crash loops, large inputs).
 ## OUBLI_CRASH_ITERS (default 40 here) and OUBLI_CRASH_SEED make the crash loops longer or reproducible.

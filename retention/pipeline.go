@@ -245,7 +245,9 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 		defer f.tm.since(stepWrite, t)
 		return h.apply(f, ctx, q, tx, b, del)
 	}
-	f := p.fork()
+	mu.Lock()
+	f := p.fork() // copies p's fields, which merge writes under mu
+	mu.Unlock()
 	t0 := time.Now()
 	var err error
 	if p.dry {
