@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -75,15 +74,22 @@ type ExportResult struct {
 // data.json (schema.json describes it), attachments/ (the original files,
 // checked against their SHA-256), information.json and index.html (the
 // Art. 15(1) information and a readable, printable page). The archive is
-// written beside Out, synced and renamed into place (mode 0600): there is a
-// complete file or none. The export is recorded in the register (the given
-// request, or one opened and closed for it) with an audit entry holding the
-// keyed subject hash, counts and the archive's SHA-256, never content.
+// written in Out's directory, unnamed where the file system allows
+// (export_file.go), and synced; the export is then recorded in the register
+// (the given request, or one opened and closed for it) with an audit entry
+// holding the keyed subject hash, counts and the archive's SHA-256, never
+// content; only then does the archive appear at Out (mode 0600), by a link or
+// a rename. A file at Out is therefore always complete and recorded; a
+// killed export leaves none, nor any part of one (on a file system without
+// unnamed files, the next export in that directory removes it). If the
+// archive cannot be placed after it was recorded, the failure is recorded
+// after it.
 func (x *Exporter) Export(ctx context.Context, opts ExportOptions) (ExportResult, error) {
 	var res ExportResult
 	if err := checkOut(opts.Out, opts.Force); err != nil {
 		return res, err
 	}
+	sweepStale(filepath.Dir(opts.Out))
 	db := x.Register.DB
 	subj, err := store.FindSubject(ctx, db, opts.Subject)
 	if err != nil {
@@ -122,7 +128,7 @@ func checkOut(out string, force bool) error {
 			return fmt.Errorf("output %s is a directory: %w", out, store.ErrInvalid)
 		}
 		if !force {
-			return fmt.Errorf("output %s already exists (use --force to replace it): %w", out, store.ErrInvalid)
+			return existsError(out)
 		}
 	}
 	return nil
@@ -144,18 +150,12 @@ func (x *Exporter) recordFailure(ctx context.Context, h *Handle, cause error) {
 func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, info policies.Information, opts ExportOptions) (ExportResult, error) {
 	now := x.Register.now()
 	res := ExportResult{Path: opts.Out, RequestID: h.Request.RequestID, GeneratedAt: now.Format(time.RFC3339Nano)}
-	dir := filepath.Dir(opts.Out)
-	f, err := os.CreateTemp(dir, ".oubli-export-*.tmp")
+	af, err := createArchiveFile(filepath.Dir(opts.Out))
 	if err != nil {
 		return res, fmt.Errorf("create archive: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		os.Remove(tmp) // no-op once renamed
-	}()
+	defer af.close() // an archive never placed leaves nothing
+	f := af.f
 	if err := f.Chmod(0o600); err != nil {
 		return res, fmt.Errorf("create archive: %w", err)
 	}
@@ -177,16 +177,15 @@ func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, in
 	if err := f.Sync(); err != nil {
 		return res, fmt.Errorf("sync archive: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	f = nil
 	res.Counts, res.Bytes, res.SHA256 = counts, cw.n, hex.EncodeToString(sum.Sum(nil))
-	if err := place(tmp, opts.Out, opts.Force); err != nil {
-		return res, err
+	if !opts.Force {
+		if _, err := os.Lstat(opts.Out); err == nil {
+			return res, existsError(opts.Out) // appeared meanwhile: refused before it is recorded
+		}
 	}
-	// Record the export; if that fails, take the archive back: nothing
-	// leaves unrecorded.
+	// Record the export, then let the archive appear: a file at Out is
+	// always a recorded export. Killed in between, the export is recorded
+	// and its archive never appears.
 	err = x.Register.DB.InTx(ctx, func(tx *store.Tx) error {
 		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: now, Actor: auditActor, Action: "dsr.export", SubjectRef: h.Request.SubjectHash, Outcome: "ok",
@@ -202,35 +201,9 @@ func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, in
 		return h.Record(ctx, tx, "export", "ok", seq)
 	})
 	if err != nil {
-		os.Remove(opts.Out)
-		syncDir(dir)
 		return res, fmt.Errorf("record export: %w", err)
 	}
-	return res, nil
-}
-
-// place moves the finished temp file to out: without force through a hard
-// link, which fails if out appeared meanwhile (never clobbering a file),
-// else by rename; then syncs the directory.
-func place(tmp, out string, force bool) error {
-	if !force {
-		if err := os.Link(tmp, out); err == nil {
-			os.Remove(tmp)
-			syncDir(filepath.Dir(out))
-			return nil
-		} else if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("output %s already exists (use --force to replace it): %w", out, store.ErrInvalid)
-		}
-		// No hard links on this file system: fall back to rename.
-		if _, err := os.Lstat(out); err == nil {
-			return fmt.Errorf("output %s already exists (use --force to replace it): %w", out, store.ErrInvalid)
-		}
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return fmt.Errorf("place archive: %w", err)
-	}
-	syncDir(filepath.Dir(out))
-	return nil
+	return res, af.place(opts.Out, opts.Force)
 }
 
 func syncDir(dir string) {

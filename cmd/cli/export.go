@@ -18,8 +18,10 @@ func newExportCmd(e *Env) *cobra.Command {
 			"SHA-256), information.json and index.html (the Art. 15(1) information from the policies, and\n" +
 			"a self-contained page to read and print the tickets and conversations). Agents appear as\n" +
 			"\"Agent 1\", \"Agent 2\"; nothing of any other person is included. The archive is written\n" +
-			"beside FILE.zip and renamed into place (mode 0600), and the export is recorded in the\n" +
-			"register and the audit trail (keyed subject hash, counts, the archive's SHA-256).",
+			"in FILE.zip's directory (unnamed where the file system allows), the export is recorded in\n" +
+			"the register and the audit trail (keyed subject hash, counts, the archive's SHA-256), and\n" +
+			"only then does the archive appear at FILE.zip (mode 0600): a file there is always a\n" +
+			"complete, recorded export, and an interrupted export leaves no part of one behind.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Subject.Validate(); err != nil {
