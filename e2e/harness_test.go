@@ -76,8 +76,14 @@ type world struct {
 
 func newWorld(t testing.TB, backend string) *world {
 	t.Helper()
+	return worldAt(t, backend, testdb.URL(t, backend))
+}
+
+// worldAt is a world on the database at db.
+func worldAt(t testing.TB, backend, db string) *world {
+	t.Helper()
 	dir := t.TempDir()
-	w := &world{t: t, backend: backend, dir: dir, db: testdb.URL(t, backend)}
+	w := &world{t: t, backend: backend, dir: dir, db: db}
 	w.env = append(os.Environ(),
 		"OUBLI_DB="+w.db,
 		"OUBLI_BLOBS="+filepath.Join(dir, "blobs"),

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -228,7 +229,12 @@ func writeFile(p string, data []byte) error {
 // w must have no process running.
 func (w *world) clone(t testing.TB) *world {
 	t.Helper()
-	c := newWorld(t, w.backend)
+	var c *world
+	if w.backend == "postgres" {
+		c = worldAt(t, w.backend, clonePostgres(t, w.db))
+	} else {
+		c = newWorld(t, w.backend)
+	}
 	c.request, c.fixture = w.request, w.fixture
 	c.env = append(append([]string(nil), w.env...), c.env[len(c.env)-4:]...)
 	if err := copyTree(w.blobDir(), c.blobDir()); err != nil {
@@ -239,8 +245,7 @@ func (w *world) clone(t testing.TB) *world {
 			t.Fatal(err)
 		}
 	}
-	switch w.backend {
-	case "sqlite":
+	if w.backend == "sqlite" {
 		src := strings.TrimPrefix(w.db, "sqlite:")
 		dst := strings.TrimPrefix(c.db, "sqlite:")
 		for _, sfx := range []string{"", "-wal", "-shm"} {
@@ -252,28 +257,43 @@ func (w *world) clone(t testing.TB) *world {
 				t.Fatal(err)
 			}
 		}
-	case "postgres":
-		u, err := url.Parse(c.db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimPrefix(u.Path, "/")
-		base, _ := url.Parse(w.db)
-		tmpl := strings.TrimPrefix(base.Path, "/")
-		u.Path = "/postgres"
-		admin, err := sql.Open("postgres", u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE " + name); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE " + tmpl); err != nil {
-			t.Fatalf("clone database: %v", err)
-		}
 	}
 	return c
+}
+
+var cloneCounter atomic.Int64
+
+// clonePostgres creates a copy of the PostgreSQL database at dbURL (CREATE
+// DATABASE … TEMPLATE, straight, without an empty database first), dropped
+// when the test ends, and returns its URL.
+func clonePostgres(t testing.TB, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := strings.TrimPrefix(u.Path, "/")
+	name := fmt.Sprintf("oubli_c_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6, cloneCounter.Add(1))
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE " + tmpl); err != nil {
+		t.Fatalf("clone database: %v", err)
+	}
+	adminURL := u.String()
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", adminURL)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u.Path = "/" + name
+	return u.String()
 }
 
 func copyTree(src, dst string) error {
