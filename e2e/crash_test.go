@@ -15,6 +15,10 @@ import (
 var (
 	crashIters        atomic.Int64 // crash iterations run
 	crashMidRun       atomic.Int64 // of which the kill hit a running process
+	crashExportIters  atomic.Int64 // of the crash iterations, export's
+	crashExportMidRun atomic.Int64 // of which killed mid-run
+	crashStatsIters   atomic.Int64 // of the crash iterations, stats refresh's
+	crashStatsMidRun  atomic.Int64 // of which killed mid-run
 	badInputCount     atomic.Int64 // bad-input catalogue rows run
 	hostileCount      atomic.Int64 // hostile inputs checked
 	concurrencyRounds atomic.Int64 // concurrent scenarios run
@@ -34,7 +38,7 @@ func crashSeed(t *testing.T) uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
-// crashIterations returns OUBLI_CRASH_ITERS, or 2 (4 with OUBLI_LONG).
+// crashIterations returns OUBLI_CRASH_ITERS, or 2 (40 with OUBLI_LONG).
 func crashIterations(t *testing.T) int {
 	if s := os.Getenv("OUBLI_CRASH_ITERS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -184,6 +188,7 @@ func testCrash(t *testing.T) {
 
 // summary prints the suite's counts on one line (go test -v or not).
 func summary() {
-	fmt.Printf("e2e summary: crash iterations %d (%d killed mid-run), bad inputs %d, hostile inputs %d, concurrency rounds %d, secrets checked %d\n",
-		crashIters.Load(), crashMidRun.Load(), badInputCount.Load(), hostileCount.Load(), concurrencyRounds.Load(), secretsChecked.Load())
+	fmt.Printf("e2e summary: crash iterations %d (%d killed mid-run; of which export %d (%d mid-run), stats refresh %d (%d mid-run)), bad inputs %d, hostile inputs %d, concurrency rounds %d, secrets checked %d\n",
+		crashIters.Load(), crashMidRun.Load(), crashExportIters.Load(), crashExportMidRun.Load(), crashStatsIters.Load(), crashStatsMidRun.Load(),
+		badInputCount.Load(), hostileCount.Load(), concurrencyRounds.Load(), secretsChecked.Load())
 }
