@@ -605,6 +605,11 @@ func (e *Eraser) blobMatches(ctx context.Context, key string, m *matcher) (bool,
 		return false, nil
 	}
 	r, err := e.Blobs.Open(ctx, key)
+	if errors.Is(err, blobs.ErrNotFound) {
+		// Removed since the walk listed it (a retention run draining its
+		// queue, say): gone, so it holds nothing.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

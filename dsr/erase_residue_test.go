@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/internal/testdb"
 	"github.com/oubli/oubli/store"
 )
@@ -74,4 +75,33 @@ func TestEraseResidueStrongAndWeak(t *testing.T) {
 			})
 		})
 	}
+}
+
+// vanishing lists, after the real blobs, one that is gone by the time it is
+// opened: what a retention run draining its queue does to a residue scan.
+type vanishing struct{ blobs.Store }
+
+func (v vanishing) Walk(ctx context.Context, fn func(key string) error) error {
+	if err := v.Store.Walk(ctx, fn); err != nil {
+		return err
+	}
+	return fn("zzvanishedblob0001")
+}
+
+// TestResidueScanToleratesVanishedBlobs: a blob removed between the scan's
+// listing and its read holds nothing; the erasure succeeds (it failed with
+// "blob not found" after committing, when retention ran at the same time).
+func TestResidueScanToleratesVanishedBlobs(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newErWorld(t, db, true)
+		e := w.eraser()
+		e.Blobs = vanishing{w.bs}
+		rep, err := e.Erase(context.Background(), store.SubjectKey{Email: "alice@example.org"}, EraseOptions{})
+		if err != nil {
+			t.Fatalf("erase with a blob vanishing during the residue scan: %v", err)
+		}
+		if rep.Residue == nil || rep.Residue.Scanned["blobs"] == 0 || rep.Residue.TotalFound != 0 {
+			t.Fatalf("residue: %+v", rep.Residue)
+		}
+	})
 }
