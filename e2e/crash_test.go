@@ -186,8 +186,12 @@ func testCrash(t *testing.T) {
 	}
 }
 
-// summary prints the suite's counts on one line (go test -v or not).
+// summary prints the suite's counts on one line (go test -v or not), when
+// anything was counted (not in a benchmark-only run).
 func summary() {
+	if crashIters.Load()+badInputCount.Load()+hostileCount.Load()+concurrencyRounds.Load()+secretsChecked.Load() == 0 {
+		return
+	}
 	fmt.Printf("e2e summary: crash iterations %d (%d killed mid-run; of which export %d (%d mid-run), stats refresh %d (%d mid-run)), bad inputs %d, hostile inputs %d, concurrency rounds %d, secrets checked %d\n",
 		crashIters.Load(), crashMidRun.Load(), crashExportIters.Load(), crashExportMidRun.Load(), crashStatsIters.Load(), crashStatsMidRun.Load(),
 		badInputCount.Load(), hostileCount.Load(), concurrencyRounds.Load(), secretsChecked.Load())
