@@ -12,7 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/oubli/oubli/internal/testdb"
 )
 
 // fuzzTicket is a valid ticket line, the seed the fuzzers mutate.
@@ -180,7 +179,16 @@ func FuzzParseLine(f *testing.F) {
 // real SQLite store: it never panics and either accepts the file or returns
 // a FaultsError whose faults name lines of the file.
 func FuzzValidate(f *testing.F) {
-	db := testdb.Open(f, "sqlite")
+	// The store's answer, without a store: under the fuzzer's coverage
+	// instrumentation one SQLite query took about a second. Ids of even
+	// length are "known", so both answers are exercised.
+	known := func(_ context.Context, ids []string) (map[string]bool, error) {
+		m := map[string]bool{}
+		for _, id := range ids {
+			m[id] = len(id)%2 == 0
+		}
+		return m, nil
+	}
 	dir := f.TempDir()
 	f.Add([]byte(fuzzTicket+"\n"+fuzzEvent+"\n"), 4096)
 	f.Add([]byte(fuzzTicket+"\r\n"+fuzzTicket+"\n"), 4096)
@@ -195,7 +203,7 @@ func FuzzValidate(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		res, err := validate(context.Background(), db, p, Options{MaxLineBytes: max})
+		res, err := validate(context.Background(), known, p, Options{MaxLineBytes: max})
 		lines := bytes.Count(data, []byte("\n")) + 1
 		var fe *FaultsError
 		switch {

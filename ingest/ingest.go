@@ -142,7 +142,7 @@ func File(ctx context.Context, db *store.DB, bs blobs.Store, path string, opts O
 	if opts.Actor == "" {
 		opts.Actor = "cli"
 	}
-	res, deferred, err := validateFile(ctx, db, path, opts)
+	res, deferred, err := validateFile(ctx, storeKnows(db), path, opts)
 	if err != nil || opts.DryRun {
 		return res, err
 	}
@@ -264,15 +264,25 @@ type userSeen struct {
 }
 
 // validate is the first pass.
-func validate(ctx context.Context, db *store.DB, path string, opts Options) (Result, error) {
-	res, _, err := validateFile(ctx, db, path, opts)
+func validate(ctx context.Context, known knownFunc, path string, opts Options) (Result, error) {
+	res, _, err := validateFile(ctx, known, path, opts)
 	return res, err
+}
+
+// knownFunc returns which of the given user ids the store holds.
+type knownFunc func(ctx context.Context, ids []string) (map[string]bool, error)
+
+// storeKnows is knownFunc over a store.
+func storeKnows(db *store.DB) knownFunc {
+	return func(ctx context.Context, ids []string) (map[string]bool, error) {
+		return store.KnownSubjects(ctx, db, ids)
+	}
 }
 
 // validateFile is the first pass. It also returns the lines of the account
 // events whose subject is defined by a later ticket line: the load defers
 // them until the subjects exist.
-func validateFile(ctx context.Context, db *store.DB, path string, opts Options) (Result, map[int]bool, error) {
+func validateFile(ctx context.Context, knownSubjects knownFunc, path string, opts Options) (Result, map[int]bool, error) {
 	var (
 		res         Result
 		faults      []Fault
@@ -397,7 +407,7 @@ func validateFile(ctx context.Context, db *store.DB, path string, opts Options) 
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		known, err := store.KnownSubjects(ctx, db, ids)
+		known, err := knownSubjects(ctx, ids)
 		if err != nil {
 			return res, nil, err
 		}
