@@ -11,7 +11,6 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
-
 )
 
 // fuzzTicket is a valid ticket line, the seed the fuzzers mutate.
