@@ -2,11 +2,12 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oubli/oubli/store"
 )
 
 // documented are the exit codes of INTERFACE.md.
@@ -86,11 +87,18 @@ func TestConcurrentCommands(t *testing.T) {
 	})
 }
 
-// TestTwoSchedulers runs two schedulers on one PostgreSQL database, each
-// firing retention every second: only one purges at a time (the other logs
-// a skip), and both stop on SIGTERM with exit 0.
+// TestTwoSchedulers runs two schedulers on one store (PostgreSQL: two
+// daemons on one database; SQLite: two on one file), each firing retention
+// every second: only one purges at a time (the other logs a skip), and both
+// stop on SIGTERM with exit 0.
 func TestTwoSchedulers(t *testing.T) {
-	w := newWorld(t, "postgres")
+	for _, backend := range []string{"postgres", "sqlite"} {
+		t.Run(backend, func(t *testing.T) { twoSchedulers(t, backend) })
+	}
+}
+
+func twoSchedulers(t *testing.T, backend string) {
+	w := newWorld(t, backend)
 	w.must("migrate")
 	w.ingestFixture(genFixture(31, 40))
 	var ps []*proc
@@ -113,12 +121,12 @@ func TestTwoSchedulers(t *testing.T) {
 	}
 	concurrencyRounds.Add(1)
 	// The run history: no two runs overlap in time.
-	db, err := sql.Open("postgres", w.db)
+	db, err := store.Open(context.Background(), w.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(context.Background(), "SELECT started_at, COALESCE(finished_at, 0), outcome FROM retention_runs ORDER BY started_at")
+	rows, err := db.Query(context.Background(), "SELECT started_at, COALESCE(finished_at, 0), outcome FROM retention_runs ORDER BY started_at")
 	if err != nil {
 		t.Fatal(err)
 	}
