@@ -168,6 +168,8 @@ var badInputs = []badInput{
 	{input: "--at without a zone", args: []string{"retention", "plan", "--at", "2026-01-01T00:00:00"}, code: 2, msg: "want an RFC 3339 time with a zone"},
 	{input: "--batch-size out of range", args: []string{"retention", "run", "--batch-size", "0"}, code: 2, msg: "--batch-size 0"},
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
+	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
+	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
 	{input: "bad --set (unknown field)", args: []string{"rectify", "--user-id", "u-000", "--set", "nom=Durand"}, code: 2, msg: `unknown field "nom"`},
 	{input: "bad --set (no =)", args: []string{"rectify", "--user-id", "u-000", "--set", "email"}, code: 2, msg: "--set #1: want FIELD=VALUE"},
 	{input: "bad --set (invalid e-mail)", args: []string{"rectify", "--user-id", "u-000", "--set", "email=zq-new@[0.0.0.0]"}, code: 2, msg: "--set email=…"},
