@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/oubli/oubli/policies"
@@ -33,10 +34,24 @@ type pass struct {
 	stopped bool
 	// tm is the time spent per step in the current phase.
 	tm timings
+	// progress reports decided records to Options.Progress, one call at
+	// a time (phases may run side by side).
+	progress func(category string, n int)
+	// mu guards rep, tm and stopped while batches (and phases) run
+	// concurrently; shared by every fork of the pass.
+	mu *sync.Mutex
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
-	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At)}
+	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At), progress: func(string, int) {}, mu: &sync.Mutex{}}
+	if o.Progress != nil {
+		var mu sync.Mutex
+		p.progress = func(cat string, n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			o.Progress(cat, n)
+		}
+	}
 	p.rep = newReport(o.At, pol.Revision(), dry)
 	cuts, err := pol.Candidates(ctx, o.At)
 	if err != nil {
@@ -60,41 +75,82 @@ func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool
 	return p, nil
 }
 
-// all runs every phase in order.
+// phase is one category's purge: a pipelined one (hot) or a loop of
+// batches (fn).
+type phase struct {
+	cat string
+	fn  func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
+	hot func(ctx context.Context, p *pass) error
+}
+
+// all runs every phase in order. In a run on PostgreSQL, account events,
+// which depend on no other category, are purged alongside the tickets (a
+// fork of the pass, merged when both are done): the tickets' deletes leave
+// CPU and connections to spare. Subjects come after both.
 func (p *pass) all(ctx context.Context) error {
-	for _, ph := range []struct {
-		cat string
-		fn  func(ctx context.Context, q store.Querier, tx *store.Tx, after string) (string, int, error)
-		hot func(ctx context.Context) error // a pipelined category instead of fn
-	}{
-		{cat: policies.CatAttachments, hot: func(ctx context.Context) error { return pipeline(ctx, p, attachments) }},
-		{cat: policies.CatTickets, hot: func(ctx context.Context) error { return pipeline(ctx, p, tickets) }},
-		{cat: policies.CatAccountEvents, hot: func(ctx context.Context) error { return pipeline(ctx, p, accountEvents) }},
+	phases := []phase{
+		{cat: policies.CatAttachments, hot: func(ctx context.Context, p *pass) error { return pipeline(ctx, p, attachments) }},
+		{cat: policies.CatTickets, hot: func(ctx context.Context, p *pass) error { return pipeline(ctx, p, tickets) }},
+		{cat: policies.CatAccountEvents, hot: func(ctx context.Context, p *pass) error { return pipeline(ctx, p, accountEvents) }},
 		{cat: policies.CatSubjectStats, fn: p.subjectStats},
 		{cat: policies.CatAgentStats, fn: p.agentStats},
 		{cat: policies.CatDSRRequests, fn: p.requests},
 		{cat: policies.CatLegalHolds, fn: p.holds},
 		{cat: policies.CatSubjects, fn: p.subjects},
 		{cat: policies.CatAudit, fn: p.audit},
-	} {
-		p.tm = timings{}
-		start := time.Now()
+	}
+	sideBySide := !p.dry && p.db.Dialect() == store.Postgres && p.o.Workers > 1
+	for i := 0; i < len(phases); i++ {
 		var err error
-		if ph.hot != nil {
-			err = ph.hot(ctx)
+		if ph := phases[i]; sideBySide && ph.cat == policies.CatTickets && phases[i+1].cat == policies.CatAccountEvents {
+			err = p.alongside(ctx, ph, phases[i+1])
+			i++
 		} else {
-			err = p.loop(ctx, ph.cat, ph.fn)
+			err = p.run(ctx, ph)
 		}
-		if err != nil {
+		if err != nil || p.stopped {
 			return err
 		}
-		if p.stopped {
-			return nil
-		}
-		p.o.Log.Info("retention phase done", append([]any{"category", ph.cat, "dry_run", p.dry,
-			"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat],
-			"elapsed_ms", time.Since(start).Milliseconds()}, p.tm.attrs()...)...)
 	}
+	return nil
+}
+
+// alongside runs two independent pipelined phases at once, the second on a
+// sibling of the pass: the same report and lock (so that every batch
+// records the counts of both), its own step timings and stop flag.
+func (p *pass) alongside(ctx context.Context, a, b phase) error {
+	sib := *p
+	sib.tm, sib.stopped = timings{}, false
+	done := make(chan error, 1)
+	go func() { done <- sib.run(ctx, b) }()
+	errA := p.run(ctx, a)
+	errB := <-done
+	p.stopped = p.stopped || sib.stopped
+	if errA != nil {
+		return errA
+	}
+	return errB
+}
+
+// run runs one phase and logs its counts and time per step.
+func (p *pass) run(ctx context.Context, ph phase) error {
+	p.tm = timings{}
+	start := time.Now()
+	var err error
+	if ph.hot != nil {
+		err = ph.hot(ctx, p)
+	} else {
+		err = p.loop(ctx, ph.cat, ph.fn)
+	}
+	if err != nil || p.stopped {
+		return err
+	}
+	p.mu.Lock() // a sibling phase may still be counting into the report
+	attrs := append([]any{"category", ph.cat, "dry_run", p.dry,
+		"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat],
+		"elapsed_ms", time.Since(start).Milliseconds()}, p.tm.attrs()...)
+	p.mu.Unlock()
+	p.o.Log.Info("retention phase done", attrs...)
 	return nil
 }
 
@@ -134,8 +190,8 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 			return fmt.Errorf("retention %s: %w", cat, err)
 		}
 		p.o.Log.Debug("retention batch", "category", cat, "decided", n, "elapsed_ms", time.Since(t0).Milliseconds())
-		if n > 0 && p.o.Progress != nil {
-			p.o.Progress(cat, n)
+		if n > 0 {
+			p.progress(cat, n)
 		}
 		if next == "" {
 			return nil

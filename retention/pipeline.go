@@ -183,7 +183,7 @@ func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
 	}()
 
 	var (
-		mu       sync.Mutex // guards p.rep, p.tm, p.stopped, firstErr
+		mu       = p.mu // guards p.rep, p.tm, p.stopped, firstErr
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -212,7 +212,7 @@ func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
 				fail(fmt.Errorf("retention %s: %w", cat, it.err))
 				continue
 			}
-			if err := applyBatch(bctx, p, h, it.b, &mu); err != nil {
+			if err := applyBatch(bctx, p, h, it.b, mu); err != nil {
 				fail(fmt.Errorf("retention %s: %w", cat, err))
 			}
 		}
@@ -225,6 +225,8 @@ func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
 	cancel()
 	for range ch { // the producer has stopped once ch is closed
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for s := range ptm {
 		p.tm[s] += ptm[s]
 	}
@@ -278,8 +280,8 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 	mu.Lock()
 	defer mu.Unlock()
 	p.merge(f)
-	if len(b.recs) > 0 && p.o.Progress != nil {
-		p.o.Progress(cat, len(b.recs))
+	if len(b.recs) > 0 {
+		p.progress(cat, len(b.recs))
 	}
 	p.o.Log.Debug("retention batch", "category", cat, "decided", len(b.recs), "elapsed_ms", time.Since(t0).Milliseconds())
 	return nil
