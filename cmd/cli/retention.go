@@ -173,6 +173,9 @@ func (e *Env) printReport(r *retention.Report) error {
 			if r.Interrupted > 0 {
 				out["interrupted_runs"] = r.Interrupted
 			}
+			if r.Changed > 0 {
+				out["changed_during_run"] = r.Changed
+			}
 		}
 		return e.PrintJSON(out)
 	}
@@ -199,6 +202,9 @@ func (e *Env) printReport(r *retention.Report) error {
 	}
 	if r.BlobsDeleted > 0 {
 		e.Printf("\nattachment contents removed: %d\n", r.BlobsDeleted)
+	}
+	if r.Changed > 0 {
+		e.Printf("changed while the run decided them, left for the next run: %d\n", r.Changed)
 	}
 	return nil
 }
