@@ -64,6 +64,11 @@ type DB struct {
 	dialect Dialect
 	// Path is the SQLite file path ("" for PostgreSQL or in-memory).
 	path string
+	// headSink receives the audit trail's new head after every commit that
+	// appended entries (the anchor file kept outside the store); noSink,
+	// when set, is the error AppendAudit returns while no sink is set.
+	headSink HeadSink
+	noSink   error
 }
 
 // Dialect reports the backend.

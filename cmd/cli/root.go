@@ -41,8 +41,11 @@ type Env struct {
 	DBURL    string
 	BlobsDir string
 	Ledger   string
-	Policies string
-	Output   string
+	// AuditAnchor is --audit-anchor: the file of audit heads kept outside
+	// the store.
+	AuditAnchor string
+	Policies    string
+	Output      string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
@@ -138,6 +141,7 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.DBURL, "db", envOr(e.Getenv, "OUBLI_DB", "sqlite:oubli.db"), "database: sqlite:PATH or postgres://… (env OUBLI_DB)")
 	pf.StringVar(&e.BlobsDir, "blobs", e.Getenv("OUBLI_BLOBS"), "attachment contents directory (env OUBLI_BLOBS; default oubli-blobs beside a SQLite file)")
 	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
+	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
 	cmds := make([]*cobra.Command, 0, len(registry))
@@ -200,6 +204,10 @@ func (e *Env) Store() (*store.DB, error) {
 	}
 	if !e.noSchemaCheck {
 		if err := db.CheckSchema(e.Ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := e.attachAnchor(db); err != nil {
 			db.Close()
 			return nil, err
 		}
