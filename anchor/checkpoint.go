@@ -100,22 +100,25 @@ func GenerateKey(name string) (signer, verifier string, err error) {
 	return note.GenerateKey(rand.Reader, name)
 }
 
-// LoadKey returns a key given as its text or as the path of a file holding
-// it (trailing whitespace ignored). prefix is what the key text starts with
-// ("PRIVATE+KEY+" for a signing key, "" for a verifier key).
+// LoadKey returns a key given as the path of a file holding it, or as its
+// text ("NAME+HASH+KEY", or "PRIVATE+KEY+…" for a signing key); trailing
+// whitespace is ignored. what names the flag or variable in errors.
 func LoadKey(v, what string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", fmt.Errorf("%w: no %s given", ErrKey, what)
 	}
-	if strings.Count(v, "+") >= 2 && !strings.ContainsAny(v, "/\\") {
+	if st, err := os.Stat(v); err == nil && st.Mode().IsRegular() {
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrKey, what, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if strings.Count(v, "+") >= 2 {
 		return v, nil
 	}
-	b, err := os.ReadFile(v)
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrKey, what, err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return "", fmt.Errorf("%w: %s is neither a key nor a file holding one", ErrKey, what)
 }
 
 // Sign returns the signed checkpoint of the store's current head.

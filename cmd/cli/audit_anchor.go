@@ -48,7 +48,7 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				}
 				msg = b
 				if verifier, err = anchor.LoadKey(pubkey, "--pubkey"); err != nil {
-					return fmt.Errorf("%w: %v", ErrUsage, err)
+					return err
 				}
 			}
 			db, err := e.Store()
@@ -66,9 +66,6 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				r.AuditVerification, err = db.VerifyAudit(e.Ctx)
 			case acceptRestore:
 				r, err = anchor.AcceptRestore(e.Ctx, db, f, "cli", reason, e.Now())
-				if errors.Is(err, anchor.ErrNothingToAccept) {
-					err = fmt.Errorf("%w: %v", ErrUsage, err)
-				}
 			default:
 				r, err = anchor.Verify(e.Ctx, db, f)
 			}
@@ -79,9 +76,6 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 					return herr
 				}
 				c, cerr := anchor.VerifyCheckpoint(e.Ctx, db, anchor.Origin(h), msg, verifier)
-				if errors.Is(cerr, anchor.ErrKey) {
-					return fmt.Errorf("%w: %v", ErrUsage, cerr)
-				}
 				err, cp = cerr, &c
 			}
 			if e.JSON() {
@@ -141,7 +135,7 @@ database's administrators cannot edit it; 'oubli audit verify --checkpoint FILE
 			}
 			signer, err := anchor.LoadKey(key, "signing key")
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrUsage, err)
+				return err
 			}
 			db, err := e.Store()
 			if err != nil {
@@ -152,9 +146,6 @@ database's administrators cannot edit it; 'oubli audit verify --checkpoint FILE
 				return err
 			}
 			msg, cp, err := anchor.Sign(e.Ctx, db, anchor.Origin(h), signer)
-			if errors.Is(err, anchor.ErrKey) {
-				return fmt.Errorf("%w: %v", ErrUsage, err)
-			}
 			if err != nil {
 				return err
 			}
@@ -181,7 +172,7 @@ func newAuditKeygenCmd(e *Env) *cobra.Command {
 			}
 			signer, verifier, err := anchor.GenerateKey(name)
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrUsage, err)
+				return err
 			}
 			fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if errors.Is(err, os.ErrExist) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/anchor"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
@@ -28,6 +29,10 @@ var exitCodes = []struct {
 	code int
 }{
 	{store.ErrAuditBroken, ExitFailed},
+	{store.ErrAuditBehind, ExitFailed},
+	{anchor.ErrCheckpoint, ExitFailed},
+	{anchor.ErrNothingToAccept, ExitRefused},
+	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
