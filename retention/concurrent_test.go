@@ -86,3 +86,44 @@ func TestChangedBetweenDecisionAndDeletion(t *testing.T) {
 		}
 	})
 }
+
+// TestHoldCommittedDuringRunProtects (issue 18 item 1): a hold is in force
+// from the moment it commits, whatever the run's --at. Holds placed after
+// the run's evaluation time (the wall clock moved on during the run), one on
+// a ticket and one on a subject, between the decision on a page and its
+// deletion, keep their records; the run counts them as changed. A hold
+// placed before the next page is decided keeps that page's record too.
+func TestHoldCommittedDuringRunProtects(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		expired := nullMs(ago(6, 0, 0), true)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.subject(t, db, "u2", nullMs(0, false))
+		for i := 1; i <= 6; i++ {
+			w.ticket(t, db, fmt.Sprintf("T%d", i), "u1", "closed", "none", expired)
+		}
+		w.ticket(t, db, "T0", "u2", "closed", "none", expired)
+		w.ticket(t, db, "T7", "u2", "closed", "none", expired)
+		later := T.Add(90 * time.Second) // committed after the run's --at
+		pol := &meddler{Engine: engine(t)}
+		pol.write = func() {
+			for _, s := range []retention.HoldSpec{{TicketID: "T1", Reason: "late claim"}, {UserID: "u2", Reason: "subject claim"}, {TicketID: "T5", Reason: "later page"}} {
+				if _, err := retention.AddHold(ctx, db, s, later, "test"); err != nil {
+					t.Errorf("add hold: %v", err)
+				}
+			}
+		}
+		o := opts(w, 2) // pages T0 T1 | T2 T3 | T4 T5 | T6 T7: the holds commit while T0 T1 are decided
+		rep, err := retention.Run(ctx, db, pol, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(w.ids(t, "tickets", "ticket_id")); got != "[T0 T1 T5 T7]" {
+			t.Errorf("tickets left %s, want [T0 T1 T5 T7]", got)
+		}
+		if rep.Changed != 2 || rep.Delete["tickets"] != 4 || rep.KeptByHold["tickets"] != 2 {
+			t.Errorf("run: changed %d, tickets deleted %d, kept by hold %d; want 2, 4, 2", rep.Changed, rep.Delete["tickets"], rep.KeptByHold["tickets"])
+		}
+	})
+}

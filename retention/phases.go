@@ -192,7 +192,7 @@ func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, 
 		return "", 0, err
 	}
 	uids := userIDs(rows, func(s store.SubjectStatFacts) (string, bool) { return s.ID, true })
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
+	ix, err := store.InForceHolds(ctx, q, p.atMs, nil, uids, false)
 	if err != nil {
 		return "", 0, err
 	}
@@ -335,7 +335,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	uids := userIDs(rows, func(s store.SubjectFacts) (string, bool) { return s.ID, true })
 	// held: a hold on the subject itself; held_tickets: how many of their
 	// tickets are under a hold of their own (those tickets remain).
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, true)
+	ix, err := store.InForceHolds(ctx, q, p.atMs, nil, uids, true)
 	if err != nil {
 		return "", 0, err
 	}

@@ -79,7 +79,7 @@ func (h hot[T]) prepare(ctx context.Context, p *pass, tm *timings, after string)
 	}
 	b := &page[T]{next: p.next(len(rows), h.id(rows[len(rows)-1])), facts: rows}
 	tids, uids := h.holders(rows)
-	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
+	if b.ix, err = store.InForceHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
 		return nil, err
 	}
 	tm.since(stepFacts, t)
@@ -114,7 +114,7 @@ func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (
 			return nil, err
 		}
 		tids, uids := h.holders(now)
-		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
+		ixNow, err := store.InForceHolds(ctx, tx, p.atMs, tids, uids, false)
 		if err != nil {
 			return nil, err
 		}

@@ -426,6 +426,16 @@ type HoldIndex struct {
 // tickets and subjects; with viaTickets, also the holds on any ticket of the
 // given subjects.
 func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
+	return holdIndex(ctx, q, HoldActiveCond, at, ticketIDs, userIDs, viaTickets)
+}
+
+// InForceHolds is ActiveHolds by HoldInForceCond: the holds a retention run
+// evaluated at `at` must respect, including those committed after `at`.
+func InForceHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
+	return holdIndex(ctx, q, HoldInForceCond, at, ticketIDs, userIDs, viaTickets)
+}
+
+func holdIndex(ctx context.Context, q Querier, cond string, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
 	ix := HoldIndex{Tickets: map[string]string{}, Users: map[string]string{}, HeldTickets: map[string]int64{}}
 	if len(ticketIDs) == 0 && len(userIDs) == 0 {
 		return ix, nil
@@ -434,12 +444,12 @@ func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []
 	act := []any{at, at, at}
 	c1, a1 := inList(d, "h.ticket_id", ticketIDs)
 	c2, a2 := inList(d, "h.user_id", userIDs)
-	query := "SELECT 't' AS kind, h.ticket_id AS id, h.reason FROM legal_holds h WHERE " + c1 + " AND " + HoldActiveCond +
-		" UNION ALL SELECT 'u', h.user_id, h.reason FROM legal_holds h WHERE " + c2 + " AND " + HoldActiveCond
+	query := "SELECT 't' AS kind, h.ticket_id AS id, h.reason FROM legal_holds h WHERE " + c1 + " AND " + cond +
+		" UNION ALL SELECT 'u', h.user_id, h.reason FROM legal_holds h WHERE " + c2 + " AND " + cond
 	args := append(append(append(a1, act...), a2...), act...)
 	if viaTickets {
 		c3, a3 := inList(d, "t.user_id", userIDs)
-		query += " UNION ALL SELECT DISTINCT 'ut', t.user_id, t.ticket_id FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + HoldActiveCond
+		query += " UNION ALL SELECT DISTINCT 'ut', t.user_id, t.ticket_id FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + cond
 		args = append(append(args, a3...), act...)
 	}
 	rows, err := q.Query(ctx, query, args...)
