@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -124,6 +125,51 @@ func TestHoldCommittedDuringRunProtects(t *testing.T) {
 		}
 		if rep.Changed != 2 || rep.Delete["tickets"] != 4 || rep.KeptByHold["tickets"] != 2 {
 			t.Errorf("run: changed %d, tickets deleted %d, kept by hold %d; want 2, 4, 2", rep.Changed, rep.Delete["tickets"], rep.KeptByHold["tickets"])
+		}
+	})
+}
+
+// TestRunStopsWhenItsLockIsLost (issue 18 item 4): on PostgreSQL the
+// run's lock is a session advisory lock. When its session is terminated
+// during the run, a second run can take the lock; the first notices before
+// its next batch commits and stops with ErrLockLost (outcome failed, not
+// ok), so two runs never purge at once, and its record says so.
+func TestRunStopsWhenItsLockIsLost(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != store.Postgres {
+			t.Skip("a file lock cannot be lost while its process lives")
+		}
+		ctx := context.Background()
+		w := newWorld(t, db)
+		expired := nullMs(ago(6, 0, 0), true)
+		w.subject(t, db, "u1", nullMs(0, false))
+		for i := 1; i <= 6; i++ {
+			w.ticket(t, db, fmt.Sprintf("T%d", i), "u1", "closed", "none", expired)
+		}
+		var second *retention.Report
+		var secondErr error
+		pol := &meddler{Engine: engine(t)}
+		pol.write = func() {
+			w.exec(t, db, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock' AND pid <> pg_backend_pid()")
+			o2 := opts(w, 2)
+			second, secondErr = retention.Run(ctx, db, engine(t), o2)
+		}
+		first, err := retention.Run(ctx, db, pol, opts(w, 2))
+		if !errors.Is(err, store.ErrLockLost) {
+			t.Fatalf("first run: err %v, want ErrLockLost", err)
+		}
+		if secondErr != nil || second.Outcome != "ok" {
+			t.Fatalf("second run: %v", secondErr)
+		}
+		if first.Outcome != "failed" || first.Delete["tickets"] != 0 {
+			t.Errorf("first run: outcome %s, deleted %d tickets; want failed, 0 (the second run deleted them)", first.Outcome, first.Delete["tickets"])
+		}
+		var outcome string
+		if err := db.Get(ctx, &outcome, "SELECT outcome FROM retention_runs WHERE run_id = ?", first.RunID); err != nil {
+			t.Fatal(err)
+		}
+		if outcome != "failed" {
+			t.Errorf("first run recorded as %q, want failed", outcome)
 		}
 	})
 }

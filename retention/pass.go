@@ -37,6 +37,9 @@ type pass struct {
 	// progress reports decided records to Options.Progress, one call at
 	// a time (phases may run side by side).
 	progress func(category string, n int)
+	// lock is the run's retention lock (nil in a plan), checked before
+	// each batch commits: a run that lost it stops.
+	lock *store.Lock
 	// mu guards rep, tm and stopped while batches (and phases) run
 	// concurrently; shared by every fork of the pass.
 	mu *sync.Mutex
@@ -179,6 +182,9 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 				}
 				next, n, err = step(bctx, tx, tx, after)
 				if err != nil {
+					return err
+				}
+				if err := p.lock.Check(bctx); err != nil {
 					return err
 				}
 				return store.UpdateRetentionRun(bctx, tx, p.rep.RunID, p.countsJSON(), p.progressJSON(cat, next))

@@ -264,6 +264,9 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 			if err := apply(f, ctx, tx, tx, b); err != nil {
 				return err
 			}
+			if err := p.lock.Check(ctx); err != nil {
+				return err
+			}
 			mu.Lock()
 			counts := p.countsWith(f)
 			mu.Unlock()

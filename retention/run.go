@@ -38,6 +38,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	if err != nil {
 		return nil, err
 	}
+	p.lock = lock
 	rep := p.rep
 	rep.RunID = newRunID(opts.Now())
 	started := opts.Now().UTC()

@@ -57,10 +57,16 @@ func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted
 
 // UpdateRetentionRun stores a running run's counts and progress; called in
 // each batch's transaction so the counts always match what was committed.
+// A run no longer recorded as running (another run, which could take the
+// lock only because this one lost it, marked it interrupted) gets an error
+// wrapping ErrLockLost: its batch must not commit.
 func UpdateRetentionRun(ctx context.Context, q Querier, runID, counts, progress string) error {
-	_, err := q.Exec(ctx, "UPDATE retention_runs SET counts = ?, progress = ? WHERE run_id = ?", counts, progress, runID)
+	res, err := q.Exec(ctx, "UPDATE retention_runs SET counts = ?, progress = ? WHERE run_id = ? AND outcome = 'running'", counts, progress, runID)
 	if err != nil {
 		return fmt.Errorf("update retention run: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("retention run %s is no longer recorded as running (another run marked it interrupted): %w", runID, ErrLockLost)
 	}
 	return nil
 }
