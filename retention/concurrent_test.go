@@ -173,3 +173,63 @@ func TestRunStopsWhenItsLockIsLost(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestDuringSubjectsPhaseIsChanged (issue 18 item 5): a ticket
+// ingested for a subject the run is about to delete, committed while the run
+// waits for that subject's row, is a change during the run: the subject is
+// left alone and counted in changed_during_run, never reported as a broken
+// policy. (On SQLite a run's batch and an ingest cannot interleave.)
+func TestIngestDuringSubjectsPhaseIsChanged(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != store.Postgres {
+			t.Skip("SQLite has one writer at a time")
+		}
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(ago(4, 0, 0), true))
+		w.subject(t, db, "u2", nullMs(ago(4, 0, 0), true))
+		w.ticket(t, db, "T1", "u1", "closed", "none", nullMs(ago(6, 0, 0), true))
+		// An ingest in flight: its new ticket for u1 is not yet committed.
+		ing, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ing.Rollback()
+		if _, err := ing.ExecContext(ctx, "INSERT INTO tickets (ticket_id, user_id, request_number, subject, description, status, dispute_status, created_at) VALUES ('T9', 'u1', 'REQ', 's', 'd', 'open', 'none', $1)", ms(T)); err != nil {
+			t.Fatal(err)
+		}
+		type res struct {
+			rep *retention.Report
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			rep, err := retention.Run(ctx, db, engine(t), opts(w, 10))
+			done <- res{rep, err}
+		}()
+		// Commit the ingest once the run waits for u1's row.
+		for waiting := 0; waiting == 0; {
+			if err := db.Get(ctx, &waiting, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM subjects s%'"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("the run ended without waiting for the ingest: %+v %v", r.rep, r.err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if err := ing.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("run: %v", r.err)
+		}
+		if r.rep.Changed != 1 || r.rep.Delete["subjects"] != 1 {
+			t.Errorf("changed %d, subjects deleted %d; want 1, 1", r.rep.Changed, r.rep.Delete["subjects"])
+		}
+		if got := fmt.Sprint(w.ids(t, "subjects", "user_id")); got != "[u1]" {
+			t.Errorf("subjects left %s, want [u1]", got)
+		}
+	})
+}

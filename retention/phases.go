@@ -358,12 +358,31 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 		return "", 0, err
 	}
 	t = p.tm.since(stepDecide, t)
+	// A subject decided delete that has a ticket or an event now (an
+	// ingest committed while this batch waited for its row) changed during
+	// the run: left alone, counted, decided again by the next run.
+	var changed map[string]bool
+	if tx != nil {
+		var dels []string
+		for i, d := range ds {
+			if d.Action == policies.Delete {
+				dels = append(dels, rows[i].ID)
+			}
+		}
+		if changed, err = store.SubjectsWithData(ctx, tx, dels); err != nil {
+			return "", 0, err
+		}
+	}
 	groups := &ruleGroups{}
 	var anon []store.Anonymisation
 	for i, d := range ds {
 		s := rows[i]
 		if d.Action == policies.Anonymize && s.AnonymizedAt.Valid {
 			continue // already anonymised
+		}
+		if d.Action == policies.Delete && changed[s.ID] {
+			p.rep.Changed++
+			continue
 		}
 		ref := p.hasher.Hash("user_id", s.ID)
 		p.tally(policies.CatSubjects, d, ref)

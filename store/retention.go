@@ -744,6 +744,26 @@ func AnonymizeAgentStats(ctx context.Context, tx *Tx, ids []int64, now int64) (i
 // still has tickets or account events.
 var ErrSubjectNotEmpty = errors.New("subject still has tickets or account events")
 
+// SubjectsWithData returns, of the given subjects, those that have a ticket
+// or an account event now (a fresh read inside tx: what a concurrent ingest
+// committed since the subjects were scanned counts).
+func SubjectsWithData(ctx context.Context, tx *Tx, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	c, args := inList(tx.dialect, "user_id", ids)
+	var have []string
+	if err := tx.Select(ctx, &have, "SELECT DISTINCT user_id FROM tickets WHERE "+c+" UNION SELECT DISTINCT user_id FROM account_events WHERE "+c,
+		append(append([]any{}, args...), args...)...); err != nil {
+		return nil, fmt.Errorf("subjects with data: %w", err)
+	}
+	for _, u := range have {
+		out[u] = true
+	}
+	return out, nil
+}
+
 // SubjectDeletion counts what DeleteSubjects removed.
 type SubjectDeletion struct{ Subjects, Objections, SubjectStats int64 }
 
