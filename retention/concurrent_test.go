@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,4 +233,70 @@ func TestIngestDuringSubjectsPhaseIsChanged(t *testing.T) {
 			t.Errorf("subjects left %s, want [u1]", got)
 		}
 	})
+}
+
+// TestValveHoldsDuringRun (issue 16 item 3): the safety valve holds for
+// what the run does, not only for its plan. A writer that makes most
+// account events expire after the plan passed the valve (as a concurrent
+// stats refresh did with agent statistics) does not get them deleted: the
+// run stops before the batch that would exceed the limit, with outcome
+// refused and the valve's reason recorded; what it deleted is within the
+// limit.
+func TestValveHoldsDuringRun(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.ticket(t, db, "T1", "u1", "closed", "none", nullMs(ago(1, 0, 0), true))
+		for i := 0; i < 20; i++ {
+			at := ago(1, 0, 0)
+			if i < 2 {
+				at = ago(4, 0, 0)
+			}
+			w.exec(t, db, "INSERT INTO account_events (event_id, user_id, type, at) VALUES (?, 'u1', 'login', ?)", fmt.Sprintf("E%02d", i), at)
+		}
+		decides := 0
+		o := opts(w, 2)
+		o.AllowLarge, o.Workers = false, 1
+		var once sync.Once
+		spy := &decideHook{Policy: engine(t), hook: func(cat string) {
+			if cat == policies.CatAccountEvents {
+				decides++
+				if decides == 2 { // the run's first page, after its plan passed the valve
+					once.Do(func() { w.exec(t, db, "UPDATE account_events SET at = ?", ago(4, 0, 0)) })
+				}
+			}
+		}}
+		rep, err := retention.Run(ctx, db, spy, o)
+		if !errors.Is(err, retention.ErrSafetyValve) {
+			t.Fatalf("run: err %v, want the safety valve", err)
+		}
+		left := count(t, db, "SELECT COUNT(*) FROM account_events")
+		if rep.Outcome != "refused" || left < 15 || 20-left != rep.Delete["account_events"] {
+			t.Errorf("outcome %s, %d events left, %d reported deleted; want refused, at least 15 left (25%% of 20), the report exact", rep.Outcome, left, rep.Delete["account_events"])
+		}
+		var outcome, counts string
+		if err := db.Get(ctx, &outcome, "SELECT outcome FROM retention_runs WHERE run_id = ?", rep.RunID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Get(ctx, &counts, "SELECT counts FROM retention_runs WHERE run_id = ?", rep.RunID); err != nil {
+			t.Fatal(err)
+		}
+		if outcome != "refused" || !strings.Contains(counts, `"during_run":true`) {
+			t.Errorf("recorded %s %s; want refused with the valve's figures", outcome, counts)
+		}
+	})
+}
+
+// decideHook calls hook with the category of every decision.
+type decideHook struct {
+	retention.Policy
+	hook func(cat string)
+}
+
+func (d *decideHook) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	if len(recs) > 0 {
+		d.hook(recs[0].Category)
+	}
+	return d.Policy.Decide(ctx, at, recs)
 }
