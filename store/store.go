@@ -48,6 +48,11 @@ var (
 	// ErrConflict is returned when a write would break a constraint (for example
 	// deleting a subject that still has tickets).
 	ErrConflict = errors.New("conflict")
+	// ErrLockTimeout is returned when PostgreSQL canceled a statement that
+	// waited longer than lock_timeout for a row or table lock another
+	// transaction held; the transaction rolled back, nothing was changed,
+	// and the command can be retried. It is not ErrBusy.
+	ErrLockTimeout = errors.New("timed out waiting for a lock held by another transaction (PostgreSQL lock_timeout); nothing was changed; retry, or raise lock_timeout for oubli's role")
 )
 
 //go:embed migrations

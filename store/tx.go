@@ -176,8 +176,8 @@ func mapErr(err error) error {
 		case "23": // integrity constraint violation
 			return fmt.Errorf("%w: %w", ErrConflict, err)
 		}
-		if pqe.Code == "55P03" { // lock_not_available
-			return fmt.Errorf("%w: %w", ErrBusy, err)
+		if pqe.Code == "55P03" { // lock_not_available: lock_timeout, or NOWAIT
+			return fmt.Errorf("%w: %w", ErrLockTimeout, err)
 		}
 		return err
 	}

@@ -45,6 +45,8 @@ var exitCodes = []struct {
 	{store.ErrSchema, ExitBadInput},
 	{ingest.ErrInvalid, ExitBadInput},
 	{retention.ErrSafetyValve, ExitRefused},
+	{store.ErrLockTimeout, ExitFailed}, // not busy: exit 4 is only "another retention run holds the lock"
+	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
 }
