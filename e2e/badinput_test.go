@@ -113,6 +113,7 @@ var badInputs = []badInput{
 	{input: "bad cron spec", args: []string{"schedule", "--retention", "61 * * * *", "--listen", ""}, code: 2, msg: `--retention "61 * * * *": not a cron spec`},
 	{input: "unknown time zone", args: []string{"schedule", "--tz", "Mars/Olympus_Mons", "--listen", ""}, code: 2, msg: "unknown time zone"},
 	{input: "unreachable database", args: []string{"--db", "postgres://oubli:s3cr3t-pw@127.0.0.1:1/oubli?sslmode=disable&connect_timeout=2", "--blobs", "{dir}/b", "--ledger", "{dir}/l", "inventory"}, code: 1, msg: "connection refused"},
+	{input: "`--db` naming a missing SQLite file (a typo): only migrate, seed and ingest create one", args: []string{"--db", "sqlite:{dir}/oubil.db", "requests", "list"}, code: 2, msg: "no store at"},
 	{input: "SQLite path under a regular file", args: []string{"--db", "sqlite:{dir}/afile/x.db", "inventory"}, code: 1, msg: "afile",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
 			w.file("afile", []byte("x"))

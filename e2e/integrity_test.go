@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,4 +65,34 @@ func TestIngestNeverMovesRecords(t *testing.T) {
 			t.Fatalf("a refused file changed the store:\n%s", diff(before, after))
 		}
 	})
+}
+
+// TestMissingStoreNotCreated (issue 16 item 6): a typo in --db is bad input
+// for every command but migrate, seed and ingest, and creates nothing; a
+// store oubli creates is private (issue 17 item 6).
+func TestMissingStoreNotCreated(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	typo := filepath.Join(w.dir, "oubil.db")
+	for _, args := range [][]string{
+		{"requests", "list"},
+		{"retention", "run", "--at", "2026-01-01"},
+		{"audit", "log"},
+		{"check"},
+	} {
+		r := w.run(nil, append([]string{"--db", "sqlite:" + typo}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "no store at "+typo+" (run `oubli migrate` to create one)") {
+			t.Errorf("%v: want exit 2, no store: %s", args, r)
+		}
+		if _, err := os.Stat(typo); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v created %s", args, typo)
+		}
+	}
+	created := filepath.Join(w.dir, "new", "oubli.db")
+	w.must("--db", "sqlite:"+created, "migrate")
+	for p, want := range map[string]os.FileMode{created: 0o600, filepath.Dir(created): 0o700} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %o", p, fi.Mode(), err, want)
+		}
+	}
+	w.must("--db", "sqlite:"+created, "requests", "list")
 }

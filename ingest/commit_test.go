@@ -15,7 +15,6 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-
 // commitFile writes lines as a JSON Lines file.
 func commitFile(t *testing.T, lines ...map[string]any) string {
 	t.Helper()
