@@ -50,7 +50,15 @@ type Env struct {
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
+	// mayCreate lets the command create a missing SQLite file (migrate,
+	// seed, ingest: see creatingCommands).
+	mayCreate bool
 }
+
+// creatingCommands are the commands that may create a missing SQLite file:
+// every other command on a missing file is bad input, so that a typo in
+// --db does not silently open an empty store.
+var creatingCommands = map[string]bool{"migrate": true, "seed": true, "ingest": true}
 
 // registry holds the constructors of the top-level commands. Each command's
 // file registers itself in an init function, so files do not edit each other.
@@ -128,6 +136,11 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			top := cmd
+			for top.HasParent() && top.Parent().HasParent() {
+				top = top.Parent()
+			}
+			e.mayCreate = creatingCommands[top.Name()]
 			return nil
 		},
 	}
@@ -192,13 +205,14 @@ func (e *Env) PrintJSON(v any) error {
 // Printf writes text output.
 func (e *Env) Printf(format string, args ...any) { fmt.Fprintf(e.Out, format, args...) }
 
-// Store opens (once) the store named by --db. A new SQLite file is created
-// and migrated.
+// Store opens (once) the store named by --db. A missing SQLite file is
+// created and migrated by the commands that load data (creatingCommands);
+// for any other it is bad input: "no store at PATH".
 func (e *Env) Store() (*store.DB, error) {
 	if e.db != nil {
 		return e.db, nil
 	}
-	db, err := store.Open(e.Ctx, e.DBURL)
+	db, err := store.Open(e.Ctx, e.DBURL, store.Options{MustExist: !e.mayCreate})
 	if err != nil {
 		return nil, err
 	}
