@@ -186,6 +186,11 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if err := store.LockSubject(ctx, tx, subj.UserID, true); err != nil {
 		return nil, err
 	}
+	// Then new legal holds: one committed by now is read below and kept,
+	// one added from now on waits for this erasure (issue 18 item 2).
+	if err := store.LockAgainstHolds(ctx, tx); err != nil {
+		return nil, err
+	}
 	recs, err := store.LoadSubjectRecords(ctx, tx, subj.UserID, ref, ms)
 	if err != nil {
 		return nil, err

@@ -52,8 +52,11 @@ type SubjectRecords struct {
 	HoldReason string
 }
 
-// LoadSubjectRecords reads the subject's records and the legal holds active
-// at `at` (Unix ms) on the subject or on its tickets.
+// LoadSubjectRecords reads the subject's records and the legal holds on the
+// subject or on its tickets that are in force at `at` (Unix ms): every hold
+// committed so far that is neither released nor expired at `at`, whenever it
+// was created — a hold is in force from the moment it commits, even when
+// that is after the caller took its clock reading.
 func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash string, at int64) (*SubjectRecords, error) {
 	r := &SubjectRecords{}
 	const cols = "user_id, email, pseudo, account_created_at, account_closed_at, restricted, anonymized_at, created_at, updated_at"
@@ -93,8 +96,8 @@ func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash stri
 	}
 	if err := q.Select(ctx, &holds, `SELECT h.ticket_id, h.reason FROM legal_holds h
 		WHERE (h.user_id = ? OR h.ticket_id IN (SELECT ticket_id FROM tickets WHERE user_id = ?))
-		AND h.created_at <= ? AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?)
-		ORDER BY h.created_at, h.hold_id`, userID, userID, at, at, at); err != nil {
+		AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?)
+		ORDER BY h.created_at, h.hold_id`, userID, userID, at, at); err != nil {
 		return nil, fmt.Errorf("load legal holds: %w", err)
 	}
 	byTicket := map[string]string{}
@@ -118,6 +121,19 @@ func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash stri
 		}
 	}
 	return r, nil
+}
+
+// LockAgainstHolds orders an erasure's transaction with new legal holds on
+// PostgreSQL: it takes the shared side of the lock AddHold takes
+// exclusively (as a purge batch does, LockPurgeBatch). A hold committed
+// before it is granted is seen by every later statement of the erasure; a
+// hold added after it waits for the erasure to commit. No-op on SQLite,
+// where the write transaction excludes every other writer.
+func LockAgainstHolds(ctx context.Context, tx *Tx) error {
+	if err := LockPurgeBatch(ctx, tx); err != nil {
+		return fmt.Errorf("erasure: lock out new legal holds: %w", err)
+	}
+	return nil
 }
 
 // chunks calls fn with ids in slices of at most 500, so that statements stay
