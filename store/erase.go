@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // SubjectTicket is a ticket of a subject with what an erasure decision needs.
@@ -407,6 +408,35 @@ func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
 		Checkpointed int64 `db:"checkpointed"`
 	}
 	if err := db.Get(ctx, &r, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	return r.Busy == 0, nil
+}
+
+// CheckpointWithin is Checkpoint, retried by SQLite's busy handler for at
+// most wait while readers hold the WAL back (a reader's open transaction
+// pins the pages it may still read). It reports whether the checkpoint
+// completed. No-op on PostgreSQL.
+func (db *DB) CheckpointWithin(ctx context.Context, wait time.Duration) (bool, error) {
+	if db.dialect != SQLite {
+		return true, nil
+	}
+	conn, err := db.x.Connx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", max(wait.Milliseconds(), 0))); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	// The connection goes back to the pool with the store's usual wait.
+	defer conn.ExecContext(context.Background(), "PRAGMA busy_timeout = 10000")
+	var r struct {
+		Busy         int64 `db:"busy"`
+		Log          int64 `db:"log"`
+		Checkpointed int64 `db:"checkpointed"`
+	}
+	if err := conn.GetContext(ctx, &r, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
 	return r.Busy == 0, nil
