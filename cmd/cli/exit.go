@@ -20,6 +20,11 @@ const (
 	ExitRefused  = 3
 	ExitBusy     = 4
 	ExitNotFound = 5
+	// ExitIncomplete: the change is committed and recorded, but a step after
+	// the commit is left (an erasure's WAL checkpoint held back by a reader,
+	// blob contents left queued, a post-commit scan cut short); the message
+	// says what, and how to finish it.
+	ExitIncomplete = 6
 )
 
 // exitCodes maps sentinel errors to exit codes: the one place where that
@@ -28,6 +33,7 @@ var exitCodes = []struct {
 	err  error
 	code int
 }{
+	{dsr.ErrIncomplete, ExitIncomplete},
 	{store.ErrAuditBroken, ExitFailed},
 	{store.ErrAuditBehind, ExitFailed},
 	{anchor.ErrCheckpoint, ExitFailed},
