@@ -86,7 +86,7 @@ func (m *matcher) lookup(tok string) []want {
 func (m *matcher) feed(tok string) []want {
 	out := m.lookup(tok)
 	if m.maxN > 1 {
-		if len(m.window) == m.maxN-1 {
+		if len(m.window) == m.maxN {
 			m.window = m.window[1:]
 		}
 		m.window = append(m.window, tok)
