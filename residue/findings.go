@@ -139,7 +139,15 @@ func Redact(ctx context.Context, db *store.DB, h Hasher, id string, dryRun bool,
 		return rep, err
 	}
 	rep.Finding.Status = "redacted"
-	return rep, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return rep, fmt.Errorf("residue: redact %s: commit: %w", id, err)
+	}
+	// On SQLite the WAL and the database file hold the text as it was until
+	// a checkpoint copies the new page over it (freed cells are zeroed).
+	if _, err := db.Checkpoint(ctx); err != nil {
+		return rep, err
+	}
+	return rep, nil
 }
 
 // Dismiss closes a finding the DPO reviewed and decided to keep; audited.

@@ -7,6 +7,7 @@ import (
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -29,6 +30,8 @@ var exitCodes = []struct {
 }{
 	{store.ErrAuditBroken, ExitFailed},
 	{dsr.ErrResidue, ExitFailed},
+	{residue.ErrFound, ExitFailed},
+	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
 	{policies.ErrPolicy, ExitBadInput},
