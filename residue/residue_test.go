@@ -404,3 +404,45 @@ func TestRedactAndDismiss(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckSubjectUsesTrigramIndexes: on PostgreSQL the erasure's check
+// finds a mention in someone else's text through the pg_trgm indexes, as a
+// whole token only ("xu-ivy" is not "u-ivy"); every free-text column of the
+// catalog has its index, and one without is reported under Deferred, never
+// skipped silently. On SQLite the free text is the sweep's, and said so.
+func TestCheckSubjectUsesTrigramIndexes(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.subject(t, "u-ivy", "ivy@example.org", "ivy_pseudo", "moi", "doc")
+		w.subject(t, "u-jo", "jo@example.org", "jo", "écrire à IVY@example.org, pas à xu-ivy", "doc")
+		w.erase(t, "u-ivy", "ivy@example.org", "ivy_pseudo", false)
+		s := Subject{Identifiers: Identifiers{UserID: "u-ivy", Email: "ivy@example.org", Pseudo: "ivy_pseudo"}, KeptTickets: map[string]bool{}}
+		rep, err := CheckSubject(ctx, db, w.bs, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.TotalFound != 0 {
+			t.Errorf("found = %v", rep.Found)
+		}
+		if db.Dialect() == store.SQLite {
+			if !slices.Contains(rep.Deferred, "messages.body") {
+				t.Errorf("deferred = %v, want messages.body", rep.Deferred)
+			}
+			return
+		}
+		if rep.Findings["messages.body"] != 1 || len(rep.Ambiguous) != 0 {
+			t.Errorf("findings = %v, ambiguous = %v; want one strong finding in messages.body", rep.Findings, rep.Ambiguous)
+		}
+		if !slices.Equal(rep.Deferred, []string{"blobs"}) {
+			t.Errorf("deferred = %v, want only blobs (every free-text column indexed)", rep.Deferred)
+		}
+		w.exec(t, "DROP INDEX residue_trgm_legal_holds_reason")
+		if rep, err = CheckSubject(ctx, db, w.bs, s); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(rep.Deferred, "legal_holds.reason") {
+			t.Errorf("deferred = %v, want the unindexed legal_holds.reason", rep.Deferred)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -168,14 +169,146 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 			res.TotalFound++
 		}
 	}
-	for _, c := range Catalog {
-		if c.Kind == Text {
-			res.Deferred = append(res.Deferred, c.Place())
-		}
+	if err := checkText(ctx, db, s, res); err != nil {
+		return res, err
 	}
 	res.Deferred = append(res.Deferred, "blobs")
-	res.Description = "identifiers looked up in the subject's own records (indexes); free text and attachment contents are searched by the nightly sweep (oubli check --residue)"
+	res.Description = "identifiers looked up by index in the subject's own records and, where a trigram index exists, in free text; " +
+		"the places under deferred and attachment contents are searched by the nightly sweep (oubli check --residue)"
 	return res, nil
+}
+
+// trigramIndexed returns the "table.column" places that have a pg_trgm
+// index (PostgreSQL; none on SQLite).
+func trigramIndexed(ctx context.Context, db *store.DB) (map[string]bool, error) {
+	out := map[string]bool{}
+	if db.Dialect() != store.Postgres {
+		return out, nil
+	}
+	var rows []struct {
+		Table string `db:"tablename"`
+		Def   string `db:"indexdef"`
+	}
+	if err := db.Select(ctx, &rows, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '%gin_trgm_ops%'"); err != nil {
+		return nil, fmt.Errorf("residue: list trigram indexes: %w", err)
+	}
+	for _, r := range rows {
+		// "CREATE INDEX … USING gin (body gin_trgm_ops)"
+		i := strings.LastIndex(r.Def, "(")
+		if i < 0 {
+			continue
+		}
+		col := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(r.Def[i+1:]), ")"))
+		col = strings.Trim(strings.TrimSpace(strings.TrimSuffix(col, "gin_trgm_ops")), `"`)
+		out[r.Table+"."+col] = true
+	}
+	return out, nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// checkText searches the free-text columns that have a trigram index for
+// each identifier of at least three characters (ILIKE through the index),
+// confirms each candidate as a whole-token match, and classifies it: in the
+// subject's kept records, residue in their own, or a finding in someone
+// else's. Columns without an index, and identifiers too short for
+// trigrams, are listed under Deferred for the sweep.
+func checkText(ctx context.Context, db *store.DB, s Subject, res *Report) error {
+	indexed, err := trigramIndexed(ctx, db)
+	if err != nil {
+		return err
+	}
+	type ident struct {
+		toks     []string
+		strength string
+	}
+	var ids []ident
+	short := false
+	for _, it := range []struct{ kind, value string }{{"user_id", s.UserID}, {"email", s.Email}, {"pseudo", s.Pseudo}} {
+		toks := IdentifierTokens(it.value)
+		if len(toks) == 0 {
+			continue
+		}
+		if len(strings.Join(toks, " ")) < 3 {
+			short = true
+			continue
+		}
+		ids = append(ids, ident{toks, strength(it.kind, toks)})
+	}
+	for _, c := range Catalog {
+		if c.Kind != Text {
+			continue
+		}
+		if !indexed[c.Place()] {
+			res.Deferred = append(res.Deferred, c.Place())
+			continue
+		}
+		if short {
+			res.Deferred = append(res.Deferred, c.Place()+" (identifier too short for a trigram index)")
+		}
+		t, ok := tableOf(c.Table)
+		if !ok {
+			return fmt.Errorf("residue: catalog: table %s has text columns but no row description", c.Table)
+		}
+		for _, id := range ids {
+			// The longest token is the most selective trigram search.
+			needle := ""
+			for _, tok := range id.toks {
+				if len(tok) > len(needle) {
+					needle = tok
+				}
+			}
+			var rows []struct {
+				PK    string `db:"pk"`
+				Value string `db:"v"`
+			}
+			q := fmt.Sprintf(`SELECT CAST(%s AS TEXT) AS pk, CAST(%s AS TEXT) AS v FROM %s WHERE %s ILIKE ? ESCAPE '\'`,
+				quoteIdent(t.PK), quoteIdent(c.Name), quoteIdent(t.Name), quoteIdent(c.Name))
+			if err := db.Select(ctx, &rows, q, "%"+likeEscape(needle)+"%"); err != nil {
+				return fmt.Errorf("residue: search %s: %w", c.Place(), err)
+			}
+			res.Scanned[t.Name] += int64(len(rows))
+			for _, r := range rows {
+				if !containsTokens(r.Value, id.toks) {
+					continue
+				}
+				owner, kept, err := ownerOf(ctx, db, hit{place: c.Place(), table: t.Name, pk: r.PK})
+				if err != nil {
+					return err
+				}
+				var ticket string
+				if t.Ticket != "NULL" {
+					_ = db.Get(ctx, &ticket, fmt.Sprintf("SELECT COALESCE(CAST(%s AS TEXT), '') FROM %s WHERE %s = ?", t.Ticket, quoteIdent(t.Name), quoteIdent(t.PK)), r.PK)
+				}
+				switch {
+				case s.KeptTickets[ticket] || owner == s.UserID && (kept || s.KeptAsIs):
+					res.Kept[c.Place()]++
+				case owner == s.UserID:
+					res.Found[c.Place()]++
+					res.TotalFound++
+				case id.strength == "strong":
+					res.Findings[c.Place()]++
+				default:
+					res.Ambiguous[c.Place()]++
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// containsTokens reports whether the tokens of v hold toks in sequence.
+func containsTokens(v string, toks []string) bool {
+	var all []string
+	Tokens(v, func(tok string, _, _ int) { all = append(all, tok) })
+	for i := 0; i+len(toks) <= len(all); i++ {
+		if slices.Equal(all[i:i+len(toks)], toks) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownerCol is the table's column naming the row's subject, for the
