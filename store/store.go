@@ -246,7 +246,7 @@ func (db *DB) migrate(ctx context.Context) ([]int64, error) {
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, migrateErr(err)
 	}
 	var v []int64
 	for _, r := range res {
@@ -299,6 +299,16 @@ func FromNullMillis(v sql.NullInt64) *time.Time {
 	}
 	t := FromMillis(v.Int64)
 	return &t
+}
+
+// migrateErr wraps a migration failure; a server lacking an extension the
+// schema needs (pg_trgm, from postgresql-contrib) is the operator's to fix:
+// bad input (exit 2), with the package named.
+func migrateErr(err error) error {
+	if strings.Contains(err.Error(), "postgresql-contrib") {
+		return fmt.Errorf("migrate: %v: %w", err, ErrInvalid)
+	}
+	return fmt.Errorf("migrate: %w", err)
 }
 
 // ErrSchema is returned when the database's schema is missing or older than

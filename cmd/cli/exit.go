@@ -8,6 +8,7 @@ import (
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -40,6 +41,8 @@ var exitCodes = []struct {
 	{anchor.ErrNothingToAccept, ExitRefused},
 	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
+	{residue.ErrFound, ExitFailed},
+	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
 	{policies.ErrPolicy, ExitBadInput},
