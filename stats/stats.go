@@ -24,6 +24,9 @@ const Purpose = "statistics"
 // Policy is what the statistics need from the policies engine.
 type Policy interface {
 	Purposes(ctx context.Context) ([]policies.Purpose, error)
+	// Decide is the retention decision, asked of the record a figure would
+	// be: the form the figure may take at its age.
+	Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error)
 }
 
 // Result reports a refresh.
@@ -62,7 +65,11 @@ func Scope(at time.Time) store.StatsScope {
 
 // Refresh recomputes both statistics tables from the store, set-wise, in one
 // transaction per table, each replacing the table's contents atomically and
-// appending its audit entry (counts only). Anonymised agent rows are kept.
+// appending its audit entry (counts only). Each figure is produced only in
+// the form the policies allow for its age, asked of them as the retention
+// run asks (Decide on the record the figure would be): a day's per-agent
+// figures named, anonymised or not at all, a subject's figure or none.
+// Anonymised agent rows are kept. Concurrent refreshes wait for each other.
 func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor string) (Result, error) {
 	p, err := CheckPurpose(ctx, pol)
 	if err != nil {
@@ -71,13 +78,22 @@ func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor 
 	r := Result{At: at.UTC(), LegalBasis: p.LegalBasis}
 	sc := Scope(at)
 	err = db.InTx(ctx, func(tx *store.Tx) error {
+		if err := store.LockStatsRefresh(ctx, tx); err != nil {
+			return err
+		}
 		if err := tx.Get(ctx, &r.Objectors, "SELECT COUNT(*) FROM objections WHERE purpose = ?", Purpose); err != nil {
 			return fmt.Errorf("count objections: %w", err)
 		}
+		ok, err := subjectStatsAllowed(ctx, pol, at)
+		if err != nil {
+			return err
+		}
+		var n int64
 		// A table the purpose no longer lists is emptied: the processing stops.
-		n, err := store.RefreshSubjectStats(ctx, tx, sc)
-		if !slices.Contains(p.Categories, policies.CatSubjectStats) {
-			n, err = 0, clear(ctx, tx, "DELETE FROM subject_stats")
+		if ok && slices.Contains(p.Categories, policies.CatSubjectStats) {
+			n, err = store.RefreshSubjectStats(ctx, tx, sc)
+		} else {
+			err = clear(ctx, tx, "DELETE FROM subject_stats")
 		}
 		if err != nil {
 			return err
@@ -93,11 +109,19 @@ func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor 
 		return r, fmt.Errorf("refresh subject statistics: %w", err)
 	}
 	err = db.InTx(ctx, func(tx *store.Tx) error {
-		n, err := store.RefreshAgentStats(ctx, tx, sc, nil)
-		if !slices.Contains(p.Categories, policies.CatAgentStats) {
-			n, err = 0, clear(ctx, tx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL")
+		if err := store.LockStatsRefresh(ctx, tx); err != nil {
+			return err
 		}
-		if err != nil {
+		var n int64
+		if slices.Contains(p.Categories, policies.CatAgentStats) {
+			plan, err := spanPlan(ctx, tx, pol, at)
+			if err != nil {
+				return err
+			}
+			if n, err = store.RecomputeAgentStats(ctx, tx, sc, plan, true); err != nil {
+				return err
+			}
+		} else if err := clear(ctx, tx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL"); err != nil {
 			return err
 		}
 		r.AgentStats = n
@@ -111,6 +135,79 @@ func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor 
 		return r, fmt.Errorf("refresh agent statistics: %w", err)
 	}
 	return r, nil
+}
+
+// spanPlan is the plan of a full recomputation: every day from the first
+// agent message to the last, each in the form the policies allow.
+func spanPlan(ctx context.Context, q store.Querier, pol Policy, at time.Time) (map[string]store.AgentStatsForm, error) {
+	first, last, ok, err := store.AgentStatsSpan(ctx, q)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var days []string
+	d, _ := time.Parse("2006-01-02", first)
+	end, _ := time.Parse("2006-01-02", last)
+	for ; !d.After(end); d = d.AddDate(0, 0, 1) {
+		days = append(days, d.Format("2006-01-02"))
+	}
+	return AgentForms(ctx, pol, at, days)
+}
+
+// AgentForms asks the policies in which form each day's per-agent figures
+// may exist at `at`: the retention decision on a named row of that day. Keep
+// means named, anonymise means anonymised, delete means none; anything else
+// is a policy error (nothing is computed).
+func AgentForms(ctx context.Context, pol Policy, at time.Time, days []string) (map[string]store.AgentStatsForm, error) {
+	recs := make([]policies.Record, len(days))
+	for i, d := range days {
+		s, err := store.DayStart(d)
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = policies.Record{Category: policies.CatAgentStats, ID: d,
+			Attrs: map[string]any{"day_start": s, "anonymized": false}}
+	}
+	dec, err := pol.Decide(ctx, at, recs)
+	if err != nil {
+		return nil, fmt.Errorf("statistics: the form of the agents' figures: %w", err)
+	}
+	if len(dec) != len(days) {
+		return nil, fmt.Errorf("%w: statistics: %d decisions for %d days", policies.ErrPolicy, len(dec), len(days))
+	}
+	plan := make(map[string]store.AgentStatsForm, len(days))
+	for i, d := range days {
+		switch dec[i].Action {
+		case policies.Keep:
+			plan[d] = store.AgentStatsNamed
+		case policies.Anonymize:
+			plan[d] = store.AgentStatsAnonymized
+		case policies.Delete:
+			plan[d] = store.AgentStatsNone
+		default:
+			return nil, fmt.Errorf("%w: statistics: agent_stats of %s: no usable decision (%q)", policies.ErrPolicy, d, dec[i].Action)
+		}
+	}
+	return plan, nil
+}
+
+// subjectStatsAllowed asks the policies whether a subject's figure computed
+// at `at` may exist: the retention decision on it is keep.
+func subjectStatsAllowed(ctx context.Context, pol Policy, at time.Time) (bool, error) {
+	dec, err := pol.Decide(ctx, at, []policies.Record{{Category: policies.CatSubjectStats, ID: "new",
+		Attrs: map[string]any{"computed_at": store.Millis(at), "held": false}}})
+	if err != nil {
+		return false, fmt.Errorf("statistics: the form of the subjects' figures: %w", err)
+	}
+	if len(dec) != 1 {
+		return false, fmt.Errorf("%w: statistics: %d decisions for one subject_stats record", policies.ErrPolicy, len(dec))
+	}
+	switch dec[0].Action {
+	case policies.Keep:
+		return true, nil
+	case policies.Delete, policies.Anonymize:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: statistics: subject_stats: no usable decision (%q)", policies.ErrPolicy, dec[0].Action)
 }
 
 // RemoveSubject takes a subject out of the statistics inside tx, for an
