@@ -3,9 +3,9 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
-	"database/sql"
 	"testing"
 	"time"
 
