@@ -38,6 +38,13 @@ type Result struct {
 	Objectors int64 `json:"objectors"`
 	// LegalBasis is the legal basis of the statistics purpose.
 	LegalBasis string `json:"legal_basis"`
+	// Mode is "full" or "incremental".
+	Mode string `json:"mode"`
+	// Changes is the number of change-log entries the refresh consumed.
+	Changes int64 `json:"changes"`
+	// Days is, for an incremental refresh, the number of agent days the
+	// changes reached.
+	Days int64 `json:"days_recomputed"`
 }
 
 // CheckPurpose returns the statistics purpose and fails with ErrPolicy when
@@ -63,14 +70,31 @@ func Scope(at time.Time) store.StatsScope {
 	return store.StatsScope{ObjectionPurpose: Purpose, At: store.Millis(at)}
 }
 
-// Refresh recomputes both statistics tables from the store, set-wise, in one
-// transaction per table, each replacing the table's contents atomically and
-// appending its audit entry (counts only). Each figure is produced only in
-// the form the policies allow for its age, asked of them as the retention
-// run asks (Decide on the record the figure would be): a day's per-agent
-// figures named, anonymised or not at all, a subject's figure or none.
-// Anonymised agent rows are kept. Concurrent refreshes wait for each other.
+// Options choose how a refresh works.
+type Options struct {
+	// Full recomputes every figure; otherwise only those the changes
+	// logged since the last refresh reach (the first refresh of a store is
+	// always full).
+	Full bool
+}
+
+// Refresh is RefreshWith and the default options: incremental.
 func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor string) (Result, error) {
+	return RefreshWith(ctx, db, pol, at, actor, Options{})
+}
+
+// RefreshWith recomputes the statistics tables from the store, set-wise, in
+// one transaction that appends an audit entry per table (counts only). An
+// incremental refresh recomputes only the figures the change log (filled by
+// triggers in the transactions that ingest, erase, object, restrict or
+// purge) reaches: the subjects and the agent days changed since the last
+// refresh; a full one recomputes every figure; both consume the log. Each
+// figure is produced only in the form the policies allow for its age,
+// asked of them as the retention run asks (Decide on the record the figure
+// would be): a day's per-agent figures named, anonymised or not at all, a
+// subject's figure or none. Anonymised agent rows are kept. Concurrent
+// refreshes wait for each other.
+func RefreshWith(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor string, opt Options) (Result, error) {
 	p, err := CheckPurpose(ctx, pol)
 	if err != nil {
 		return Result{}, err
@@ -84,55 +108,77 @@ func Refresh(ctx context.Context, db *store.DB, pol Policy, at time.Time, actor 
 		if err := tx.Get(ctx, &r.Objectors, "SELECT COUNT(*) FROM objections WHERE purpose = ?", Purpose); err != nil {
 			return fmt.Errorf("count objections: %w", err)
 		}
+		ch, err := store.ReadStatsChanges(ctx, tx)
+		if err != nil {
+			return err
+		}
+		full := opt.Full || ch.Full
+		r.Mode, r.Changes = "incremental", ch.Entries
+		if full {
+			r.Mode = "full"
+		}
+		var days []string
+		if !full {
+			if days, err = store.StatsChangedDays(ctx, tx); err != nil {
+				return err
+			}
+		}
+
 		ok, err := subjectStatsAllowed(ctx, pol, at)
 		if err != nil {
 			return err
 		}
 		var n int64
-		// A table the purpose no longer lists is emptied: the processing stops.
-		if ok && slices.Contains(p.Categories, policies.CatSubjectStats) {
-			n, err = store.RefreshSubjectStats(ctx, tx, sc)
-		} else {
+		switch {
+		case !ok || !slices.Contains(p.Categories, policies.CatSubjectStats):
+			// A table the purpose no longer lists is emptied: the processing stops.
 			err = clear(ctx, tx, "DELETE FROM subject_stats")
+		case full:
+			n, err = store.RefreshSubjectStats(ctx, tx, sc)
+		default:
+			n, err = store.RecomputeChangedSubjectStats(ctx, tx, sc)
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("refresh subject statistics: %w", err)
 		}
 		r.SubjectStats = n
-		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{
+		if _, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: at, Actor: actor, Action: "stats.refresh", Outcome: "ok",
-			Detail: map[string]any{"table": "subject_stats", "rows": n, "objectors_excluded": r.Objectors},
-		})
-		return err
-	})
-	if err != nil {
-		return r, fmt.Errorf("refresh subject statistics: %w", err)
-	}
-	err = db.InTx(ctx, func(tx *store.Tx) error {
-		if err := store.LockStatsRefresh(ctx, tx); err != nil {
+			Detail: map[string]any{"table": "subject_stats", "rows": n, "objectors_excluded": r.Objectors, "mode": r.Mode},
+		}); err != nil {
 			return err
 		}
-		var n int64
-		if slices.Contains(p.Categories, policies.CatAgentStats) {
-			plan, err := spanPlan(ctx, tx, pol, at)
-			if err != nil {
-				return err
+
+		n = 0
+		switch {
+		case !slices.Contains(p.Categories, policies.CatAgentStats):
+			err = clear(ctx, tx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL")
+		case full:
+			var plan map[string]store.AgentStatsForm
+			if plan, err = spanPlan(ctx, tx, pol, at); err == nil {
+				n, err = store.RecomputeAgentStats(ctx, tx, sc, plan, true)
 			}
-			if n, err = store.RecomputeAgentStats(ctx, tx, sc, plan, true); err != nil {
-				return err
+		default:
+			var plan map[string]store.AgentStatsForm
+			if plan, err = AgentForms(ctx, pol, at, days); err == nil {
+				n, err = store.RecomputeAgentStats(ctx, tx, sc, plan, false)
 			}
-		} else if err := clear(ctx, tx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL"); err != nil {
-			return err
+			r.Days = int64(len(days))
+		}
+		if err != nil {
+			return fmt.Errorf("refresh agent statistics: %w", err)
 		}
 		r.AgentStats = n
-		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{
+		if _, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: at, Actor: actor, Action: "stats.refresh", Outcome: "ok",
-			Detail: map[string]any{"table": "agent_stats", "rows": n, "objectors_excluded": r.Objectors},
-		})
-		return err
+			Detail: map[string]any{"table": "agent_stats", "rows": n, "objectors_excluded": r.Objectors, "mode": r.Mode},
+		}); err != nil {
+			return err
+		}
+		return store.ConsumeStatsChanges(ctx, tx, full, store.Millis(at))
 	})
 	if err != nil {
-		return r, fmt.Errorf("refresh agent statistics: %w", err)
+		return r, fmt.Errorf("refresh statistics: %w", err)
 	}
 	return r, nil
 }

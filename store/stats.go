@@ -51,17 +51,25 @@ func RefreshSubjectStats(ctx context.Context, tx *Tx, sc StatsScope) (int64, err
 // anonymised subjects get no row. Unless all, only the tickets of users are
 // read. It returns the number of rows written.
 func RecomputeSubjectStats(ctx context.Context, tx *Tx, sc StatsScope, users []string, all bool) (int64, error) {
-	if !all && len(users) == 0 {
+	if all {
+		return recomputeSubjectStats(ctx, tx, sc, "", nil, true)
+	}
+	if len(users) == 0 {
 		return 0, nil
 	}
+	cond, args := inList(tx.Dialect(), "", users)
+	return recomputeSubjectStats(ctx, tx, sc, cond, args, false)
+}
+
+// recomputeSubjectStats is RecomputeSubjectStats for the users whose id
+// satisfies "id "+cond (every user when all).
+func recomputeSubjectStats(ctx context.Context, tx *Tx, sc StatsScope, cond string, condArgs []any, all bool) (int64, error) {
 	del, delArgs := "DELETE FROM subject_stats", []any(nil)
 	el, elArgs := eligibleTickets, []any{sc.ObjectionPurpose}
 	if !all {
-		cond, a := inList(tx.Dialect(), "user_id", users)
-		del, delArgs = del+" WHERE "+cond, a
-		cond, a = inList(tx.Dialect(), "t.user_id", users)
-		el = strings.Replace(eligibleTickets, "WHERE t.restricted = FALSE", "WHERE "+cond+" AND t.restricted = FALSE", 1)
-		elArgs = append(a, sc.ObjectionPurpose)
+		del, delArgs = del+" WHERE user_id "+cond, condArgs
+		el = strings.Replace(eligibleTickets, "WHERE t.restricted = FALSE", "WHERE t.user_id "+cond+" AND t.restricted = FALSE", 1)
+		elArgs = append(append([]any{}, condArgs...), sc.ObjectionPurpose)
 	}
 	if _, err := tx.Exec(ctx, del, delArgs...); err != nil {
 		return 0, fmt.Errorf("clear subject_stats: %w", err)
