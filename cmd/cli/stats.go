@@ -19,7 +19,7 @@ func newStatsCmd(e *Env) *cobra.Command {
 form the policies allow for each figure's age. By default only what changed
 since the last refresh (ingested, erased, objected, restricted, expired) is
 recomputed; --full recomputes every figure.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			when, err := e.TimeFlag("--at", at)
 			if err != nil {
