@@ -269,8 +269,13 @@ func (r *Register) Close(ctx context.Context, id string, refuse bool, reason str
 	return req, err
 }
 
+// isClosed reports whether a request status is final (done or refused).
+func isClosed(status string) bool {
+	return status != store.RequestOpen && status != store.RequestInProgress
+}
+
 func (r *Register) close(ctx context.Context, tx *store.Tx, req *store.Request, refuse bool, reason string) error {
-	if req.Status != store.RequestOpen && req.Status != store.RequestInProgress {
+	if isClosed(req.Status) {
 		return fmt.Errorf("request %s is already %s: %w", req.RequestID, req.Status, ErrState)
 	}
 	now := r.now()
@@ -355,12 +360,46 @@ func (h *Handle) Record(ctx context.Context, tx *store.Tx, action, outcome strin
 	return store.InsertRequestAction(ctx, tx, a)
 }
 
+// RecordOutcome links an action to the request (as Record does) and, when
+// result wraps policies.ErrRefused, closes the request as refused with the
+// policy's reason in the same transaction (Art. 12(4)) — whether the request
+// was opened by Start or named by the operator: a refusal is the request's
+// answer, and the register must not show it pending (nor let it be closed as
+// done).
+func (r *Register) RecordOutcome(ctx context.Context, tx *store.Tx, h *Handle, action, outcome string, auditSeq int64, result error) error {
+	if err := h.Record(ctx, tx, action, outcome, auditSeq); err != nil {
+		return err
+	}
+	if !errors.Is(result, policies.ErrRefused) {
+		return nil
+	}
+	req, err := store.LockRequest(ctx, tx, h.Request.RequestID)
+	if err != nil {
+		return err
+	}
+	if err := r.close(ctx, tx, &req, true, refusalReason(result)); err != nil {
+		return err
+	}
+	h.Request = req
+	return nil
+}
+
+// refusalReason is the register's reason for a refusal error, bounded.
+func refusalReason(err error) string {
+	reason := err.Error()
+	if len(reason) > maxReasonLen {
+		reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
+	}
+	return reason
+}
+
 // Finish closes an auto-opened request: done when err is nil, refused (with
 // the error's reason) when err wraps policies.ErrRefused, left in_progress
 // otherwise, so that the failure stays visible in the register. A request
-// named by the operator is left for them to close.
+// named by the operator is left for them to close; one already closed (a
+// refusal recorded by RecordOutcome) is left as it is.
 func (r *Register) Finish(ctx context.Context, h *Handle, err error) error {
-	if h == nil || !h.AutoClose {
+	if h == nil || !h.AutoClose || isClosed(h.Request.Status) {
 		return nil
 	}
 	refuse := errors.Is(err, policies.ErrRefused)
@@ -369,10 +408,7 @@ func (r *Register) Finish(ctx context.Context, h *Handle, err error) error {
 	}
 	reason := ""
 	if refuse {
-		reason = err.Error()
-		if len(reason) > maxReasonLen {
-			reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
-		}
+		reason = refusalReason(err)
 	}
 	return r.DB.InTx(ctx, func(tx *store.Tx) error {
 		req, lerr := store.LockRequest(ctx, tx, h.Request.RequestID)
