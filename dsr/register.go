@@ -246,8 +246,19 @@ func (r *Register) Extend(ctx context.Context, id, reason string, until time.Tim
 	return req, err
 }
 
+// TypeAction is the action that answers each type of request: a request is
+// done only when the register holds that action, with outcome ok, for it.
+var TypeAction = map[string]string{
+	"access":        "export",
+	"rectification": "rectify",
+	"objection":     "object",
+	"erasure":       "erase",
+}
+
 // Close closes a pending request as done or, when refuse is set, as refused
-// with a mandatory reason. Closing a closed request is refused (ErrState).
+// with a mandatory reason. Closing a closed request, or closing as done a
+// request whose type's action (TypeAction) was never recorded for it, is
+// refused (ErrState); ForceClose records the latter with a reason.
 func (r *Register) Close(ctx context.Context, id string, refuse bool, reason string) (store.Request, error) {
 	if refuse {
 		var err error
@@ -264,9 +275,56 @@ func (r *Register) Close(ctx context.Context, id string, refuse bool, reason str
 		if err != nil {
 			return err
 		}
+		if !refuse {
+			if err := needAction(ctx, tx, req); err != nil {
+				return err
+			}
+		}
 		return r.close(ctx, tx, &req, refuse, reason)
 	})
 	return req, err
+}
+
+// ForceClose closes a pending request as done although the register holds
+// no action of its type for it (the action was taken outside oubli), with a
+// mandatory reason kept on the request; the closing audit entry says it was
+// forced.
+func (r *Register) ForceClose(ctx context.Context, id, reason string) (store.Request, error) {
+	reason, err := checkReason("forcing a request closed", reason)
+	if err != nil {
+		return store.Request{}, err
+	}
+	var req store.Request
+	err = r.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		req, err = store.LockRequest(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		req.CloseReason.String, req.CloseReason.Valid = reason, true
+		return r.close(ctx, tx, &req, false, "")
+	})
+	return req, err
+}
+
+// needAction refuses (ErrState) closing req as done when the register holds
+// no successful action of its type for it.
+func needAction(ctx context.Context, tx *store.Tx, req store.Request) error {
+	want := TypeAction[req.Type]
+	acts, err := store.RequestActions(ctx, tx, req.RequestID)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if a.Action == want && a.Outcome == "ok" {
+			return nil
+		}
+	}
+	if isClosed(req.Status) {
+		return nil // close says why
+	}
+	return fmt.Errorf("request %s: no %s was recorded for this %s request, so it cannot be closed as done: run `oubli %s --request %s`, close it as refused (--refuse --reason), or, if it was done outside oubli, --force --reason: %w",
+		req.RequestID, want, req.Type, want, req.RequestID, ErrState)
 }
 
 // isClosed reports whether a request status is final (done or refused).
@@ -289,7 +347,7 @@ func (r *Register) close(ctx context.Context, tx *store.Tx, req *store.Request, 
 		return err
 	}
 	return r.record(ctx, tx, *req, "request.close", req.Status, map[string]any{
-		"late": req.ClosedAt.Int64 > req.DueAt,
+		"late": req.ClosedAt.Int64 > req.DueAt, "forced": req.CloseReason.Valid,
 	})
 }
 
