@@ -19,8 +19,9 @@ import (
 
 // ErrState marks an operation the request's current state does not allow: a
 // second extension, an extension after the due date, closing a closed
-// request (exit 3, refused).
-var ErrState = errors.New("not allowed in the request's current state")
+// request, executing a closed request (exit 3, refused). It is
+// store.ErrState, the one sentinel of a wrong state.
+var ErrState = store.ErrState
 
 // Deadlines is the part of the policies engine the register needs
 // (*policies.Engine implements it): the due date of a request and the latest
@@ -362,8 +363,8 @@ type Handle struct {
 }
 
 // Start attaches a DSR command to a request: the given request id (must
-// exist, else store.ErrNotFound; be open or in_progress, of the right type
-// and the same subject, else store.ErrInvalid), or, when requestID is "", a
+// exist, else store.ErrNotFound; be open or in_progress, else ErrState; of
+// the right type and the same subject, else store.ErrInvalid), or, when requestID is "", a
 // new request opened now that Finish closes: nothing goes unrecorded. The
 // request is in_progress when Start returns.
 func (r *Register) Start(ctx context.Context, requestID, typ string, subj store.Subject) (*Handle, error) {
@@ -382,8 +383,8 @@ func (r *Register) Start(ctx context.Context, requestID, typ string, subj store.
 			return err
 		}
 		switch {
-		case req.Status != store.RequestOpen && req.Status != store.RequestInProgress:
-			return fmt.Errorf("request %s is %s: %w", requestID, req.Status, store.ErrInvalid)
+		case isClosed(req.Status):
+			return fmt.Errorf("request %s is already %s: %w", requestID, req.Status, ErrState)
 		case req.Type != typ:
 			return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
 		case req.SubjectHash != r.SubjectHash(subj.UserID):

@@ -263,7 +263,7 @@ func TestStartFinish(t *testing.T) {
 			{"unknown request", "DSR-2026-123456", "access", s, store.ErrNotFound},
 			{"wrong type", access.RequestID, "erasure", s, store.ErrInvalid},
 			{"other subject", access.RequestID, "access", other, store.ErrInvalid},
-			{"closed request", closed.RequestID, "access", s, store.ErrInvalid},
+			{"closed request", closed.RequestID, "access", s, ErrState}, // a wrong state: exit 3
 			{"bad type", "", "portability", s, store.ErrInvalid},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

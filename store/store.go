@@ -48,6 +48,10 @@ var (
 	// ErrConflict is returned when a write would break a constraint (for example
 	// deleting a subject that still has tickets).
 	ErrConflict = errors.New("conflict")
+	// ErrState is returned for an operation the current state of what it
+	// names does not allow: releasing a released hold, closing a closed
+	// request (exit 3, refused).
+	ErrState = errors.New("not allowed in the current state")
 )
 
 //go:embed migrations

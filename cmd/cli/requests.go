@@ -238,7 +238,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			}
 			views := []requestView{}
 			if !e.JSON() {
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "RECEIVED", "DUE", "")
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "USER ID", "RECEIVED", "DUE", "")
 			}
 			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
 				v := viewRegisterEntry(r, at, nil)
@@ -252,7 +252,11 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				} else if v.Extended {
 					flag = "extended"
 				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, flag)
+				who := "(erased)"
+				if v.UserID != nil {
+					who = *v.UserID
+				}
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 				return nil
 			})
 			if err != nil {
