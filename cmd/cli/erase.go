@@ -73,7 +73,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 			}
 			rep, err := er.Erase(e.Ctx, key, opt)
 			if rep != nil {
-				printErase(e, rep)
+				printErase(e, rep, typedSubject(key))
 			}
 			return err
 		},
@@ -87,7 +87,9 @@ func newEraseCmd(e *Env) *cobra.Command {
 	return c
 }
 
-func printErase(e *Env, r *dsr.EraseReport) {
+// printErase prints an erasure's report; who is the subject as the operator
+// typed it (stdout is theirs; the audit keeps the keyed hash).
+func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if e.JSON() {
 		_ = e.PrintJSON(r)
 		return
@@ -112,7 +114,7 @@ func printErase(e *Env, r *dsr.EraseReport) {
 	if r.DryRun {
 		verb = "would erase (dry run)"
 	}
-	e.Printf("%s subject %s", verb, r.SubjectRef)
+	e.Printf("%s subject %s", verb, who)
 	if r.RequestID != "" {
 		e.Printf(" for request %s", r.RequestID)
 	}

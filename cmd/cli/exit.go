@@ -48,7 +48,7 @@ var exitCodes = []struct {
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
-	{dsr.ErrState, ExitRefused},
+	{store.ErrState, ExitRefused}, // dsr.ErrState is the same sentinel
 	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
 	{store.ErrSchema, ExitBadInput},
