@@ -153,8 +153,11 @@ func (s *S3) wrap(action string, err error) error {
 		switch api.ErrorCode() {
 		case "NoSuchBucket":
 			return fmt.Errorf("%w: bucket %q does not exist (oubli migrate creates it)", ErrSetup, s.loc.Bucket)
-		case "AccessDenied", "Forbidden", "AllAccessDisabled":
+		case "AccessDenied", "AllAccessDisabled":
 			return fmt.Errorf("%w: bucket %q: permission s3:%s denied to these credentials", ErrSetup, s.loc.Bucket, action)
+		case "Forbidden":
+			// A HEAD answer has no body to tell why.
+			return fmt.Errorf("%w: bucket %q: access denied (wrong credentials, or permission s3:%s missing)", ErrSetup, s.loc.Bucket, action)
 		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
 			return fmt.Errorf("%w: bucket %q: the server refused the credentials (%s)", ErrSetup, s.loc.Bucket, api.ErrorCode())
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
@@ -42,6 +43,9 @@ var exitCodes = []struct {
 	{retention.ErrSafetyValve, ExitRefused},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrBadLocation, ExitBadInput},
+	{blobs.ErrSetup, ExitBadInput},
+	{blobs.ErrUnavailable, ExitFailed},
 }
 
 // ExitCode returns the exit code for an error returned by a command.
