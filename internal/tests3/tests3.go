@@ -238,21 +238,35 @@ func (s *Server) Store(t testing.TB, o BucketOptions) *blobs.S3 {
 	return st
 }
 
-// Run runs fn as a subtest on each blob store: "dir" (a temp directory) and
-// "s3" (a fresh versioned bucket on a fresh versitygw: the harder case,
-// where a deletion must remove every version).
-func Run(t *testing.T, fn func(t *testing.T, bs blobs.Store)) {
+// Kinds are the blob stores every blob-touching test runs against.
+var Kinds = []string{"dir", "s3"}
+
+// Open returns a fresh blob store of the named kind: "dir" (a temp
+// directory) or "s3" (a fresh versioned bucket, under a prefix, on a fresh
+// versitygw: the harder case, where a deletion must remove every version).
+func Open(t testing.TB, kind string) blobs.Store {
 	t.Helper()
-	t.Run("dir", func(t *testing.T) {
+	switch kind {
+	case "dir":
 		d, err := blobs.NewDir(filepath.Join(t.TempDir(), "blobs"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn(t, d)
-	})
-	t.Run("s3", func(t *testing.T) {
-		fn(t, Start(t).Store(t, BucketOptions{Versioned: true, Prefix: "att/"}))
-	})
+		return d
+	case "s3":
+		return Start(t).Store(t, BucketOptions{Versioned: true, Prefix: "att/"})
+	}
+	t.Fatalf("unknown blob store kind %q", kind)
+	return nil
+}
+
+// Run runs fn as a subtest on each kind of blob store, as testdb.Run does
+// on each database.
+func Run(t *testing.T, fn func(t *testing.T, bs blobs.Store)) {
+	t.Helper()
+	for _, k := range Kinds {
+		t.Run(k, func(t *testing.T) { fn(t, Open(t, k)) })
+	}
 }
 
 // FilesHolding returns the files under the server's data and versioning
