@@ -198,6 +198,18 @@ var badInputs = []badInput{
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},
+	{input: "--blobs with an unknown URL scheme", args: []string{"--blobs", "gs://bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: `unknown scheme "gs"`,
+		note: "never a local directory named gs:"},
+	{input: "--blobs s3: without //", args: []string{"--blobs", "s3:/bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "want s3://BUCKET[/PREFIX]"},
+	{input: "--blobs with an invalid bucket name", args: []string{"--blobs", "s3://Bad_Bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "invalid bucket name"},
+	{input: "--blobs with credentials in the URL", args: []string{"--blobs", "s3://AKIAEXAMPLE:s3cr3t@bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "credentials do not belong in the URL",
+		note: "the message does not echo them"},
+	{input: "unreachable S3 endpoint", args: []string{"--blobs", "s3://oubli-blobs/x", "ingest", "{file}"}, file: line(), code: 1, msg: "blob store unavailable",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			w.env = append(append([]string(nil), w.env...), "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
+				"AWS_SECRET_ACCESS_KEY=s3cr3t-example", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			return args, ""
+		}},
 }
 
 // hostilePolicy returns a prep that copies the embedded policies' files

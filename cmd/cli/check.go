@@ -98,6 +98,12 @@ func newCheckCmd(e *Env) *cobra.Command {
 }
 
 func printCheck(e *Env, rep integrity.Report) {
+	if d := rep.BlobStore; d != nil {
+		e.Printf("blob store %s: versioning %s, object lock %s\n", d.Location, d.Versioning, map[bool]string{true: "on", false: "off"}[d.ObjectLock])
+		for _, w := range d.Warnings {
+			e.Printf("warning: %s\n", w)
+		}
+	}
 	if rep.Clean {
 		e.Printf("clean: %d attachment(s) and %d blob file(s) checked%s\n", rep.Attachments, rep.Blobs, map[bool]string{true: " (deep)"}[rep.Deep])
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
@@ -58,6 +59,9 @@ var exitCodes = []struct {
 	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrBadLocation, ExitBadInput},
+	{blobs.ErrSetup, ExitBadInput},
+	{blobs.ErrUnavailable, ExitFailed},
 }
 
 // ExitCode returns the exit code for an error returned by a command.

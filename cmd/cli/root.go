@@ -309,8 +309,9 @@ func (e *Env) sqlitePath() string {
 	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
 }
 
-// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
-// SQLite file. It is required with PostgreSQL.
+// BlobsPath returns the blob store's location: --blobs (a directory or
+// s3://BUCKET[/PREFIX]), or oubli-blobs beside a SQLite file. It is required
+// with PostgreSQL.
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
@@ -322,13 +323,32 @@ func (e *Env) BlobsPath() (string, error) {
 	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
 }
 
-// Blobs opens the blob store.
-func (e *Env) Blobs() (*blobs.Dir, error) {
+// BlobsLocation parses the blob store's location: an unknown URL scheme
+// or a bad s3:// URL is a usage error (exit 2), never a directory named
+// after it.
+func (e *Env) BlobsLocation() (blobs.Location, error) {
 	p, err := e.BlobsPath()
+	if err != nil {
+		return blobs.Location{}, err
+	}
+	loc, err := blobs.ParseLocation(p)
+	if err != nil {
+		return loc, fmt.Errorf("%w: --blobs: %v", ErrUsage, err)
+	}
+	return loc, nil
+}
+
+// Blobs opens the blob store: a directory, or an S3 bucket reached through
+// the standard AWS environment and config chain.
+func (e *Env) Blobs() (blobs.Store, error) {
+	loc, err := e.BlobsLocation()
 	if err != nil {
 		return nil, err
 	}
-	return blobs.NewDir(p)
+	if loc.IsS3() {
+		return blobs.NewS3(e.Ctx, loc, blobs.S3Options{})
+	}
+	return blobs.NewDir(loc.Dir)
 }
 
 // LedgerPath returns the erasure ledger path: --ledger, or
