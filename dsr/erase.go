@@ -11,6 +11,7 @@ import (
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/stats"
 	"github.com/oubli/oubli/store"
@@ -40,6 +41,8 @@ type Eraser struct {
 	Now func() time.Time
 	// Actor names who acts in the audit trail ("cli").
 	Actor string
+	// Notify queues the Art. 19 notifications in the erasure's transaction.
+	Notify *notify.Outbox
 }
 
 // EraseOptions tune Erase.
@@ -100,6 +103,10 @@ type EraseReport struct {
 	Ledger       string               `json:"ledger"` // appended, already, skipped (dry run)
 	Residue      *Residue             `json:"residue,omitempty"`
 	decisions    map[string]policies.Decision
+
+	// Notifications are the Art. 19 notifications queued in the erasure's
+	// transaction (dry run: that would be).
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 func (e *Eraser) now() time.Time {
@@ -329,6 +336,9 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		keep(policies.CatSubjects, subj.UserID)
 	}
 
+	if rep.Notifications, err = e.Notify.Queue(ctx, tx, notify.Erasure(rep.RequestID, ref, subj.UserID, at, rep.Deleted, rep.Anonymized)); err != nil {
+		return nil, err
+	}
 	outcome := "ok"
 	if opt.DryRun {
 		outcome = "dry-run"
@@ -543,7 +553,8 @@ func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.Subje
 		}
 		err := store.ScanText(ctx, e.DB, t, func(vals []string) error {
 			res.Scanned[t.Table]++
-			kept := (ti >= 0 && keptTickets[vals[ti]]) || (ui >= 0 && keptUser != "" && vals[ui] == keptUser)
+			kept := (ti >= 0 && keptTickets[vals[ti]]) || (ui >= 0 && keptUser != "" && vals[ui] == keptUser) ||
+				t.Table == "notifications" // Art. 19: the user id the recipients need, until delivered or acknowledged
 			// A row keyed to another subject is theirs; every row of the
 			// erased subject's own tickets is gone or kept.
 			other := ui >= 0 && vals[ui] != "" && vals[ui] != subj.UserID

@@ -264,6 +264,9 @@ func (r *Register) Close(ctx context.Context, id string, refuse bool, reason str
 		if err != nil {
 			return err
 		}
+		if err := checkNotified(ctx, tx, req); err != nil && (req.Status == store.RequestOpen || req.Status == store.RequestInProgress) {
+			return err
+		}
 		return r.close(ctx, tx, &req, refuse, reason)
 	})
 	return req, err

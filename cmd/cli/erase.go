@@ -27,7 +27,11 @@ func (e *Env) eraser() (*dsr.Eraser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli"}, nil
+	ob, err := e.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli", Notify: ob}, nil
 }
 
 func newEraseCmd(e *Env) *cobra.Command {
@@ -106,6 +110,7 @@ func printErase(e *Env, r *dsr.EraseReport) {
 			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
 		}
 	}
+	printQueued(e, r.Notifications, r.DryRun)
 	e.Printf("  ledger: %s\n", r.Ledger)
 	if res := r.Residue; res != nil {
 		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)

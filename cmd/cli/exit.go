@@ -6,6 +6,7 @@ import (
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
@@ -31,6 +32,8 @@ var exitCodes = []struct {
 	{dsr.ErrResidue, ExitFailed},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
+	{notify.ErrConfig, ExitBadInput},
+	{notify.ErrState, ExitRefused},
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},

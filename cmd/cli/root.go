@@ -43,6 +43,12 @@ type Env struct {
 	Ledger   string
 	Policies string
 	Output   string
+	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
+	// "schedule" for the scheduler): the actor of every audit entry.
+	Actor string
+	// RecipientsFile is the Art. 19 delivery settings (--recipients /
+	// OUBLI_RECIPIENTS); "" makes every recipient manual.
+	RecipientsFile string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
@@ -125,7 +131,7 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
-			return nil
+			return e.resolveActor(cmd)
 		},
 	}
 	root.SetIn(e.In)
@@ -140,6 +146,8 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
+	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))

@@ -18,7 +18,7 @@ import (
 func init() { register(newScheduleCmd) }
 
 func newScheduleCmd(e *Env) *cobra.Command {
-	var retSpec, statsSpec, reportSpec, tz, listen string
+	var retSpec, statsSpec, reportSpec, notifySpec, tz, listen string
 	var batch, workers int
 	var maxShare float64
 	var allowLarge bool
@@ -100,8 +100,21 @@ others log the run as skipped (busy).`,
 					return scheduler.Result{}, err
 				}})
 			}
+			if notifySpec != "" {
+				d, err := e.Deliverer()
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, scheduler.Job{Name: "notify", Spec: notifySpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					_, err := d.Deliver(ctx, false)
+					if errors.Is(err, store.ErrBusy) {
+						return scheduler.Result{}, scheduler.ErrSkipped
+					}
+					return scheduler.Result{}, err
+				}})
+			}
 			if len(jobs) == 0 {
-				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report")
+				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report, --notify")
 			}
 			return scheduler.Run(e.Ctx, scheduler.Config{Jobs: jobs, Location: loc, Listen: listen, DB: db, Log: e.Log, Now: e.Now})
 		},
@@ -110,6 +123,7 @@ others log the run as skipped (busy).`,
 	f.StringVar(&retSpec, "retention", "0 3 * * *", "cron spec of the retention purge (\"\" to disable)")
 	f.StringVar(&statsSpec, "stats", "30 0 * * *", "cron spec of the statistics refresh (\"\" to disable)")
 	f.StringVar(&reportSpec, "report", "0 8 * * *", "cron spec of the overdue-request report (\"\" to disable)")
+	f.StringVar(&notifySpec, "notify", "@every 1m", "cron spec of the delivery of queued notifications to recipients (Art. 19; \"\" to disable)")
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
