@@ -101,6 +101,8 @@ func scrubValues(ctx context.Context, tx *store.Tx, subjectRef string) error {
 			return err
 		}
 		n.Payload = string(b)
+		sum := sha256.Sum256(b)
+		n.PayloadSHA256 = hex.EncodeToString(sum[:])
 		if err := store.UpdateNotification(ctx, tx, n); err != nil {
 			return err
 		}

@@ -127,9 +127,9 @@ func ClaimNotifications(ctx context.Context, q Querier, after string, dueBy int6
 // UpdateNotification writes a notification's delivery state (status,
 // payload, attempts, times, error, acknowledgement).
 func UpdateNotification(ctx context.Context, tx *Tx, n Notification) error {
-	_, err := tx.Exec(ctx, `UPDATE notifications SET status = ?, payload = ?, attempts = ?, next_attempt_at = ?,
+	_, err := tx.Exec(ctx, `UPDATE notifications SET status = ?, payload = ?, payload_sha256 = ?, attempts = ?, next_attempt_at = ?,
 		last_attempt_at = ?, delivered_at = ?, last_error = ?, ack_note = ?, ack_actor = ?, acked_at = ? WHERE id = ?`,
-		n.Status, n.Payload, n.Attempts, n.NextAttemptAt, n.LastAttemptAt, n.DeliveredAt, n.LastError,
+		n.Status, n.Payload, n.PayloadSHA256, n.Attempts, n.NextAttemptAt, n.LastAttemptAt, n.DeliveredAt, n.LastError,
 		n.AckNote, n.AckActor, n.AckedAt, n.ID)
 	if err != nil {
 		return fmt.Errorf("update notification %s: %w", n.ID, err)
