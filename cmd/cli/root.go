@@ -54,6 +54,9 @@ type Env struct {
 	RecipientsFile string
 
 	db *store.DB
+	// allowUnapproved is --allow-unapproved of the commands gated on the
+	// policies' approval.
+	allowUnapproved bool
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
 	// mayCreate lets the command create a missing SQLite file (migrate,
@@ -183,7 +186,10 @@ func (e *Env) newRoot() *cobra.Command {
 				top = top.Parent()
 			}
 			e.mayCreate = creatingCommands[top.Name()]
-			return e.resolveActor(cmd)
+			if err := e.resolveActor(cmd); err != nil {
+				return err
+			}
+			return e.gateApproval(cmd)
 		},
 	}
 	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
@@ -214,6 +220,7 @@ func (e *Env) newRoot() *cobra.Command {
 		root.AddCommand(c)
 	}
 	groupCommand(root)
+	e.addApprovalFlags(root)
 	return root
 }
 
