@@ -169,6 +169,8 @@ var badInputs = []badInput{
 	{input: "--batch-size out of range", args: []string{"retention", "run", "--batch-size", "0"}, code: 2, msg: "--batch-size 0"},
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
 	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
+	{input: "retention run --at in the future", args: []string{"retention", "run", "--at", "2999-01-01"}, code: 2, msg: "--at 2999-01-01T00:00:00Z: in the future"},
+	{input: "check --grace not positive", args: []string{"check", "--grace", "-1s"}, code: 2, msg: "--grace -1s: want a positive duration"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
 	{input: "bad --set (unknown field)", args: []string{"rectify", "--user-id", "u-000", "--set", "nom=Durand"}, code: 2, msg: `unknown field "nom"`},
 	{input: "bad --set (no =)", args: []string{"rectify", "--user-id", "u-000", "--set", "email"}, code: 2, msg: "--set #1: want FIELD=VALUE"},

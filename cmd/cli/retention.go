@@ -84,6 +84,11 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if now := e.Now(); o.At.After(now) {
+				// Deleting is forever: a run never acts on a date to come.
+				return usageErrorf("--at %s: in the future (now %s); a run deletes as of now or earlier; `retention plan --at` may look ahead",
+					o.At.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
 			bs, err := e.Blobs()
 			if err != nil {
 				return err
