@@ -55,6 +55,19 @@ func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted
 	return interrupted, nil
 }
 
+// InterruptDeadRuns marks every run recorded as running as interrupted.
+// Call it only while holding the retention lock: then no run is live, and a
+// run recorded as running died (SIGKILL, a lost connection, a server
+// restart) before it could record its end.
+func InterruptDeadRuns(ctx context.Context, q Querier) (int64, error) {
+	res, err := q.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE outcome = 'running'")
+	if err != nil {
+		return 0, fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // UpdateRetentionRun stores a running run's counts and progress; called in
 // each batch's transaction so the counts always match what was committed.
 // A run no longer recorded as running (another run, which could take the
