@@ -10,6 +10,7 @@ import (
 
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/integrity"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/scheduler"
 	"github.com/oubli/oubli/stats"
@@ -19,13 +20,13 @@ import (
 func init() { register(newScheduleCmd) }
 
 func newScheduleCmd(e *Env) *cobra.Command {
-	var retSpec, statsSpec, reportSpec, tz, listen string
+	var retSpec, statsSpec, reportSpec, residueSpec, notifySpec, tz, listen string
 	var batch, workers int
 	var maxShare float64
 	var allowLarge bool
 	c := &cobra.Command{
 		Use:   "schedule",
-		Short: "The long-running scheduler: retention, statistics refresh and overdue-request report on cron specs",
+		Short: "The long-running scheduler: retention, statistics refresh, overdue-request report and residue sweep on cron specs",
 		Long: `Runs the nightly jobs on cron specs (five fields, an optional leading seconds field,
 or @daily / @every 1h) read in --tz. A run missed while the daemon was down is caught
 up once at start. /healthz and Prometheus /metrics are served on --listen.
@@ -115,8 +116,31 @@ exists from start-up.`,
 					return scheduler.Result{}, err
 				}})
 			}
+			if residueSpec != "" {
+				jobs = append(jobs, scheduler.Job{Name: "residue", Spec: residueSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					h, err := db.Hasher(ctx)
+					if err != nil {
+						return scheduler.Result{}, err
+					}
+					_, err = residue.Sweep(ctx, db, bs, h, residue.SweepOptions{Now: e.Now, Actor: e.Actor})
+					return scheduler.Result{}, err
+				}})
+			}
+			if notifySpec != "" {
+				d, err := e.Deliverer()
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, scheduler.Job{Name: "notify", Spec: notifySpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					_, err := d.Deliver(ctx, false)
+					if errors.Is(err, store.ErrBusy) {
+						return scheduler.Result{}, scheduler.ErrSkipped
+					}
+					return scheduler.Result{}, err
+				}})
+			}
 			if len(jobs) == 0 {
-				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report")
+				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report, --residue, --notify")
 			}
 			return scheduler.Run(e.Ctx, scheduler.Config{Jobs: jobs, Location: loc, Listen: listen, DB: db, Log: e.Log, Now: e.Now})
 		},
@@ -125,6 +149,8 @@ exists from start-up.`,
 	f.StringVar(&retSpec, "retention", "0 3 * * *", "cron spec of the retention purge (\"\" to disable)")
 	f.StringVar(&statsSpec, "stats", "30 0 * * *", "cron spec of the statistics refresh (\"\" to disable)")
 	f.StringVar(&reportSpec, "report", "0 8 * * *", "cron spec of the overdue-request report (\"\" to disable)")
+	f.StringVar(&residueSpec, "residue", "0 4 * * *", "cron spec of the residue sweep, oubli check --residue (\"\" to disable)")
+	f.StringVar(&notifySpec, "notify", "@every 1m", "cron spec of the delivery of queued notifications to recipients (Art. 19; \"\" to disable)")
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
