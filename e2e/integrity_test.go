@@ -96,3 +96,37 @@ func TestMissingStoreNotCreated(t *testing.T) {
 	}
 	w.must("--db", "sqlite:"+created, "requests", "list")
 }
+
+// TestPolicyErrorsShowNoSecret (issue 17 item 3): a policy directory with
+// a symlink to a file holding secrets (as /proc/self/environ does), or a
+// file holding them that fails to parse, never shows them, in text or JSON.
+func TestPolicyErrorsShowNoSecret(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	secret := "OUBLI_SECRET=fake-s3cret-77\x00PGPASSWORD=hunter2-pw\x00"
+	outside := w.file("environ", []byte(secret))
+	for i, mk := range []func(dir string){
+		func(dir string) { _ = os.Symlink(outside, filepath.Join(dir, "zz.rego")) },
+		func(dir string) { _ = os.WriteFile(filepath.Join(dir, "zz.rego"), []byte(secret), 0o600) },
+	} {
+		hostilePolicy("x := 1")(t, w, nil)
+		dir := filepath.Join(w.dir, "pol")
+		os.Remove(filepath.Join(dir, "zz.rego"))
+		mk(dir)
+		for _, args := range [][]string{
+			{"--policies", dir, "policy", "check"},
+			{"--policies", dir, "--output", "json", "policy", "check"},
+			{"--policies", dir, "retention", "plan", "--at", "2026-01-01"},
+		} {
+			r := w.run(nil, args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "zz.rego") {
+				t.Errorf("case %d %v: want exit 2 naming zz.rego: %s", i, args, r)
+			}
+			for _, s := range []string{"fake-s3cret", "hunter2", "OUBLI_SECRET", "e2e-test-secret"} {
+				if strings.Contains(r.stdout+r.stderr, s) {
+					t.Errorf("case %d %v: output shows %q: %s", i, args, s, r)
+				}
+			}
+		}
+	}
+}

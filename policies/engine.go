@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -91,7 +94,11 @@ func Capabilities() *ast.Capabilities {
 	return caps
 }
 
-// LoadDir loads the *.rego files of dir (not recursive).
+// LoadDir loads the *.rego files of dir (not recursive). Only regular files
+// inside dir are read: a symlink leading out of it, a device or a FIFO is
+// refused by name, its contents never read (issue 17: a link to
+// /proc/self/environ printed the environment in a parse error). Symlinks
+// that stay inside dir (as Kubernetes ConfigMap mounts make) are followed.
 func LoadDir(ctx context.Context, dir string) (*Engine, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -100,7 +107,64 @@ func LoadDir(ctx context.Context, dir string) (*Engine, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: policies directory %s is not a directory", ErrPolicy, dir)
 	}
-	return Load(ctx, os.DirFS(dir))
+	files, err := readPolicyDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return load(ctx, files)
+}
+
+// maxPolicyFile bounds one policy file's size.
+const maxPolicyFile = 16 << 20
+
+// readPolicyDir reads the *.rego files of dir through an os.Root, which
+// refuses any path (symlinks included) that leads out of dir, and keeps
+// regular files only; a FIFO is opened without blocking.
+func readPolicyDir(dir string) (map[string]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: policies directory: %v", ErrPolicy, err)
+	}
+	defer root.Close()
+	names, err := fs.Glob(root.FS(), "*.rego")
+	if err != nil {
+		return nil, fmt.Errorf("%w: list policies: %v", ErrPolicy, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no *.rego file found", ErrPolicy)
+	}
+	files := make(map[string]string, len(names))
+	for _, n := range names {
+		b, err := readRegular(root, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrPolicy, n, err)
+		}
+		files[n] = string(b)
+	}
+	return files, nil
+}
+
+func readRegular(root *os.Root, name string) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the policy's name, said once
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if st.Size() > maxPolicyFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxPolicyFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 }
 
 // Load parses every *.rego file at the root of fsys, compiles them in strict
@@ -112,6 +176,12 @@ func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(ctx, files)
+}
+
+// load compiles and prepares the policy files (name → source).
+func load(ctx context.Context, files map[string]string) (*Engine, error) {
+	var err error
 	e := &Engine{files: files, caps: Capabilities()}
 	e.revision = revision(files)
 	if e.modules, err = parseModules(files, e.caps); err != nil {
@@ -124,7 +194,7 @@ func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
 		WithUseTypeCheckAnnotations(true)
 	e.compiler.Compile(e.modules)
 	if e.compiler.Failed() {
-		return nil, fmt.Errorf("%w: compile: %v", ErrPolicy, e.compiler.Errors)
+		return nil, fmt.Errorf("%w: compile: %s", ErrPolicy, sourceless(e.compiler.Errors))
 	}
 	prep := func(q string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
@@ -208,7 +278,7 @@ func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*
 			RegoVersion:       ast.RegoV1,
 		})
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, sourceless(err))
 			continue
 		}
 		mods[n] = m
@@ -217,6 +287,34 @@ func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*
 		return nil, fmt.Errorf("%w: parse: %s", ErrPolicy, strings.Join(errs, "; "))
 	}
 	return mods, nil
+}
+
+// quoted matches quoted text inside an error message.
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|`+"`[^`]*`")
+
+// sourceless formats a parse or compile error as "file:line:col: code:
+// message" for each error, without the source lines OPA adds as details and
+// with quoted text masked: a file that is not a policy (a secret, an
+// environment) is named and located, never shown.
+func sourceless(err error) string {
+	var errs ast.Errors
+	var one *ast.Error
+	switch {
+	case errors.As(err, &errs):
+	case errors.As(err, &one):
+		errs = ast.Errors{one}
+	default:
+		return "(details withheld: they may show the file's contents)"
+	}
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
+		loc := "?"
+		if e.Location != nil {
+			loc = fmt.Sprintf("%s:%d:%d", e.Location.File, e.Location.Row, e.Location.Col)
+		}
+		out = append(out, fmt.Sprintf("%s: %s: %s", loc, e.Code, quoted.ReplaceAllString(e.Message, "…")))
+	}
+	return strings.Join(out, "; ")
 }
 
 // Revision identifies the policies: a hash over every policy file, which
