@@ -290,7 +290,7 @@ func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*
 }
 
 // quoted matches quoted text inside an error message.
-var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|`+"`[^`]*`")
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|` + "`[^`]*`")
 
 // sourceless formats a parse or compile error as "file:line:col: code:
 // message" for each error, without the source lines OPA adds as details and
