@@ -48,6 +48,15 @@ var (
 	// ErrConflict is returned when a write would break a constraint (for example
 	// deleting a subject that still has tickets).
 	ErrConflict = errors.New("conflict")
+	// ErrLockTimeout is returned when PostgreSQL canceled a statement that
+	// waited longer than lock_timeout for a row or table lock another
+	// transaction held; the transaction rolled back, nothing was changed,
+	// and the command can be retried. It is not ErrBusy.
+	ErrLockTimeout = errors.New("timed out waiting for a lock held by another transaction (PostgreSQL lock_timeout); nothing was changed; retry, or raise lock_timeout for oubli's role")
+	// ErrState is returned for an operation the current state of what it
+	// names does not allow: releasing a released hold, closing a closed
+	// request (exit 3, refused).
+	ErrState = errors.New("not allowed in the current state")
 )
 
 //go:embed migrations
@@ -64,6 +73,11 @@ type DB struct {
 	dialect Dialect
 	// Path is the SQLite file path ("" for PostgreSQL or in-memory).
 	path string
+	// headSink receives the audit trail's new head after every commit that
+	// appended entries (the anchor file kept outside the store); noSink,
+	// when set, is the error AppendAudit returns while no sink is set.
+	headSink HeadSink
+	noSink   error
 }
 
 // Dialect reports the backend.
@@ -236,7 +250,7 @@ func (db *DB) migrate(ctx context.Context) ([]int64, error) {
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, migrateErr(err)
 	}
 	var v []int64
 	for _, r := range res {
@@ -289,6 +303,16 @@ func FromNullMillis(v sql.NullInt64) *time.Time {
 	}
 	t := FromMillis(v.Int64)
 	return &t
+}
+
+// migrateErr wraps a migration failure; a server lacking an extension the
+// schema needs (pg_trgm, from postgresql-contrib) is the operator's to fix:
+// bad input (exit 2), with the package named.
+func migrateErr(err error) error {
+	if strings.Contains(err.Error(), "postgresql-contrib") {
+		return fmt.Errorf("migrate: %v: %w", err, ErrInvalid)
+	}
+	return fmt.Errorf("migrate: %w", err)
 }
 
 // ErrSchema is returned when the database's schema is missing or older than
