@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -128,5 +129,68 @@ func TestPolicyErrorsShowNoSecret(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// slowPolicies copies the repository's policies and the slow fixture (a
+// nested `every` over numbers.range(1, 30000)) into dir.
+func slowPolicies(t *testing.T, w *world) string {
+	t.Helper()
+	hostilePolicy("x := 1")(t, w, nil)
+	dir := filepath.Join(w.dir, "pol")
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "policies", "slow", "slow.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.file("pol/slow.rego", b)
+	return dir
+}
+
+// TestSlowPolicyIsAPolicyError (issue 17 item 4): a policy too slow to
+// decide is a policy error under --policy-timeout (exit 2, nothing deleted,
+// the run's lock released), and SIGTERM stops an evaluation.
+func TestSlowPolicyIsAPolicyError(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(5, 6))
+	dir := slowPolicies(t, w)
+	before := w.counts()
+	for _, args := range [][]string{
+		{"--policies", dir, "--policy-timeout", "1s", "retention", "plan", "--at", "2035-01-01"},
+		{"--policies", dir, "--policy-timeout", "1s", "retention", "run", "--at", "2026-01-01", "--allow-large"},
+	} {
+		r := w.run(nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "did not decide within 1s") {
+			t.Fatalf("%v: want exit 2, too slow: %s", args, r)
+		}
+	}
+	if got := w.with("OUBLI_POLICY_TIMEOUT=1s").run(nil, "--policies", dir, "retention", "plan", "--at", "2035-01-01"); got.code != 2 {
+		t.Fatalf("OUBLI_POLICY_TIMEOUT: %s", got)
+	}
+	if r := w.run(nil, "--policy-timeout", "-1s", "inventory"); r.code != 2 || !strings.Contains(r.stderr, "--policy-timeout") {
+		t.Fatalf("negative --policy-timeout: %s", r)
+	}
+	data := func(m map[string]int64) string {
+		for k := range m {
+			if strings.Contains(k, "audit") || strings.Contains(k, "run") {
+				delete(m, k)
+			}
+		}
+		return fmt.Sprint(m)
+	}
+	if after := w.counts(); data(after) != data(before) {
+		t.Fatalf("a run whose policy was too slow changed data: %v -> %v", before, after)
+	}
+	// The lock was released: a run with sound policies proceeds.
+	w.must("retention", "run", "--at", "2026-01-01", "--allow-large")
+	// SIGTERM ends a long evaluation (here allowed ten minutes): the
+	// process ends on its own, well before the harness would kill it.
+	p := w.start(nil, "--policies", dir, "--policy-timeout", "10m", "retention", "plan", "--at", "2035-01-01")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait()
+	if r.code == 0 || r.code == -int(syscall.SIGKILL) {
+		t.Fatalf("retention plan after SIGTERM: %s", r)
 	}
 }

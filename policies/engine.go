@@ -44,6 +44,10 @@ type Engine struct {
 	cutoffs   rego.PreparedEvalQuery
 	deadline  rego.PreparedEvalQuery
 
+	// evalTimeout bounds one evaluation (DefaultEvalTimeout unless the
+	// loading context said otherwise, see WithEvalTimeout).
+	evalTimeout time.Duration
+
 	purposes    []Purpose
 	recipients  []Recipient
 	retentionDB []RetentionEntry
@@ -182,7 +186,7 @@ func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
 // load compiles and prepares the policy files (name → source).
 func load(ctx context.Context, files map[string]string) (*Engine, error) {
 	var err error
-	e := &Engine{files: files, caps: Capabilities()}
+	e := &Engine{files: files, caps: Capabilities(), evalTimeout: evalTimeoutFrom(ctx)}
 	e.revision = revision(files)
 	if e.modules, err = parseModules(files, e.caps); err != nil {
 		return nil, err
@@ -333,15 +337,69 @@ func (e *Engine) Source(name string) (string, bool) {
 // IsTestFile reports whether a policy file holds Rego unit tests.
 func IsTestFile(name string) bool { return strings.HasSuffix(path.Base(name), "_test.rego") }
 
+// DefaultEvalTimeout bounds one policy evaluation (a batch of decisions, a
+// static document) unless WithEvalTimeout says otherwise: a policy too slow
+// to decide is a policy error, so that nothing is deleted on its account
+// and no lock is held for ever (issue 17: a nested `every` ran 727 s).
+const DefaultEvalTimeout = 60 * time.Second
+
+type evalTimeoutKey struct{}
+
+// WithEvalTimeout returns a context that makes Load and LoadDir build an
+// engine whose evaluations each get at most d (d > 0).
+func WithEvalTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, evalTimeoutKey{}, d)
+}
+
+func evalTimeoutFrom(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(evalTimeoutKey{}).(time.Duration); ok && d > 0 {
+		return d
+	}
+	return DefaultEvalTimeout
+}
+
+// SetEvalTimeout changes the bound of one evaluation (d > 0).
+func (e *Engine) SetEvalTimeout(d time.Duration) {
+	if d > 0 {
+		e.evalTimeout = d
+	}
+}
+
+// EvalTimeout returns the bound of one evaluation.
+func (e *Engine) EvalTimeout() time.Duration { return e.evalTimeout }
+
+// eval runs a prepared query under the evaluation deadline. Past the
+// deadline the evaluation stops and the error wraps ErrPolicy; when ctx
+// itself ends (a signal), ctx's error is returned.
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, what string, opts ...rego.EvalOption) (rego.ResultSet, error) {
+	limit := e.evalTimeout
+	if limit <= 0 {
+		limit = DefaultEvalTimeout
+	}
+	ectx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	rs, err := q.Eval(ectx, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if ectx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s did not decide within %s (the policy is too slow; see --policy-timeout)", ErrPolicy, what, limit)
+		}
+		return nil, policyEvalError(what, err)
+	}
+	return rs, nil
+}
+
 // evalOne evaluates a prepared query and returns its single value.
-func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (any, error) {
+func (e *Engine) evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (any, error) {
 	opts := []rego.EvalOption{rego.EvalParsedInput(input)}
 	if !at.IsZero() {
 		opts = append(opts, rego.EvalTime(at))
 	}
-	rs, err := q.Eval(ctx, opts...)
+	rs, err := e.eval(ctx, q, what, opts...)
 	if err != nil {
-		return nil, policyEvalError(what, err)
+		return nil, err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)
@@ -351,11 +409,11 @@ func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input a
 
 // evalRaw is evalOne returning the evaluator's own value, without the
 // conversion to Go maps and slices.
-func evalRaw(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (ast.Value, error) {
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(at),
+func (e *Engine) evalRaw(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (ast.Value, error) {
+	rs, err := e.eval(ctx, q, what, rego.EvalParsedInput(input), rego.EvalTime(at),
 		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }))
 	if err != nil {
-		return nil, policyEvalError(what, err)
+		return nil, err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -46,6 +47,9 @@ type Env struct {
 	AuditAnchor string
 	Policies    string
 	Output      string
+	// PolicyTimeout bounds one policy evaluation (--policy-timeout).
+	PolicyTimeout time.Duration
+	policyTimeout string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
@@ -172,6 +176,11 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			d, err := time.ParseDuration(e.policyTimeout)
+			if err != nil || d <= 0 {
+				return usageErrorf("--policy-timeout %q: want a positive duration (30s, 2m)", e.policyTimeout)
+			}
+			e.PolicyTimeout = d
 			top := cmd
 			for top.HasParent() && top.Parent().HasParent() {
 				top = top.Parent()
@@ -196,6 +205,8 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.policyTimeout, "policy-timeout", envOr(e.Getenv, "OUBLI_POLICY_TIMEOUT", policies.DefaultEvalTimeout.String()),
+		"longest a policy may take to decide (one evaluation); slower is a policy error, exit 2 (env OUBLI_POLICY_TIMEOUT)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))
