@@ -299,6 +299,8 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 		attachments = newIDSet()
 		events      = newIDSet()
 		users       = make(map[[2]uint64]userSeen)
+		// E-mail addresses (normalised) → the subject that first had it.
+		emails = make(map[[2]uint64]userSeen)
 		seed1       = maphash.MakeSeed()
 		seed2       = maphash.MakeSeed()
 		// Subjects named only by account events so far: checked against the
@@ -350,7 +352,9 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 		if len(fs) == 0 {
 			switch {
 			case rec.Ticket != nil:
-				ownership.addTicket(rec.Ticket, n)
+				k := [2]uint64{maphash.String(seed1, rec.Ticket.User.ID), maphash.String(seed2, rec.Ticket.User.ID)}
+				_, seen := users[k]
+				ownership.addTicket(rec.Ticket, n, !seen)
 			case rec.Event != nil:
 				ownership.add(store.OwnedEvent, rec.Event.ID, rec.Event.UserID, n, 0)
 			}
@@ -389,6 +393,15 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 				d := userDigest(seed1, seed2, u)
 				if seen, ok := users[k]; !ok {
 					users[k] = userSeen{line: int32(n), digest: d}
+					if u.Email != "" {
+						ek := store.NormalizeEmail(u.Email)
+						ek2 := [2]uint64{maphash.String(seed1, ek), maphash.String(seed2, ek)}
+						if other, ok := emails[ek2]; ok && other.digest != k {
+							fault(n, fmt.Sprintf("user.email: the subject on line %d has the same e-mail address (compared after normalisation: NFC, Unicode case folding)", other.line))
+						} else if !ok {
+							emails[ek2] = userSeen{line: int32(n), digest: k}
+						}
+					}
 					res.Subjects++
 					for _, l := range eventUsers[u.ID] {
 						deferred[int(l)] = true
