@@ -301,8 +301,8 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 		users       = make(map[[2]uint64]userSeen)
 		// E-mail addresses (normalised) → the subject that first had it.
 		emails = make(map[[2]uint64]userSeen)
-		seed1       = maphash.MakeSeed()
-		seed2       = maphash.MakeSeed()
+		seed1  = maphash.MakeSeed()
+		seed2  = maphash.MakeSeed()
 		// Subjects named only by account events so far: checked against the
 		// file's ticket lines and then against the store at the end.
 		eventUsers = make(map[string][]int32)
