@@ -23,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -121,21 +122,39 @@ type Result struct {
 }
 
 // Reader ingests from r (for example stdin): it is spooled to a temporary
-// file first, since the load reads the data twice.
+// file first, since the load reads the data twice. Where the system lets a
+// file be reopened through /proc/self/fd (Linux), the spool file's name is
+// removed before any data is written to it, so that an ingest killed while
+// it reads leaves no file with e-mail addresses behind (issue 17).
 func Reader(ctx context.Context, db *store.DB, bs blobs.Store, r io.Reader, opts Options) (Result, error) {
 	f, err := os.CreateTemp("", "oubli-ingest-*.jsonl")
 	if err != nil {
 		return Result{}, fmt.Errorf("spool input: %w", err)
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
+	path := f.Name()
+	if p := fmt.Sprintf("/proc/self/fd/%d", f.Fd()); runtime.GOOS == "linux" && canReopen(p) {
+		if err := os.Remove(f.Name()); err != nil {
+			return Result{}, fmt.Errorf("spool input: %w", err)
+		}
+		path = p
+	} else {
+		defer os.Remove(f.Name())
+	}
 	if _, err := io.Copy(f, r); err != nil {
 		return Result{}, fmt.Errorf("spool input: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return Result{}, fmt.Errorf("spool input: %w", err)
+	return File(ctx, db, bs, path, opts)
+}
+
+// canReopen reports whether p (a /proc/self/fd link) can be opened.
+func canReopen(p string) bool {
+	g, err := os.Open(p)
+	if err != nil {
+		return false
 	}
-	return File(ctx, db, bs, f.Name(), opts)
+	g.Close()
+	return true
 }
 
 // File validates and loads the JSON Lines file at path.
