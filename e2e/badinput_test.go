@@ -197,6 +197,34 @@ var badInputs = []badInput{
 		prep: hostilePolicy(`x := net.lookup_ip_addr("example.org")`)},
 	{input: "policy calling opa.runtime", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "opa.runtime",
 		prep: hostilePolicy(`x := opa.runtime()`)},
+	{input: "policy file that is a symlink out of the directory (to /proc/self/environ)", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "zz.rego: path escapes from parent",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			if err := os.Symlink("/proc/self/environ", filepath.Join(w.dir, "pol", "zz.rego")); err != nil {
+				t.Fatal(err)
+			}
+			return args, ""
+		}},
+	{input: "policy file that does not parse: file, line and column, never its text", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "zz.rego:1:",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			w.file("pol/zz.rego", []byte("OUBLI_SECRET=fake\x00"))
+			return args, ""
+		}},
+	{input: "`--policy-timeout` not a positive duration", args: []string{"--policy-timeout", "0s", "inventory"}, code: 2, msg: "--policy-timeout \"0s\": want a positive duration"},
+	{input: "a policy too slow to decide (nested `every`, `--policy-timeout 1s`)", args: []string{"--policies", "{dir}/pol", "--policy-timeout", "1s", "retention", "plan"}, code: 2, msg: "did not decide within 1s",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "slow.rego")) })
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "policies", "slow", "slow.rego"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.file("pol/slow.rego", b)
+			return args, ""
+		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},
