@@ -1,17 +1,17 @@
 package dsr
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/stats"
 	"github.com/oubli/oubli/store"
 )
@@ -44,6 +44,8 @@ type Eraser struct {
 	// checkpoint is given up and reported left; 0 means
 	// DefaultCheckpointWait.
 	CheckpointWait time.Duration
+	// Notify queues the Art. 19 notifications in the erasure's transaction.
+	Notify *notify.Outbox
 }
 
 // EraseOptions tune Erase.
@@ -68,26 +70,6 @@ type Kept struct {
 	Action   string `json:"action"` // keep or anonymize
 	Rule     string `json:"rule"`
 	Reason   string `json:"reason"`
-}
-
-// Residue is what the post-erasure scan found: counts per place, never the
-// values. Kept counts identifiers inside records the policies keep.
-//
-// The user id and the e-mail address identify the subject wherever they
-// appear: a hit outside kept records is residue and fails the erasure. A
-// pseudo is weaker — another subject may have chosen the same one, or a
-// message may use it as an ordinary word — so a pseudo-only hit in a row that
-// is not the subject's own is reported under Ambiguous for the DPO to review,
-// without failing the erasure.
-type Residue struct {
-	Scanned     map[string]int64 `json:"scanned"`             // rows per table, and "blobs"
-	Found       map[string]int64 `json:"found"`               // "table.column" or "blobs" → hits outside kept records
-	Kept        map[string]int64 `json:"kept"`                // hits inside kept records
-	Ambiguous   map[string]int64 `json:"ambiguous,omitempty"` // pseudo-only hits in other subjects' rows
-	BlobsKept   int              `json:"blobs_kept"`
-	Checkpoint  string           `json:"checkpoint"` // SQLite WAL: done, busy, n/a
-	TotalFound  int64            `json:"total_found"`
-	Description string           `json:"description,omitempty"`
 }
 
 // EraseReport says what an erasure did (or, dry, would do).
@@ -116,6 +98,10 @@ type EraseReport struct {
 	Resumed   bool   `json:"resumed,omitempty"`
 	ErasedAt  string `json:"erased_at,omitempty"`
 	decisions map[string]policies.Decision
+
+	// Notifications are the Art. 19 notifications queued in the erasure's
+	// transaction (dry run: that would be).
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 func (e *Eraser) now() time.Time {
@@ -404,6 +390,13 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		keep(policies.CatSubjects, subj.UserID)
 	}
 
+	// The residue sweep's work list (keyed hashes only).
+	if err := residue.Enqueue(ctx, tx, e.Hasher, ref, residue.Identifiers{UserID: subj.UserID, Email: subj.Email, Pseudo: subj.Pseudo}, ms); err != nil {
+		return nil, err
+	}
+	if rep.Notifications, err = e.Notify.Queue(ctx, tx, notify.Erasure(rep.RequestID, ref, subj.UserID, at, rep.Deleted, rep.Anonymized)); err != nil {
+		return nil, err
+	}
 	outcome := "ok"
 	if opt.DryRun {
 		outcome = "dry-run"
@@ -724,202 +717,6 @@ func (e *Eraser) drainBlobs(ctx context.Context, keys []string) (int64, error) {
 	}
 	return n, nil
 }
-
-// scan looks for the subject's identifiers
-// in every text column of every table and in every blob.
-func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.SubjectRecords, rep *EraseReport, keptBlobs map[string]bool, subjAction policies.Action) (*Residue, error) {
-	res := &Residue{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, Ambiguous: map[string]int64{}, BlobsKept: len(keptBlobs)}
-	// The WAL checkpoint is done before, by followUp.
-	strong := newMatcher(subj.UserID, subj.Email)
-	weak := newMatcher(subj.Pseudo)
-	keptTickets := map[string]bool{}
-	for _, k := range rep.Kept {
-		if k.Category == policies.CatTickets {
-			keptTickets[k.ID] = true
-		}
-	}
-	keptUser := ""
-	if subjAction != policies.Delete && subjAction != policies.Anonymize {
-		keptUser = subj.UserID // kept as is, restricted
-	}
-	tables, err := store.TextColumns(ctx, e.DB)
-	if err != nil {
-		return res, err
-	}
-	for _, t := range tables {
-		ti, ui := -1, -1
-		for i, c := range t.Columns {
-			if c == t.TicketCol && c != "" {
-				ti = i
-			}
-			if c == t.UserCol && c != "" {
-				ui = i
-			}
-		}
-		err := store.ScanText(ctx, e.DB, t, func(vals []string) error {
-			res.Scanned[t.Table]++
-			kept := (ti >= 0 && keptTickets[vals[ti]]) || (ui >= 0 && keptUser != "" && vals[ui] == keptUser)
-			// A row keyed to another subject is theirs; every row of the
-			// erased subject's own tickets is gone or kept.
-			other := ui >= 0 && vals[ui] != "" && vals[ui] != subj.UserID
-			for i, v := range vals {
-				if v == "" {
-					continue
-				}
-				lv := strings.ToLower(v)
-				place := t.Table + "." + t.Columns[i]
-				switch {
-				case !strong.match(lv) && !weak.match(lv):
-				case kept:
-					res.Kept[place]++
-				case !strong.match(lv) && (other || ui < 0):
-					res.Ambiguous[place]++
-				default:
-					res.Found[place]++
-					res.TotalFound++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-	}
-	err = e.Blobs.Walk(ctx, func(key string) error {
-		res.Scanned["blobs"]++
-		hit, err := e.blobMatches(ctx, key, strong)
-		if err != nil {
-			return err
-		}
-		weakHit := false
-		if !hit {
-			if weakHit, err = e.blobMatches(ctx, key, weak); err != nil {
-				return err
-			}
-		}
-		switch {
-		case !hit && !weakHit:
-		case keptBlobs[key]:
-			res.Kept["blobs"]++
-		case hit:
-			res.Found["blobs"]++
-			res.TotalFound++
-		default:
-			// The subject's own blobs are deleted or kept: a pseudo in
-			// another ticket's document is a mention, not their record.
-			res.Ambiguous["blobs"]++
-		}
-		return nil
-	})
-	return res, err
-}
-
-// blobMatches streams one blob through m.
-func (e *Eraser) blobMatches(ctx context.Context, key string, m *matcher) (bool, error) {
-	if len(m.needles) == 0 {
-		return false, nil
-	}
-	r, err := e.Blobs.Open(ctx, key)
-	if errors.Is(err, blobs.ErrNotFound) {
-		// Removed since the walk listed it (a retention run draining its
-		// queue, say): gone, so it holds nothing.
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer r.Close()
-	hit, err := m.matchReader(r)
-	if err != nil {
-		return false, fmt.Errorf("scan blob: %w", err)
-	}
-	return hit, nil
-}
-
-// matcher finds identifiers as whole tokens, case-insensitively: "u-4" is not
-// found in "u-42", nor "alice" in "malice".
-type matcher struct {
-	needles [][]byte
-	longest int
-}
-
-func newMatcher(ids ...string) *matcher {
-	m := &matcher{}
-	for _, id := range ids {
-		id = strings.ToLower(strings.TrimSpace(id))
-		if id == "" {
-			continue
-		}
-		m.needles = append(m.needles, []byte(id))
-		m.longest = max(m.longest, len(id))
-	}
-	return m
-}
-
-func isIdentByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '@' || b == '+' || b >= 0x80
-}
-
-// find reports whether a needle occurs as a token in hay (lower-cased).
-// With atEOF false, a hit touching the end of hay is not counted: the byte
-// after it is not known yet.
-func (m *matcher) find(hay []byte, atEOF bool) bool {
-	for _, n := range m.needles {
-		for off := 0; ; {
-			i := indexBytes(hay[off:], n)
-			if i < 0 {
-				break
-			}
-			i += off
-			end := i + len(n)
-			before := i == 0 || !isIdentByte(hay[i-1])
-			after := end == len(hay) && atEOF || end < len(hay) && !(isIdentByte(hay[end]) || hay[end] == '.' && end+1 < len(hay) && isIdentByte(hay[end+1]))
-			if before && after {
-				return true
-			}
-			off = i + 1
-		}
-	}
-	return false
-}
-
-func (m *matcher) match(s string) bool { return m.find([]byte(s), true) }
-
-// matchReader streams r, keeping enough of each chunk to find a token that
-// straddles two reads.
-func (m *matcher) matchReader(r io.Reader) (bool, error) {
-	if len(m.needles) == 0 {
-		return false, nil
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	carry := m.longest + 1
-	buf := make([]byte, 0, 64<<10+carry)
-	chunk := make([]byte, 64<<10)
-	for {
-		n, err := br.Read(chunk)
-		for _, b := range chunk[:n] {
-			if b >= 'A' && b <= 'Z' {
-				b += 'a' - 'A'
-			}
-			buf = append(buf, b)
-		}
-		eof := errors.Is(err, io.EOF)
-		if err != nil && !eof {
-			return false, err
-		}
-		if m.find(buf, eof) {
-			return true, nil
-		}
-		if eof {
-			return false, nil
-		}
-		if len(buf) > carry {
-			buf = append(buf[:0], buf[len(buf)-carry:]...)
-		}
-	}
-}
-
-func indexBytes(s, sep []byte) int { return strings.Index(string(s), string(sep)) }
 
 // ReapplyReport says what `erase --reapply` did.
 type ReapplyReport struct {

@@ -36,7 +36,11 @@ func (e *Env) eraser() (*dsr.Eraser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli"}, nil
+	ob, err := e.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli", Notify: ob}, nil
 }
 
 func newEraseCmd(e *Env) *cobra.Command {
@@ -91,7 +95,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 			}
 			rep, err := er.Erase(e.Ctx, key, opt)
 			if rep != nil {
-				printErase(e, rep)
+				printErase(e, rep, typedSubject(key))
 			}
 			return err
 		},
@@ -106,7 +110,9 @@ func newEraseCmd(e *Env) *cobra.Command {
 	return c
 }
 
-func printErase(e *Env, r *dsr.EraseReport) {
+// printErase prints an erasure's report; who is the subject as the operator
+// typed it (stdout is theirs; the audit keeps the keyed hash).
+func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if e.JSON() {
 		_ = e.PrintJSON(r)
 		return
@@ -131,7 +137,7 @@ func printErase(e *Env, r *dsr.EraseReport) {
 	if r.DryRun {
 		verb = "would erase (dry run)"
 	}
-	e.Printf("%s subject %s", verb, r.SubjectRef)
+	e.Printf("%s subject %s", verb, who)
 	if r.RequestID != "" {
 		e.Printf(" for request %s", r.RequestID)
 	}
@@ -150,6 +156,7 @@ func printErase(e *Env, r *dsr.EraseReport) {
 			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
 		}
 	}
+	printQueued(e, r.Notifications, r.DryRun)
 	e.Printf("  ledger: %s\n", r.Ledger)
 	if r.RequestStatus != "" {
 		e.Printf("  request %s: %s\n", r.RequestID, r.RequestStatus)

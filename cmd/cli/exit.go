@@ -3,10 +3,14 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -34,20 +38,33 @@ var exitCodes = []struct {
 }{
 	{dsr.ErrIncomplete, ExitIncomplete},
 	{store.ErrAuditBroken, ExitFailed},
+	{store.ErrAuditBehind, ExitFailed},
+	{anchor.ErrCheckpoint, ExitFailed},
+	{anchor.ErrNothingToAccept, ExitRefused},
+	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
+	{residue.ErrFound, ExitFailed},
+	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
+	{notify.ErrConfig, ExitBadInput},
+	{notify.ErrState, ExitRefused},
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
-	{dsr.ErrState, ExitRefused},
+	{store.ErrState, ExitRefused}, // dsr.ErrState is the same sentinel
 	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
 	{store.ErrSchema, ExitBadInput},
 	{ingest.ErrInvalid, ExitBadInput},
 	{retention.ErrSafetyValve, ExitRefused},
+	{store.ErrLockTimeout, ExitFailed}, // not busy: exit 4 is only "another retention run holds the lock"
+	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrBadLocation, ExitBadInput},
+	{blobs.ErrSetup, ExitBadInput},
+	{blobs.ErrUnavailable, ExitFailed},
 }
 
 // ExitCode returns the exit code for an error returned by a command.
