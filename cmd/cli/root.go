@@ -41,13 +41,24 @@ type Env struct {
 	DBURL    string
 	BlobsDir string
 	Ledger   string
-	Policies string
-	Output   string
+	// AuditAnchor is --audit-anchor: the file of audit heads kept outside
+	// the store.
+	AuditAnchor string
+	Policies    string
+	Output      string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
+	// mayCreate lets the command create a missing SQLite file (migrate,
+	// seed, ingest: see creatingCommands).
+	mayCreate bool
 }
+
+// creatingCommands are the commands that may create a missing SQLite file:
+// every other command on a missing file is bad input, so that a typo in
+// --db does not silently open an empty store.
+var creatingCommands = map[string]bool{"migrate": true, "seed": true, "ingest": true}
 
 // registry holds the constructors of the top-level commands. Each command's
 // file registers itself in an init function, so files do not edit each other.
@@ -125,6 +136,11 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			top := cmd
+			for top.HasParent() && top.Parent().HasParent() {
+				top = top.Parent()
+			}
+			e.mayCreate = creatingCommands[top.Name()]
 			return nil
 		},
 	}
@@ -138,6 +154,7 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.DBURL, "db", envOr(e.Getenv, "OUBLI_DB", "sqlite:oubli.db"), "database: sqlite:PATH or postgres://… (env OUBLI_DB)")
 	pf.StringVar(&e.BlobsDir, "blobs", e.Getenv("OUBLI_BLOBS"), "attachment contents directory (env OUBLI_BLOBS; default oubli-blobs beside a SQLite file)")
 	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
+	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
 	cmds := make([]*cobra.Command, 0, len(registry))
@@ -188,18 +205,23 @@ func (e *Env) PrintJSON(v any) error {
 // Printf writes text output.
 func (e *Env) Printf(format string, args ...any) { fmt.Fprintf(e.Out, format, args...) }
 
-// Store opens (once) the store named by --db. A new SQLite file is created
-// and migrated.
+// Store opens (once) the store named by --db. A missing SQLite file is
+// created and migrated by the commands that load data (creatingCommands);
+// for any other it is bad input: "no store at PATH".
 func (e *Env) Store() (*store.DB, error) {
 	if e.db != nil {
 		return e.db, nil
 	}
-	db, err := store.Open(e.Ctx, e.DBURL)
+	db, err := store.Open(e.Ctx, e.DBURL, store.Options{MustExist: !e.mayCreate})
 	if err != nil {
 		return nil, err
 	}
 	if !e.noSchemaCheck {
 		if err := db.CheckSchema(e.Ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := e.attachAnchor(db); err != nil {
 			db.Close()
 			return nil, err
 		}

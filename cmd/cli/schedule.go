@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,14 @@ occurrence (hourly specs run in both passes of the hour). Keep specs outside
 01:00-03:00 local time, or use UTC (the default); the defaults are.
 
 Several instances may run against one PostgreSQL: only one purges at a time; the
-others log the run as skipped (busy).`,
+others log the run as skipped (busy). Within one instance the retention and
+statistics jobs, which write the same tables, never overlap: one waits for the other.
+
+/healthz answers 503, naming the job, when a job's last run failed or was refused
+(safety valve), or when a job is overdue by more than its period (its last success,
+recorded in the store by any instance, is older than its next due time plus one
+period); a skipped run is neither a success nor a failure. Every oubli_job_* series
+exists from start-up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			loc, err := time.LoadLocation(tz)
@@ -65,7 +73,7 @@ others log the run as skipped (busy).`,
 			}
 			var jobs []scheduler.Job
 			if retSpec != "" {
-				jobs = append(jobs, scheduler.Job{Name: "retention", Spec: retSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+				jobs = append(jobs, scheduler.Job{Name: "retention", Spec: retSpec, Exclusive: true, Run: func(ctx context.Context) (scheduler.Result, error) {
 					rep, err := retention.Run(ctx, db, pol, retention.Options{BatchSize: batch, Workers: workers, Blobs: bs, Drain: integrity.DrainBlobQueue,
 						Actor: "scheduler", Log: e.Log, Now: e.Now, MaxShare: maxShare, AllowLarge: allowLarge})
 					if errors.Is(err, store.ErrBusy) {
@@ -78,11 +86,18 @@ others log the run as skipped (busy).`,
 							res.Deleted[c] = rep.Delete[c] + rep.Anonymize[c]
 						}
 					}
+					switch {
+					case errors.Is(err, retention.ErrSafetyValve):
+						err = fmt.Errorf("%w: %w", scheduler.ErrRefused, err)
+					case err == nil && rep != nil && rep.Outcome == "canceled":
+						// What retention_runs says: stopped between batches.
+						err = fmt.Errorf("retention run %s canceled: %w", rep.RunID, context.Canceled)
+					}
 					return res, err
 				}})
 			}
 			if statsSpec != "" {
-				jobs = append(jobs, scheduler.Job{Name: "stats", Spec: statsSpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+				jobs = append(jobs, scheduler.Job{Name: "stats", Spec: statsSpec, Exclusive: true, Run: func(ctx context.Context) (scheduler.Result, error) {
 					_, err := stats.Refresh(ctx, db, pol, e.Now(), "scheduler")
 					return scheduler.Result{}, err
 				}})
