@@ -33,15 +33,15 @@ type SweepOptions struct {
 // SweepReport says what a sweep looked at and found (places and counts; the
 // findings by id, never a value).
 type SweepReport struct {
-	Subjects     int              `json:"subjects"`
-	Scanned      map[string]int64 `json:"scanned"` // rows per table, and "blobs"
-	Found        map[string]int64 `json:"found"`   // residue in the erased subjects' own records
-	Kept         map[string]int64 `json:"kept"`
-	Findings     []Finding        `json:"findings"` // new findings in other people's records
+	Subjects int              `json:"subjects"`
+	Scanned  map[string]int64 `json:"scanned"` // rows per table, and "blobs"
+	Found    map[string]int64 `json:"found"`   // residue in the erased subjects' own records
+	Kept     map[string]int64 `json:"kept"`
+	Findings []Finding        `json:"findings"` // new findings in other people's records
 	// Ambiguous counts hits of weak identifiers only (a pseudo, a short or
 	// all-digit user id) per place: a word or a number as often as a
 	// mention, so counted for the DPO, not listed one by one.
-	Ambiguous map[string]int64 `json:"ambiguous"`
+	Ambiguous    map[string]int64 `json:"ambiguous"`
 	StrayFiles   int64            `json:"stray_files"`
 	Unclassified []string         `json:"unclassified,omitempty"`
 	Tokens       int64            `json:"distinct_tokens_hashed"`
