@@ -70,7 +70,7 @@ type matcher struct {
 	window []string
 }
 
-const cacheMax = 1 << 20
+const cacheMax = 1 << 18
 
 func (m *matcher) lookup(tok string) []want {
 	if w, ok := m.cache[tok]; ok {
