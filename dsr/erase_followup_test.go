@@ -20,6 +20,11 @@ func (lostStep) Delete(context.Context, string) error {
 	return errors.New("driver: bad connection")
 }
 
+// Exists fails too: the residue check looks the removed contents up by key.
+func (lostScan) Exists(context.Context, string) (bool, error) {
+	return false, errors.New("driver: bad connection")
+}
+
 // TestEraseFollowUpRecorded (issue 17 item 5, issue 18 item 10): an erasure
 // that committed and whose post-commit step then fails leaves its request
 // in a recorded state (done, with a pending follow-up action), says what is
