@@ -170,6 +170,7 @@ var badInputs = []badInput{
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
 	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
+	{input: "stats refresh --full not a boolean", args: []string{"stats", "refresh", "--full=maybe"}, code: 2, msg: `invalid argument "maybe" for "--full" flag`},
 	{input: "bad --set (unknown field)", args: []string{"rectify", "--user-id", "u-000", "--set", "nom=Durand"}, code: 2, msg: `unknown field "nom"`},
 	{input: "bad --set (no =)", args: []string{"rectify", "--user-id", "u-000", "--set", "email"}, code: 2, msg: "--set #1: want FIELD=VALUE"},
 	{input: "bad --set (invalid e-mail)", args: []string{"rectify", "--user-id", "u-000", "--set", "email=zq-new@[0.0.0.0]"}, code: 2, msg: "--set email=…"},
