@@ -182,6 +182,7 @@ var badInputs = []badInput{
 	{input: "retention run --at in the future", args: []string{"retention", "run", "--at", "2999-01-01"}, code: 2, msg: "--at 2999-01-01T00:00:00Z: in the future"},
 	{input: "check --grace not positive", args: []string{"check", "--grace", "-1s"}, code: 2, msg: "--grace -1s: want a positive duration"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
+	{input: "stats refresh --full not a boolean", args: []string{"stats", "refresh", "--full=maybe"}, code: 2, msg: `invalid argument "maybe" for "--full" flag`},
 	{input: "export --out inside the blobs directory", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/blobs/x.zip"}, code: 2, msg: "is inside the blobs directory",
 		note: "a file there would be taken for a blob by check and the residue sweep"},
 	{input: "check --residue with --repair", args: []string{"check", "--residue", "--repair"}, code: 2, msg: "--residue goes alone"},
