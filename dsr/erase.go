@@ -160,7 +160,7 @@ func (e *Eraser) erasedBefore(key store.SubjectKey) (string, bool) {
 	} else {
 		ent, ok = set.ByEmail(e.Hasher.Hash("email", key.Email))
 	}
-	return ent.At, ok
+	return erasedDate(ent.At), ok
 }
 
 func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h *Handle, opt EraseOptions) (*EraseReport, error) {
