@@ -44,6 +44,9 @@ func newExportCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := e.warnPlaceholders(); err != nil {
+				return err
+			}
 			if e.JSON() {
 				return e.PrintJSON(res)
 			}
