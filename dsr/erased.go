@@ -36,16 +36,6 @@ func ErasedOn(path string, h *store.Hasher, key store.SubjectKey) (time.Time, bo
 	return at.UTC().Truncate(time.Second), true
 }
 
-// erasedDate renders a ledger entry's time as the CLI prints times: RFC 3339
-// to the second.
-func erasedDate(at string) string {
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return at
-	}
-	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
-}
-
 // ErasedError returns the store.ErrNotFound error of a DSR command naming a
 // subject that the erasure ledger records as erased ("erased on DATE"), or
 // nil when the ledger does not know them.

@@ -14,6 +14,14 @@ import (
 // and has not lapsed (until) at T.
 const HoldActiveCond = "(h.created_at <= ? AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?))"
 
+// HoldInForceCond is the SQL condition "hold h protects its records in a
+// retention run evaluated at T", for a legal_holds table aliased h; it takes
+// T three times. It is HoldActiveCond widened to every hold not released:
+// a hold is in force from the moment it commits, even when that is after
+// the run's evaluation time (a hold placed while the run deletes), so the
+// delete-time re-check of a run sees it.
+const HoldInForceCond = "((h.created_at <= ? OR h.released_at IS NULL) AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?))"
+
 // Active reports whether the hold is active at ms (Unix milliseconds), by
 // the same rule as HoldActiveCond.
 func (h Hold) Active(ms int64) bool {

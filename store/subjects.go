@@ -87,6 +87,30 @@ func LockSubject(ctx context.Context, tx *Tx, userID string, exclusive bool) err
 	return nil
 }
 
+// LockSubjects takes the shared subject lock of LockSubject on every
+// existing subject of ids inside tx (PostgreSQL: FOR SHARE, which waits for
+// an erasure holding the subject FOR UPDATE and keeps any from starting
+// until tx ends). On SQLite the transaction's write lock already serialises
+// writers. Ids the store does not hold are skipped.
+func LockSubjects(ctx context.Context, tx *Tx, ids []string) error {
+	if tx.dialect != Postgres || len(ids) == 0 {
+		return nil
+	}
+	const batch = 500
+	for i := 0; i < len(ids); i += batch {
+		part := ids[i:min(i+batch, len(ids))]
+		query, args, err := In("SELECT user_id FROM subjects WHERE user_id IN (?) ORDER BY user_id FOR SHARE", part)
+		if err != nil {
+			return err
+		}
+		var got []string
+		if err := tx.Select(ctx, &got, query, args...); err != nil {
+			return fmt.Errorf("lock subjects: %w", err)
+		}
+	}
+	return nil
+}
+
 // SubjectMatch is a subject found by SearchSubjects: its user id and the
 // state of its account.
 type SubjectMatch struct {

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"strings"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/oubli/oubli/dsr"
@@ -27,13 +30,18 @@ func (e *Env) eraser() (*dsr.Eraser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli"}, nil
+	ob, err := e.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli", Notify: ob}, nil
 }
 
 func newEraseCmd(e *Env) *cobra.Command {
 	var key store.SubjectKey
 	var opt dsr.EraseOptions
 	var reapply bool
+	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "erase (--user-id ID | --email ADDR) [--dry-run] [--request ID] | erase --reapply [--dry-run]",
 		Short: "Erase a subject (Art. 17), or re-apply every recorded erasure after a backup restore",
@@ -52,10 +60,14 @@ func newEraseCmd(e *Env) *cobra.Command {
 			} else if err := key.Validate(); err != nil {
 				return usageErrorf("%v", err)
 			}
+			if wait <= 0 || wait > time.Hour {
+				return usageErrorf("--checkpoint-wait %s: want a duration above 0 and at most 1h", wait)
+			}
 			er, err := e.eraser()
 			if err != nil {
 				return err
 			}
+			er.CheckpointWait = wait
 			if reapply {
 				rep, err := er.Reapply(e.Ctx, opt.DryRun)
 				if rep != nil {
@@ -74,6 +86,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 	c.Flags().StringVar(&key.Email, "email", "", "the subject's e-mail address")
 	c.Flags().BoolVar(&opt.DryRun, "dry-run", false, "show exactly what would be done, change nothing")
 	c.Flags().StringVar(&opt.RequestID, "request", "", "the erasure request of the register this executes")
+	c.Flags().DurationVar(&wait, "checkpoint-wait", dsr.DefaultCheckpointWait, "SQLite: how long to wait for readers before the WAL checkpoint is reported left (exit 6)")
 	c.Flags().BoolVar(&reapply, "reapply", false, "re-erase every subject of the erasure ledger present in the store")
 	return c
 }
@@ -83,6 +96,22 @@ func newEraseCmd(e *Env) *cobra.Command {
 func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if e.JSON() {
 		_ = e.PrintJSON(r)
+		return
+	}
+	if r.Resumed {
+		e.Printf("subject %s was erased on %s for request %s (%s); follow-up:", r.SubjectRef, r.ErasedAt, r.RequestID, r.RequestStatus)
+		if r.DryRun {
+			e.Printf(" would remove %d queued attachment contents and checkpoint the WAL (dry run)\n", r.BlobsQueued)
+			return
+		}
+		e.Printf(" attachment contents removed: %d of %d", r.BlobsDeleted, r.BlobsQueued)
+		if r.Residue != nil {
+			e.Printf("; WAL checkpoint: %s", r.Residue.Checkpoint)
+		}
+		e.Printf("\n")
+		if len(r.Left) > 0 {
+			e.Printf("  left: %s\n", strings.Join(r.Left, ", "))
+		}
 		return
 	}
 	verb := "erased"
@@ -108,7 +137,14 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
 		}
 	}
+	printQueued(e, r.Notifications, r.DryRun)
 	e.Printf("  ledger: %s\n", r.Ledger)
+	if r.RequestStatus != "" {
+		e.Printf("  request %s: %s\n", r.RequestID, r.RequestStatus)
+	}
+	if len(r.Left) > 0 {
+		e.Printf("  left after the commit: %s\n", strings.Join(r.Left, ", "))
+	}
 	if res := r.Residue; res != nil {
 		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)
 		for where, n := range res.Found {

@@ -41,13 +41,30 @@ type Env struct {
 	DBURL    string
 	BlobsDir string
 	Ledger   string
-	Policies string
-	Output   string
+	// AuditAnchor is --audit-anchor: the file of audit heads kept outside
+	// the store.
+	AuditAnchor string
+	Policies    string
+	Output      string
+	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
+	// "schedule" for the scheduler): the actor of every audit entry.
+	Actor string
+	// RecipientsFile is the Art. 19 delivery settings (--recipients /
+	// OUBLI_RECIPIENTS); "" makes every recipient manual.
+	RecipientsFile string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
+	// mayCreate lets the command create a missing SQLite file (migrate,
+	// seed, ingest: see creatingCommands).
+	mayCreate bool
 }
+
+// creatingCommands are the commands that may create a missing SQLite file:
+// every other command on a missing file is bad input, so that a typo in
+// --db does not silently open an empty store.
+var creatingCommands = map[string]bool{"migrate": true, "seed": true, "ingest": true}
 
 // registry holds the constructors of the top-level commands. Each command's
 // file registers itself in an init function, so files do not edit each other.
@@ -161,7 +178,12 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
-			return nil
+			top := cmd
+			for top.HasParent() && top.Parent().HasParent() {
+				top = top.Parent()
+			}
+			e.mayCreate = creatingCommands[top.Name()]
+			return e.resolveActor(cmd)
 		},
 	}
 	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
@@ -177,8 +199,11 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.DBURL, "db", envOr(e.Getenv, "OUBLI_DB", "sqlite:oubli.db"), "database: sqlite:PATH or postgres://… (env OUBLI_DB)")
 	pf.StringVar(&e.BlobsDir, "blobs", e.Getenv("OUBLI_BLOBS"), "attachment contents directory (env OUBLI_BLOBS; default oubli-blobs beside a SQLite file)")
 	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
+	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
+	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))
@@ -259,18 +284,23 @@ func (e *Env) PrintJSON(v any) error {
 // Printf writes text output.
 func (e *Env) Printf(format string, args ...any) { fmt.Fprintf(e.Out, format, args...) }
 
-// Store opens (once) the store named by --db. A new SQLite file is created
-// and migrated.
+// Store opens (once) the store named by --db. A missing SQLite file is
+// created and migrated by the commands that load data (creatingCommands);
+// for any other it is bad input: "no store at PATH".
 func (e *Env) Store() (*store.DB, error) {
 	if e.db != nil {
 		return e.db, nil
 	}
-	db, err := store.Open(e.Ctx, e.DBURL)
+	db, err := store.Open(e.Ctx, e.DBURL, store.Options{MustExist: !e.mayCreate})
 	if err != nil {
 		return nil, err
 	}
 	if !e.noSchemaCheck {
 		if err := db.CheckSchema(e.Ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := e.attachAnchor(db); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -287,8 +317,9 @@ func (e *Env) sqlitePath() string {
 	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
 }
 
-// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
-// SQLite file. It is required with PostgreSQL.
+// BlobsPath returns the blob store's location: --blobs (a directory or
+// s3://BUCKET[/PREFIX]), or oubli-blobs beside a SQLite file. It is required
+// with PostgreSQL.
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
@@ -300,13 +331,32 @@ func (e *Env) BlobsPath() (string, error) {
 	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
 }
 
-// Blobs opens the blob store.
-func (e *Env) Blobs() (*blobs.Dir, error) {
+// BlobsLocation parses the blob store's location: an unknown URL scheme
+// or a bad s3:// URL is a usage error (exit 2), never a directory named
+// after it.
+func (e *Env) BlobsLocation() (blobs.Location, error) {
 	p, err := e.BlobsPath()
+	if err != nil {
+		return blobs.Location{}, err
+	}
+	loc, err := blobs.ParseLocation(p)
+	if err != nil {
+		return loc, fmt.Errorf("%w: --blobs: %v", ErrUsage, err)
+	}
+	return loc, nil
+}
+
+// Blobs opens the blob store: a directory, or an S3 bucket reached through
+// the standard AWS environment and config chain.
+func (e *Env) Blobs() (blobs.Store, error) {
+	loc, err := e.BlobsLocation()
 	if err != nil {
 		return nil, err
 	}
-	return blobs.NewDir(p)
+	if loc.IsS3() {
+		return blobs.NewS3(e.Ctx, loc, blobs.S3Options{})
+	}
+	return blobs.NewDir(loc.Dir)
 }
 
 // LedgerPath returns the erasure ledger path: --ledger, or
