@@ -33,6 +33,14 @@ const cmdTimeout = 2 * time.Minute
 // long reports whether the slow suite was asked for (make test-long).
 func long() bool { return os.Getenv("OUBLI_LONG") == "1" }
 
+// with returns a copy of w whose invocations get extra environment entries
+// (KEY=VALUE), overriding w's.
+func (w *world) with(kv ...string) *world {
+	c := *w
+	c.env = append(append([]string(nil), w.env...), kv...)
+	return &c
+}
+
 // proc is an invocation running in the background.
 type proc struct {
 	cmd      *exec.Cmd
