@@ -60,6 +60,7 @@ type S3 struct {
 
 	mu         sync.Mutex
 	versioning string // "", "Enabled" or "Suspended", read at open
+	lock       bool   // Object Lock enabled, read at open
 }
 
 // NewS3 connects to the bucket of loc. Endpoint, region and credentials come
@@ -193,8 +194,15 @@ func (s *S3) readVersioning(ctx context.Context) error {
 	if err != nil {
 		return s.wrap("GetBucketVersioning", err)
 	}
+	lock := false
+	if out.Status != "" {
+		if lock, err = s.objectLock(ctx); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.versioning = string(out.Status)
+	s.lock = lock
 	s.mu.Unlock()
 	return nil
 }
@@ -394,7 +402,19 @@ func (s *S3) DeleteKeys(ctx context.Context, keys []string) ([]string, error) {
 	var ids []types.ObjectIdentifier
 	failed := map[string]bool{}
 	var first error
+	// Object Lock: a key with a locked version is never sent.
+	lockedKeys, err := s.withoutLocked(ctx, keys, perKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(lockedKeys) > 0 {
+		first = lockedError(len(lockedKeys))
+	}
 	for i, k := range keys {
+		if lockedKeys[i] {
+			failed[s.name(k)] = true
+			continue
+		}
 		if errs[i] != nil {
 			failed[s.name(k)] = true
 			if first == nil {

@@ -43,6 +43,7 @@ var exitCodes = []struct {
 	{retention.ErrSafetyValve, ExitRefused},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrLocked, ExitRefused},
 	{blobs.ErrBadLocation, ExitBadInput},
 	{blobs.ErrSetup, ExitBadInput},
 	{blobs.ErrUnavailable, ExitFailed},
