@@ -122,5 +122,3 @@ func (s *S3) withoutLocked(ctx context.Context, keys []string, perKey [][]types.
 func lockedError(n int) error {
 	return fmt.Errorf("%w: %d blob(s) under a legal hold or retention date left in place (and queued)", ErrLocked, n)
 }
-
-
