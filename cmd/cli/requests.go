@@ -27,6 +27,7 @@ type requestView struct {
 	Extended        bool         `json:"extended"`
 	ExtensionReason *string      `json:"extension_reason"`
 	RefusalReason   *string      `json:"refusal_reason"`
+	CloseReason     *string      `json:"close_reason"`
 	ClosedAt        *string      `json:"closed_at"`
 	CreatedAt       string       `json:"created_at"`
 	Actions         []actionView `json:"actions,omitempty"`
@@ -55,6 +56,9 @@ func viewRegisterEntry(r store.Request, at time.Time, acts []store.RequestAction
 	}
 	if r.RefusalReason.Valid {
 		v.RefusalReason = &r.RefusalReason.String
+	}
+	if r.CloseReason.Valid {
+		v.CloseReason = &r.CloseReason.String
 	}
 	if r.ClosedAt.Valid {
 		s := reqTime(r.ClosedAt.Int64)
@@ -93,6 +97,9 @@ func (e *Env) printRequest(v requestView) error {
 	}
 	if v.RefusalReason != nil {
 		e.Printf("  refused   %s\n", *v.RefusalReason)
+	}
+	if v.CloseReason != nil {
+		e.Printf("  forced    %s\n", *v.CloseReason)
 	}
 	for _, a := range v.Actions {
 		seq := "-"
@@ -231,7 +238,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			}
 			views := []requestView{}
 			if !e.JSON() {
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "RECEIVED", "DUE", "")
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "USER ID", "RECEIVED", "DUE", "")
 			}
 			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
 				v := viewRegisterEntry(r, at, nil)
@@ -245,7 +252,11 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				} else if v.Extended {
 					flag = "extended"
 				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, flag)
+				who := "(erased)"
+				if v.UserID != nil {
+					who = *v.UserID
+				}
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 				return nil
 			})
 			if err != nil {
@@ -325,21 +336,36 @@ func newRequestsExtendCmd(e *Env) *cobra.Command {
 }
 
 func newRequestsCloseCmd(e *Env) *cobra.Command {
-	var refuse bool
+	var refuse, force bool
 	var reason string
 	c := &cobra.Command{
-		Use:   "close ID [--refuse --reason TEXT]",
+		Use:   "close ID [--refuse --reason TEXT | --force --reason TEXT]",
 		Short: "Close a pending request as done, or as refused with a reason (Art. 12(4))",
-		Args:  cobra.ExactArgs(1),
+		Long: "close records a pending request as done — only when the register holds its type's action\n" +
+			"(export, rectify, object, erase) for it — or as refused with a reason told to the subject.\n" +
+			"A request answered outside oubli is closed as done with --force and a reason, kept on the\n" +
+			"request; the closing audit entry says it was forced. Without the action and without\n" +
+			"--force, close is refused (exit 3).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if refuse && reason == "" {
+			switch {
+			case refuse && force:
+				return usageErrorf("--refuse and --force exclude each other")
+			case refuse && reason == "":
 				return usageErrorf("--refuse needs --reason: the subject must be told why (Art. 12(4))")
+			case force && reason == "":
+				return usageErrorf("--force needs --reason: why the request is done although its action is not in the register")
 			}
 			reg, err := e.Register()
 			if err != nil {
 				return err
 			}
-			if _, err := reg.Close(e.Ctx, args[0], refuse, reason); err != nil {
+			if force {
+				_, err = reg.ForceClose(e.Ctx, args[0], reason)
+			} else {
+				_, err = reg.Close(e.Ctx, args[0], refuse, reason)
+			}
+			if err != nil {
 				return err
 			}
 			req, acts, err := reg.Get(e.Ctx, args[0])
@@ -350,6 +376,7 @@ func newRequestsCloseCmd(e *Env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&refuse, "refuse", false, "close as refused")
-	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse)")
+	c.Flags().BoolVar(&force, "force", false, "close as done although the register holds no action of the request's type (audited; needs --reason)")
+	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse) or forced closed (with --force)")
 	return c
 }
