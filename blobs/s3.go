@@ -318,13 +318,32 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// Exists implements Store.
+// Exists implements Store. On a versioned or suspended bucket a key whose
+// current version is gone (a delete marker) still exists while any
+// noncurrent version holds its contents: they can be read back, so the
+// residue check after an erasure must see them.
 func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	_, err := s.Stat(ctx, key)
-	if errors.Is(err, ErrNotFound) {
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err == nil, err
+	}
+	if !s.versioned() {
 		return false, nil
 	}
-	return err == nil, err
+	name := s.name(key)
+	p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.loc.Bucket, Prefix: aws.String(name)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return false, s.wrap("ListBucketVersions", err)
+		}
+		for _, v := range out.Versions {
+			if aws.ToString(v.Key) == name {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // Info is what Stat tells of a blob.

@@ -131,6 +131,9 @@ func TestS3VersionedDeleteRemovesEveryVersion(t *testing.T) {
 	if keys := walkAll(t, st); len(keys) != 1 || keys[0] != key {
 		t.Fatalf("Walk of a key with only noncurrent versions = %v", keys)
 	}
+	if ok, err := st.Exists(ctx, key); !ok || err != nil {
+		t.Fatalf("Exists of a key with only noncurrent versions = %v, %v", ok, err)
+	}
 	if err := st.Delete(ctx, key); err != nil {
 		t.Fatal(err)
 	}
