@@ -9,6 +9,7 @@ import (
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/stats"
@@ -43,6 +44,8 @@ type Eraser struct {
 	// checkpoint is given up and reported left; 0 means
 	// DefaultCheckpointWait.
 	CheckpointWait time.Duration
+	// Notify queues the Art. 19 notifications in the erasure's transaction.
+	Notify *notify.Outbox
 }
 
 // EraseOptions tune Erase.
@@ -92,6 +95,10 @@ type EraseReport struct {
 	Resumed   bool   `json:"resumed,omitempty"`
 	ErasedAt  string `json:"erased_at,omitempty"`
 	decisions map[string]policies.Decision
+
+	// Notifications are the Art. 19 notifications queued in the erasure's
+	// transaction (dry run: that would be).
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 func (e *Eraser) now() time.Time {
@@ -382,6 +389,9 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 
 	// The residue sweep's work list (keyed hashes only).
 	if err := residue.Enqueue(ctx, tx, e.Hasher, ref, residue.Identifiers{UserID: subj.UserID, Email: subj.Email, Pseudo: subj.Pseudo}, ms); err != nil {
+		return nil, err
+	}
+	if rep.Notifications, err = e.Notify.Queue(ctx, tx, notify.Erasure(rep.RequestID, ref, subj.UserID, at, rep.Deleted, rep.Anonymized)); err != nil {
 		return nil, err
 	}
 	outcome := "ok"

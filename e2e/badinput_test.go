@@ -210,6 +210,33 @@ var badInputs = []badInput{
 				"AWS_SECRET_ACCESS_KEY=s3cr3t-example", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 			return args, ""
 		}},
+	{input: "recipients file not JSON", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/r.json"}, code: 2, msg: "recipients file",
+		prep: recipientsFile(`{"adevinta_france": `)},
+	{input: "recipients file naming an unknown recipient id", args: []string{"rectify", "--user-id", "u-000", "--set", "pseudo=zq-x", "--recipients", "{dir}/r.json"}, code: 2, msg: `unknown recipient id "acme"`,
+		prep: recipientsFile(`{"acme": {"manual": true}}`)},
+	{input: "recipients file: webhook without secret_env", args: []string{"object", "--user-id", "u-000", "--purpose", "statistics", "--recipients", "{dir}/r.json"}, code: 2, msg: `recipient "processors": a webhook needs secret_env`,
+		prep: recipientsFile(`{"processors": {"webhook": "https://example.org/h"}}`)},
+	{input: "recipients file: plain-http webhook off this machine", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/r.json"}, code: 2, msg: "webhook must be https://",
+		prep: recipientsFile(`{"processors": {"webhook": "http://example.org/h", "secret_env": "S"}}`)},
+	{input: "recipients file that does not exist", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/none.json"}, code: 2, msg: "recipients file"},
+	{input: "webhook secret variable not set", args: []string{"notify", "deliver", "--recipients", "{dir}/r.json"}, code: 2, msg: "environment variable OUBLI_TEST_UNSET_SECRET",
+		prep: recipientsFile(`{"processors": {"webhook": "https://example.org/h", "secret_env": "OUBLI_TEST_UNSET_SECRET"}}`), note: "the variable is named, its value never printed"},
+	{input: "--actor with a control character", args: []string{"--actor", "dpo\tx", "erase", "--user-id", "u-000"}, code: 2, msg: "--actor (or OUBLI_ACTOR): actor: holds control characters"},
+	{input: "notify list --status unknown", args: []string{"notify", "list", "--status", "sent"}, code: 2, msg: `--status "sent"`},
+	{input: "notify deliver --horizon 0", args: []string{"notify", "deliver", "--horizon", "0s"}, code: 2, msg: "--horizon 0s"},
+	{input: "notify deliver --concurrency out of range", args: []string{"notify", "deliver", "--concurrency", "0"}, code: 2, msg: "--concurrency 0: want 1..256"},
+	{input: "notify ack without a note", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000"}, code: 2, msg: "--note is required"},
+	{input: "notify ack of an unknown notification", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000", "--note", "x"}, code: 5, msg: "unknown notification"},
+	{input: "requests close --force without a reason", args: []string{"requests", "close", "DSR-1999-000001", "--force"}, code: 2, msg: "--force needs --reason"},
+	{input: "bad --notify cron spec", args: []string{"schedule", "--notify", "every minute", "--listen", ""}, code: 2, msg: `--notify "every minute": not a cron spec`},
+}
+
+// recipientsFile returns a prep writing {dir}/r.json.
+func recipientsFile(body string) func(t *testing.T, w *world, args []string) ([]string, string) {
+	return func(t *testing.T, w *world, args []string) ([]string, string) {
+		w.file("r.json", []byte(body))
+		return args, ""
+	}
 }
 
 // hostilePolicy returns a prep that copies the embedded policies' files

@@ -29,6 +29,9 @@ type Purpose struct {
 
 // Recipient is a recipient (or category of recipients) of personal data.
 type Recipient struct {
+	// ID is the recipient's stable id: the key of its delivery settings in
+	// the --recipients file and the recipient of its notifications.
+	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Role  string `json:"role"`
 	Basis string `json:"basis"`

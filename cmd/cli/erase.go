@@ -30,7 +30,11 @@ func (e *Env) eraser() (*dsr.Eraser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli"}, nil
+	ob, err := e.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	return &dsr.Eraser{DB: db, Blobs: bs, Policy: eng, Register: reg, Hasher: h, Ledger: path, Now: e.Now, Actor: "cli", Notify: ob}, nil
 }
 
 func newEraseCmd(e *Env) *cobra.Command {
@@ -133,6 +137,7 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
 		}
 	}
+	printQueued(e, r.Notifications, r.DryRun)
 	e.Printf("  ledger: %s\n", r.Ledger)
 	if r.RequestStatus != "" {
 		e.Printf("  request %s: %s\n", r.RequestID, r.RequestStatus)

@@ -8,6 +8,7 @@ import (
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
@@ -46,6 +47,8 @@ var exitCodes = []struct {
 	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
+	{notify.ErrConfig, ExitBadInput},
+	{notify.ErrState, ExitRefused},
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},

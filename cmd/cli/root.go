@@ -46,6 +46,12 @@ type Env struct {
 	AuditAnchor string
 	Policies    string
 	Output      string
+	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
+	// "schedule" for the scheduler): the actor of every audit entry.
+	Actor string
+	// RecipientsFile is the Art. 19 delivery settings (--recipients /
+	// OUBLI_RECIPIENTS); "" makes every recipient manual.
+	RecipientsFile string
 
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
@@ -177,7 +183,7 @@ func (e *Env) newRoot() *cobra.Command {
 				top = top.Parent()
 			}
 			e.mayCreate = creatingCommands[top.Name()]
-			return nil
+			return e.resolveActor(cmd)
 		},
 	}
 	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
@@ -196,6 +202,8 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
+	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))
