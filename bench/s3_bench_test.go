@@ -72,7 +72,7 @@ func TestBlobStoreBench(t *testing.T) {
 	}
 	t.Logf("%-36s %12s %10s %12s %10s", "", "dir time", "dir RSS", "S3 time", "S3 RSS")
 	for _, r := range rows {
-		t.Logf("%-36s %12s %8d MiB %12s %8d MiB", r.what, r.d[0].Round(time.Millisecond), r.rss[0]>>20, r.d[1].Round(time.Millisecond), r.rss[1]>>20)
+		t.Logf("%-36s %12s %8d MiB %12s %8d MiB", r.what, r.d[0].Round(time.Millisecond), r.rss[0]>>10, r.d[1].Round(time.Millisecond), r.rss[1]>>10) // KiB → MiB
 	}
 }
 
