@@ -63,7 +63,7 @@ func (o *Outbox) Queue(ctx context.Context, tx *store.Tx, ev Event) ([]Queued, e
 	// request again (after a crash, say) queues nothing twice.
 	have := map[string]store.Notification{}
 	if ev.RequestID != "" {
-		ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{RequestID: ev.RequestID})
+		ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{RequestID: ev.RequestID, Type: ev.Type})
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func (o *Outbox) Queue(ctx context.Context, tx *store.Tx, ev Event) ([]Queued, e
 // scrubValues removes new_values from the subject's notifications that still
 // hold a payload.
 func scrubValues(ctx context.Context, tx *store.Tx, subjectRef string) error {
-	ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{SubjectRef: subjectRef})
+	ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{SubjectRef: subjectRef, Type: TypeRectification})
 	if err != nil {
 		return err
 	}
