@@ -1,11 +1,9 @@
 package dsr
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/stats"
 	"github.com/oubli/oubli/store"
 )
@@ -41,6 +40,10 @@ type Eraser struct {
 	Now func() time.Time
 	// Actor names who acts in the audit trail ("cli").
 	Actor string
+	// CheckpointWait bounds the wait for SQLite readers before the WAL
+	// checkpoint is given up and reported left; 0 means
+	// DefaultCheckpointWait.
+	CheckpointWait time.Duration
 	// Notify queues the Art. 19 notifications in the erasure's transaction.
 	Notify *notify.Outbox
 }
@@ -66,26 +69,6 @@ type Kept struct {
 	Reason   string `json:"reason"`
 }
 
-// Residue is what the post-erasure scan found: counts per place, never the
-// values. Kept counts identifiers inside records the policies keep.
-//
-// The user id and the e-mail address identify the subject wherever they
-// appear: a hit outside kept records is residue and fails the erasure. A
-// pseudo is weaker — another subject may have chosen the same one, or a
-// message may use it as an ordinary word — so a pseudo-only hit in a row that
-// is not the subject's own is reported under Ambiguous for the DPO to review,
-// without failing the erasure.
-type Residue struct {
-	Scanned     map[string]int64 `json:"scanned"`             // rows per table, and "blobs"
-	Found       map[string]int64 `json:"found"`               // "table.column" or "blobs" → hits outside kept records
-	Kept        map[string]int64 `json:"kept"`                // hits inside kept records
-	Ambiguous   map[string]int64 `json:"ambiguous,omitempty"` // pseudo-only hits in other subjects' rows
-	BlobsKept   int              `json:"blobs_kept"`
-	Checkpoint  string           `json:"checkpoint"` // SQLite WAL: done, busy, n/a
-	TotalFound  int64            `json:"total_found"`
-	Description string           `json:"description,omitempty"`
-}
-
 // EraseReport says what an erasure did (or, dry, would do).
 type EraseReport struct {
 	SubjectRef   string               `json:"subject_ref"`
@@ -102,7 +85,16 @@ type EraseReport struct {
 	Recipients   []policies.Recipient `json:"recipients"`
 	Ledger       string               `json:"ledger"` // appended, already, skipped (dry run)
 	Residue      *Residue             `json:"residue,omitempty"`
-	decisions    map[string]policies.Decision
+	// RequestStatus is the request's status once the erasure committed.
+	RequestStatus string `json:"request_status,omitempty"`
+	// Left names the follow-up steps that did not complete (see
+	// ErrIncomplete): attachment_contents, wal_checkpoint, residue_scan.
+	Left []string `json:"left,omitempty"`
+	// Resumed is set when the run only finished the follow-up of an
+	// erasure committed earlier for the request, on ErasedAt.
+	Resumed   bool   `json:"resumed,omitempty"`
+	ErasedAt  string `json:"erased_at,omitempty"`
+	decisions map[string]policies.Decision
 
 	// Notifications are the Art. 19 notifications queued in the erasure's
 	// transaction (dry run: that would be).
@@ -116,18 +108,37 @@ func (e *Eraser) now() time.Time {
 	return time.Now().UTC()
 }
 
+// ErrIncomplete marks an erasure that committed and is recorded (ledger,
+// audit, request) but whose follow-up after the commit did not finish: a
+// blob content left queued, a WAL checkpoint held back by a reader, a
+// post-commit step cut short by a lost connection. The message says what is
+// left; `oubli erase --request ID` (or `oubli check --repair` for blob
+// contents) finishes it. It is not a plain success (exit 6).
+var ErrIncomplete = errors.New("erasure committed, follow-up left")
+
+// DefaultCheckpointWait bounds how long an erasure waits for SQLite readers
+// to let the WAL checkpoint complete.
+const DefaultCheckpointWait = 10 * time.Second
+
 // Erase erases the subject named by key. The database part runs in one
 // transaction; blob contents are removed after it commits through the
 // durable blob_deletions queue; the ledger entry is written and synced
-// before the commit, so an erasure never commits unrecorded. Unknown subject:
-// store.ErrNotFound (the message says so when the ledger knows them).
+// before the commit, so an erasure never commits unrecorded. An auto-opened
+// request is closed (done) inside that transaction, so whatever happens
+// after the commit the register says what was done. Unknown subject:
+// store.ErrNotFound (the message says so when the ledger knows them). A
+// subject already erased for the named request resumes the erasure's
+// follow-up (queued blob contents, WAL checkpoint) instead.
 func (e *Eraser) Erase(ctx context.Context, key store.SubjectKey, opt EraseOptions) (*EraseReport, error) {
-	if e.Ledger == "" && !opt.DryRun && !opt.SkipLedger {
+	if e.Ledger == "" && !opt.SkipLedger {
 		return nil, fmt.Errorf("erase: no erasure ledger configured: %w", store.ErrInvalid)
 	}
 	subj, err := store.FindSubject(ctx, e.DB, key)
 	if errors.Is(err, store.ErrNotFound) {
 		if when, ok := e.erasedBefore(key); ok {
+			if opt.RequestID != "" {
+				return e.resume(ctx, key, opt, when)
+			}
 			return nil, fmt.Errorf("%s was already erased on %s (erasure ledger): %w", key, when, store.ErrNotFound)
 		}
 	}
@@ -136,19 +147,45 @@ func (e *Eraser) Erase(ctx context.Context, key store.SubjectKey, opt EraseOptio
 	}
 	at := e.now()
 	var h *Handle
-	if !opt.DryRun {
+	if opt.DryRun {
+		// The checks the real run makes on its request, without starting it.
+		if opt.RequestID != "" {
+			if err := e.Register.checkStart(ctx, opt.RequestID, "erasure", subj); err != nil {
+				return nil, e.goneMeanwhile(key, err)
+			}
+		}
+	} else {
 		h, err = e.Register.Start(ctx, opt.RequestID, "erasure", subj)
 		if err != nil {
-			return nil, err
+			return nil, e.goneMeanwhile(key, err)
 		}
 	}
 	rep, err := e.erase(ctx, subj, at, h, opt)
+	if rep == nil && err != nil {
+		err = e.goneMeanwhile(key, err)
+	}
 	if h != nil {
 		if ferr := e.Register.Finish(ctx, h, err); ferr != nil && err == nil {
 			err = ferr
 		}
 	}
 	return rep, err
+}
+
+// goneMeanwhile turns the "no such subject" an erasure meets when another
+// one removed the subject after it was looked up into the ledger's answer:
+// already erased on DATE (store.ErrNotFound, exit 5).
+func (e *Eraser) goneMeanwhile(key store.SubjectKey, err error) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if _, ferr := store.FindSubject(context.Background(), e.DB, key); !errors.Is(ferr, store.ErrNotFound) {
+		return err
+	}
+	if when, ok := e.erasedBefore(key); ok {
+		return fmt.Errorf("%s was already erased on %s (erasure ledger): %w", key, when, store.ErrNotFound)
+	}
+	return err
 }
 
 // erasedBefore looks the key up in the ledger.
@@ -167,7 +204,16 @@ func (e *Eraser) erasedBefore(key store.SubjectKey) (string, bool) {
 	} else {
 		ent, ok = set.ByEmail(e.Hasher.Hash("email", key.Email))
 	}
-	return ent.At, ok
+	return ledgerDate(ent.At), ok
+}
+
+// ledgerDate shows a ledger time to the second (RFC 3339, UTC).
+func ledgerDate(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h *Handle, opt EraseOptions) (*EraseReport, error) {
@@ -191,6 +237,11 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	// Lock the subject first: a request opened for them from now on waits,
 	// then finds them gone (see Register.open).
 	if err := store.LockSubject(ctx, tx, subj.UserID, true); err != nil {
+		return nil, err
+	}
+	// Then new legal holds: one committed by now is read below and kept,
+	// one added from now on waits for this erasure (issue 18 item 2).
+	if err := store.LockAgainstHolds(ctx, tx); err != nil {
 		return nil, err
 	}
 	recs, err := store.LoadSubjectRecords(ctx, tx, subj.UserID, ref, ms)
@@ -336,6 +387,10 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		keep(policies.CatSubjects, subj.UserID)
 	}
 
+	// The residue sweep's work list (keyed hashes only).
+	if err := residue.Enqueue(ctx, tx, e.Hasher, ref, residue.Identifiers{UserID: subj.UserID, Email: subj.Email, Pseudo: subj.Pseudo}, ms); err != nil {
+		return nil, err
+	}
 	if rep.Notifications, err = e.Notify.Queue(ctx, tx, notify.Erasure(rep.RequestID, ref, subj.UserID, at, rep.Deleted, rep.Anonymized)); err != nil {
 		return nil, err
 	}
@@ -365,6 +420,20 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if err := h.Record(ctx, tx, "erase", outcome, seq); err != nil {
 		return nil, err
 	}
+	// An auto-opened request is closed with the erasure it records: after
+	// the commit the register already says "done", whatever the follow-up
+	// below meets (issue 17 item 5). Finish then has nothing left to do.
+	if h.AutoClose {
+		req, err := store.LockRequest(ctx, tx, h.Request.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.Register.close(ctx, tx, &req, false, ""); err != nil {
+			return nil, err
+		}
+		h.Request, h.AutoClose = req, false
+	}
+	rep.RequestStatus = h.Request.Status
 	// The ledger entry is durable before the erasure commits: a crash in
 	// between leaves an entry that --reapply completes, never an erasure a
 	// backup restore could silently undo.
@@ -381,20 +450,155 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		return nil, fmt.Errorf("erase: commit: %w", err)
 	}
 
-	// After the commit: blob contents, the WAL, then the residue scan.
-	rep.BlobsDeleted, err = e.drainBlobs(ctx, queued)
+	// After the commit: blob contents, the WAL, then the residue scan. The
+	// erasure is recorded by now; what fails here is reported as left.
+	return e.followUp(ctx, rep, queued, func(ctx context.Context) (*Residue, error) {
+		return e.scan(ctx, subj, recs, rep, keptBlobs, sd.Action)
+	})
+}
+
+// followUp runs an erasure's steps after its commit: remove the queued blob
+// contents, checkpoint the SQLite WAL (bounded wait), then scan (when scan
+// is not nil). Whatever is left is recorded (audit entry dsr.erase.followup,
+// request action erase.followup, outcome "pending") and returned as
+// ErrIncomplete naming it; a completed follow-up of a resumed erasure is
+// recorded as "done".
+func (e *Eraser) followUp(ctx context.Context, rep *EraseReport, queued []string, scan func(context.Context) (*Residue, error)) (*EraseReport, error) {
+	var left []string
+	var errs []error
+	n, err := e.drainBlobs(ctx, queued)
+	rep.BlobsDeleted += n
 	if err != nil {
-		return rep, err
+		left = append(left, "attachment_contents")
+		errs = append(errs, err)
 	}
-	res, err := e.scan(ctx, subj, recs, rep, keptBlobs, sd.Action)
-	rep.Residue = res
-	if err != nil {
-		return rep, err
+	ck := "n/a"
+	if e.DB.Dialect() == store.SQLite {
+		wait := e.CheckpointWait
+		if wait == 0 {
+			wait = DefaultCheckpointWait
+		}
+		switch ok, err := e.DB.CheckpointWithin(ctx, wait); {
+		case err != nil:
+			ck = "failed"
+			left = append(left, "wal_checkpoint")
+			errs = append(errs, err)
+		case ok:
+			ck = "done"
+		default:
+			ck = "busy"
+			left = append(left, "wal_checkpoint")
+			errs = append(errs, fmt.Errorf("the WAL checkpoint stayed busy for %s (a reader held a transaction open): the erased values remain in the store's -wal file", wait))
+		}
 	}
-	if res.TotalFound > 0 {
-		return rep, fmt.Errorf("%w: %d occurrence(s) of the subject's identifiers outside what the policies keep (see residue.found)", ErrResidue, res.TotalFound)
+	if scan != nil {
+		res, err := scan(ctx)
+		if res == nil {
+			res = &Residue{}
+		}
+		res.Checkpoint = ck
+		rep.Residue = res
+		if err != nil {
+			left = append(left, "residue_scan")
+			errs = append(errs, err)
+		}
+	} else {
+		rep.Residue = &Residue{Checkpoint: ck}
+	}
+	rep.Left = left
+	outcome := "done"
+	if len(left) > 0 {
+		outcome = "pending"
+	}
+	if len(left) > 0 || rep.Resumed {
+		if err := e.recordFollowUp(ctx, rep, outcome, left); err != nil {
+			errs = append(errs, fmt.Errorf("record the follow-up: %w", err))
+		}
+	}
+	if len(left) > 0 {
+		how := "run `oubli erase --request " + rep.RequestID + "` again once the cause is gone"
+		if rep.RequestID == "" {
+			how = "run `oubli check --repair`"
+		}
+		return rep, fmt.Errorf("the erasure is committed and recorded (request %s: %s); left: %s — %s: %w: %w",
+			rep.RequestID, rep.RequestStatus, strings.Join(left, ", "), how, ErrIncomplete, errors.Join(errs...))
+	}
+	if res := rep.Residue; res != nil && res.TotalFound > 0 {
+		return rep, fmt.Errorf("the erasure is committed and recorded (request %s: %s), but: %w: %d occurrence(s) of the subject's identifiers outside what the policies keep (see residue.found)",
+			rep.RequestID, rep.RequestStatus, ErrResidue, res.TotalFound)
 	}
 	return rep, nil
+}
+
+// recordFollowUp appends the follow-up's audit entry and, when the erasure
+// has a request, links it as the request's action erase.followup.
+func (e *Eraser) recordFollowUp(ctx context.Context, rep *EraseReport, outcome string, left []string) error {
+	if left == nil {
+		left = []string{}
+	}
+	return e.DB.InTx(ctx, func(tx *store.Tx) error {
+		at := e.now()
+		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
+			At: at, Actor: e.Actor, Action: "dsr.erase.followup", SubjectRef: rep.SubjectRef, Outcome: outcome,
+			Detail: map[string]any{"request": rep.RequestID, "left": left, "blobs_deleted": rep.BlobsDeleted},
+		})
+		if err != nil || rep.RequestID == "" {
+			return err
+		}
+		a := store.RequestAction{RequestID: rep.RequestID, At: store.Millis(at), Action: "erase.followup", Outcome: outcome}
+		a.AuditSeq.Int64, a.AuditSeq.Valid = seq, true
+		return store.InsertRequestAction(ctx, tx, a)
+	})
+}
+
+// resume handles `erase --request ID` for a subject the ledger says is
+// erased: when that request recorded the erasure, it finishes the
+// follow-up (every queued blob content, the WAL checkpoint) and records
+// it, instead of answering "already erased". Another request, or one of
+// another type or subject, gets the same refusal as Start gives.
+func (e *Eraser) resume(ctx context.Context, key store.SubjectKey, opt EraseOptions, when string) (*EraseReport, error) {
+	req, err := store.GetRequest(ctx, e.DB, opt.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	hash := ""
+	if key.UserID != "" {
+		hash = e.Hasher.Hash("user_id", key.UserID)
+	} else if set, err := ledger.Load(e.Ledger, e.Hasher); err == nil {
+		ent, _ := set.ByEmail(e.Hasher.Hash("email", key.Email))
+		hash = ent.UserID
+	}
+	switch {
+	case req.Type != "erasure":
+		return nil, fmt.Errorf("request %s is an %s request, not erasure: %w", req.RequestID, req.Type, store.ErrInvalid)
+	case req.SubjectHash != hash:
+		return nil, fmt.Errorf("request %s was made by another subject: %w", req.RequestID, store.ErrInvalid)
+	}
+	acts, err := store.RequestActions(ctx, e.DB, req.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	for _, a := range acts {
+		done = done || a.Action == "erase" && a.Outcome == "ok"
+	}
+	if !done {
+		return nil, fmt.Errorf("%s was already erased on %s (erasure ledger), not for request %s: %w", key, when, req.RequestID, store.ErrNotFound)
+	}
+	rep := &EraseReport{SubjectRef: req.SubjectHash, RequestID: req.RequestID, RequestStatus: req.Status, DryRun: opt.DryRun,
+		At: e.now(), Deleted: map[string]int64{}, Anonymized: map[string]int64{}, Kept: []Kept{},
+		Ledger: "already", ErasedAt: when, Resumed: true}
+	if opt.DryRun {
+		return rep, nil
+	}
+	// Every content still queued (this erasure's, and any other's: removing
+	// a queued content is always right), bounded per run.
+	queued, err := store.QueuedBlobs(ctx, e.DB, 100_000)
+	if err != nil {
+		return rep, err
+	}
+	rep.BlobsQueued = int64(len(queued))
+	return e.followUp(ctx, rep, queued, nil)
 }
 
 // decide asks the erasure policy about every record of the subject.
@@ -510,212 +714,6 @@ func (e *Eraser) drainBlobs(ctx context.Context, keys []string) (int64, error) {
 	}
 	return n, nil
 }
-
-// scan checkpoints the SQLite WAL, then looks for the subject's identifiers
-// in every text column of every table and in every blob.
-func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.SubjectRecords, rep *EraseReport, keptBlobs map[string]bool, subjAction policies.Action) (*Residue, error) {
-	res := &Residue{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, Ambiguous: map[string]int64{}, BlobsKept: len(keptBlobs)}
-	switch ok, err := e.DB.Checkpoint(ctx); {
-	case err != nil:
-		return res, err
-	case e.DB.Dialect() != store.SQLite:
-		res.Checkpoint = "n/a"
-	case ok:
-		res.Checkpoint = "done"
-	default:
-		res.Checkpoint = "busy"
-	}
-	strong := newMatcher(subj.UserID, subj.Email)
-	weak := newMatcher(subj.Pseudo)
-	keptTickets := map[string]bool{}
-	for _, k := range rep.Kept {
-		if k.Category == policies.CatTickets {
-			keptTickets[k.ID] = true
-		}
-	}
-	keptUser := ""
-	if subjAction != policies.Delete && subjAction != policies.Anonymize {
-		keptUser = subj.UserID // kept as is, restricted
-	}
-	tables, err := store.TextColumns(ctx, e.DB)
-	if err != nil {
-		return res, err
-	}
-	for _, t := range tables {
-		ti, ui := -1, -1
-		for i, c := range t.Columns {
-			if c == t.TicketCol && c != "" {
-				ti = i
-			}
-			if c == t.UserCol && c != "" {
-				ui = i
-			}
-		}
-		err := store.ScanText(ctx, e.DB, t, func(vals []string) error {
-			res.Scanned[t.Table]++
-			kept := (ti >= 0 && keptTickets[vals[ti]]) || (ui >= 0 && keptUser != "" && vals[ui] == keptUser) ||
-				t.Table == "notifications" // Art. 19: the user id the recipients need, until delivered or acknowledged
-			// A row keyed to another subject is theirs; every row of the
-			// erased subject's own tickets is gone or kept.
-			other := ui >= 0 && vals[ui] != "" && vals[ui] != subj.UserID
-			for i, v := range vals {
-				if v == "" {
-					continue
-				}
-				lv := strings.ToLower(v)
-				place := t.Table + "." + t.Columns[i]
-				switch {
-				case !strong.match(lv) && !weak.match(lv):
-				case kept:
-					res.Kept[place]++
-				case !strong.match(lv) && (other || ui < 0):
-					res.Ambiguous[place]++
-				default:
-					res.Found[place]++
-					res.TotalFound++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-	}
-	err = e.Blobs.Walk(ctx, func(key string) error {
-		res.Scanned["blobs"]++
-		hit, err := e.blobMatches(ctx, key, strong)
-		if err != nil {
-			return err
-		}
-		weakHit := false
-		if !hit {
-			if weakHit, err = e.blobMatches(ctx, key, weak); err != nil {
-				return err
-			}
-		}
-		switch {
-		case !hit && !weakHit:
-		case keptBlobs[key]:
-			res.Kept["blobs"]++
-		case hit:
-			res.Found["blobs"]++
-			res.TotalFound++
-		default:
-			// The subject's own blobs are deleted or kept: a pseudo in
-			// another ticket's document is a mention, not their record.
-			res.Ambiguous["blobs"]++
-		}
-		return nil
-	})
-	return res, err
-}
-
-// blobMatches streams one blob through m.
-func (e *Eraser) blobMatches(ctx context.Context, key string, m *matcher) (bool, error) {
-	if len(m.needles) == 0 {
-		return false, nil
-	}
-	r, err := e.Blobs.Open(ctx, key)
-	if errors.Is(err, blobs.ErrNotFound) {
-		// Removed since the walk listed it (a retention run draining its
-		// queue, say): gone, so it holds nothing.
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer r.Close()
-	hit, err := m.matchReader(r)
-	if err != nil {
-		return false, fmt.Errorf("scan blob: %w", err)
-	}
-	return hit, nil
-}
-
-// matcher finds identifiers as whole tokens, case-insensitively: "u-4" is not
-// found in "u-42", nor "alice" in "malice".
-type matcher struct {
-	needles [][]byte
-	longest int
-}
-
-func newMatcher(ids ...string) *matcher {
-	m := &matcher{}
-	for _, id := range ids {
-		id = strings.ToLower(strings.TrimSpace(id))
-		if id == "" {
-			continue
-		}
-		m.needles = append(m.needles, []byte(id))
-		m.longest = max(m.longest, len(id))
-	}
-	return m
-}
-
-func isIdentByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '@' || b == '+' || b >= 0x80
-}
-
-// find reports whether a needle occurs as a token in hay (lower-cased).
-// With atEOF false, a hit touching the end of hay is not counted: the byte
-// after it is not known yet.
-func (m *matcher) find(hay []byte, atEOF bool) bool {
-	for _, n := range m.needles {
-		for off := 0; ; {
-			i := indexBytes(hay[off:], n)
-			if i < 0 {
-				break
-			}
-			i += off
-			end := i + len(n)
-			before := i == 0 || !isIdentByte(hay[i-1])
-			after := end == len(hay) && atEOF || end < len(hay) && !(isIdentByte(hay[end]) || hay[end] == '.' && end+1 < len(hay) && isIdentByte(hay[end+1]))
-			if before && after {
-				return true
-			}
-			off = i + 1
-		}
-	}
-	return false
-}
-
-func (m *matcher) match(s string) bool { return m.find([]byte(s), true) }
-
-// matchReader streams r, keeping enough of each chunk to find a token that
-// straddles two reads.
-func (m *matcher) matchReader(r io.Reader) (bool, error) {
-	if len(m.needles) == 0 {
-		return false, nil
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	carry := m.longest + 1
-	buf := make([]byte, 0, 64<<10+carry)
-	chunk := make([]byte, 64<<10)
-	for {
-		n, err := br.Read(chunk)
-		for _, b := range chunk[:n] {
-			if b >= 'A' && b <= 'Z' {
-				b += 'a' - 'A'
-			}
-			buf = append(buf, b)
-		}
-		eof := errors.Is(err, io.EOF)
-		if err != nil && !eof {
-			return false, err
-		}
-		if m.find(buf, eof) {
-			return true, nil
-		}
-		if eof {
-			return false, nil
-		}
-		if len(buf) > carry {
-			buf = append(buf[:0], buf[len(buf)-carry:]...)
-		}
-	}
-}
-
-func indexBytes(s, sep []byte) int { return strings.Index(string(s), string(sep)) }
 
 // ReapplyReport says what `erase --reapply` did.
 type ReapplyReport struct {

@@ -3,31 +3,34 @@ package dsr
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/store"
 )
 
 // TestEraseResidueStrongAndWeak: a pseudo shared by another subject, or used
-// as a word in someone else's message, is reported as ambiguous and does not
-// fail the erasure; the subject's e-mail or user id in someone else's record
-// is residue and does.
+// as a word in someone else's message, is a weak finding; the subject's
+// e-mail in someone else's message is a strong finding that fails the sweep
+// (oubli check --residue), not the erasure, which did its part.
 func TestEraseResidueStrongAndWeak(t *testing.T) {
 	cases := []struct {
 		name          string
 		carol         func(t *testing.T, w *erWorld) // another subject's data mentioning alice
-		wantErr       bool
-		wantFound     string
-		wantAmbiguous string
+		wantSweepErr  bool
+		wantPlace     string
+		wantStrength  string
+		wantAmbiguous string // in the erasure's own report
 	}{
 		{
 			name: "same pseudo, another subject",
 			carol: func(t *testing.T, w *erWorld) {
 				w.addSubject(t, "u-carol", "carol@example.org", "alicewonder", "TC1", "2025-03-12T09:00:00Z", "none")
 			},
-			wantAmbiguous: "subjects.pseudo",
+			wantPlace: "subjects.pseudo", wantStrength: "weak", wantAmbiguous: "subjects.pseudo",
 		},
 		{
 			name: "pseudo as a word in another subject's message",
@@ -35,7 +38,7 @@ func TestEraseResidueStrongAndWeak(t *testing.T) {
 				w.addSubject(t, "u-carol", "carol@example.org", "carol", "TC1", "2025-03-12T09:00:00Z", "none")
 				w.exec(t, `UPDATE messages SET body = 'le vendeur alicewonder ne répond pas' WHERE message_id = 'TC1-m3'`)
 			},
-			wantAmbiguous: "messages.body",
+			wantPlace: "messages.body", wantStrength: "weak",
 		},
 		{
 			name: "e-mail in another subject's message",
@@ -43,30 +46,38 @@ func TestEraseResidueStrongAndWeak(t *testing.T) {
 				w.addSubject(t, "u-carol", "carol@example.org", "carol", "TC1", "2025-03-12T09:00:00Z", "none")
 				w.exec(t, `UPDATE messages SET body = 'écrivez à ALICE@example.org' WHERE message_id = 'TC1-m3'`)
 			},
-			wantErr:   true,
-			wantFound: "messages.body",
+			wantSweepErr: true, wantPlace: "messages.body", wantStrength: "strong",
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			testdb.Run(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
 				w := newErWorld(t, db, true)
 				tc.carol(t, w)
-				rep, err := w.eraser().Erase(context.Background(), store.SubjectKey{UserID: "u-alice"}, EraseOptions{})
-				if tc.wantErr != errors.Is(err, ErrResidue) {
-					t.Fatalf("erase: err = %v, want residue error %v", err, tc.wantErr)
+				rep, err := w.eraser().Erase(ctx, store.SubjectKey{UserID: "u-alice"}, EraseOptions{})
+				if err != nil {
+					t.Fatalf("erase: %v", err)
 				}
-				if rep == nil || rep.Residue == nil {
-					t.Fatalf("no residue report (err %v)", err)
-				}
-				if tc.wantFound != "" && rep.Residue.Found[tc.wantFound] == 0 {
-					t.Errorf("found = %v, want a hit in %s", rep.Residue.Found, tc.wantFound)
+				if rep.Residue == nil || rep.Residue.TotalFound != 0 {
+					t.Fatalf("residue = %+v", rep.Residue)
 				}
 				if tc.wantAmbiguous != "" && rep.Residue.Ambiguous[tc.wantAmbiguous] == 0 {
 					t.Errorf("ambiguous = %v, want a hit in %s", rep.Residue.Ambiguous, tc.wantAmbiguous)
 				}
-				if !tc.wantErr && rep.Residue.TotalFound != 0 {
-					t.Errorf("total found = %d, want 0 (found %v)", rep.Residue.TotalFound, rep.Residue.Found)
+				sw, err := residue.Sweep(ctx, db, w.bs, w.h, residue.SweepOptions{Actor: "test"})
+				if tc.wantSweepErr != errors.Is(err, residue.ErrFound) {
+					t.Fatalf("sweep: err = %v, want residue.ErrFound %v", err, tc.wantSweepErr)
+				}
+				var got []string
+				for _, f := range sw.Findings {
+					got = append(got, f.Place+"/"+f.Strength)
+				}
+				if !slices.Contains(got, tc.wantPlace+"/"+tc.wantStrength) {
+					t.Errorf("findings = %v, want %s/%s", got, tc.wantPlace, tc.wantStrength)
+				}
+				if len(sw.Found) != 0 {
+					t.Errorf("sweep found residue in alice's own records: %v", sw.Found)
 				}
 				// Carol's rows are untouched whatever the verdict.
 				if n := erCount(t, db, "SELECT COUNT(*) FROM messages WHERE ticket_id = 'TC1'"); n != 3 {

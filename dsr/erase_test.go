@@ -304,7 +304,7 @@ func TestErase(t *testing.T) {
 		if n := erCount(t, db, "SELECT COUNT(*) FROM blob_deletions"); n != 0 {
 			t.Errorf("blob deletion queue not drained: %d", n)
 		}
-		if rep.Residue == nil || rep.Residue.TotalFound != 0 || rep.Residue.Scanned["messages"] == 0 || rep.Residue.Scanned["blobs"] != 2 {
+		if rep.Residue == nil || rep.Residue.TotalFound != 0 || rep.Residue.Scanned["messages"] == 0 || rep.Residue.Scanned["blobs"] != 1 {
 			t.Errorf("residue = %+v", rep.Residue)
 		}
 		// Bob untouched row for row; agent stats as if alice never existed.

@@ -150,34 +150,27 @@ func (x *Exporter) recordFailure(ctx context.Context, h *Handle, cause error) {
 func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, info policies.Information, opts ExportOptions) (ExportResult, error) {
 	now := x.Register.now()
 	res := ExportResult{Path: opts.Out, RequestID: h.Request.RequestID, GeneratedAt: now.Format(time.RFC3339Nano)}
-	af, err := createArchiveFile(filepath.Dir(opts.Out))
-	if err != nil {
-		return res, fmt.Errorf("create archive: %w", err)
+	// A purge committing while the archive is written removes contents the
+	// snapshot still lists (rows go first, their contents after the
+	// commit): the archive is then written again from a new snapshot, in
+	// which those rows are gone, so that rows and files always agree.
+	var af *archiveFile
+	for attempt := 1; ; attempt++ {
+		var counts Counts
+		var err error
+		af, counts, err = x.writeArchive(ctx, h, subj, info, opts, now, &res)
+		if err == nil {
+			res.Counts = counts
+			break
+		}
+		if af != nil {
+			af.close()
+		}
+		if !errors.Is(err, blobs.ErrNotFound) || attempt == maxSnapshots {
+			return res, err
+		}
 	}
 	defer af.close() // an archive never placed leaves nothing
-	f := af.f
-	if err := f.Chmod(0o600); err != nil {
-		return res, fmt.Errorf("create archive: %w", err)
-	}
-	sum := sha256.New()
-	cw := &countWriter{}
-	bw := bufio.NewWriterSize(io.MultiWriter(f, sum, cw), 1<<20)
-	a := &archive{zw: zip.NewWriter(bw), modified: now, blobs: x.Blobs}
-
-	counts, err := a.write(ctx, x.Register, subj, info, h.Request.RequestID, now)
-	if err != nil {
-		return res, err
-	}
-	if err := a.zw.Close(); err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return res, fmt.Errorf("write archive: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return res, fmt.Errorf("sync archive: %w", err)
-	}
-	res.Counts, res.Bytes, res.SHA256 = counts, cw.n, hex.EncodeToString(sum.Sum(nil))
 	if !opts.Force {
 		if _, err := os.Lstat(opts.Out); err == nil {
 			return res, existsError(opts.Out) // appeared meanwhile: refused before it is recorded
@@ -186,7 +179,8 @@ func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, in
 	// Record the export, then let the archive appear: a file at Out is
 	// always a recorded export. Killed in between, the export is recorded
 	// and its archive never appears.
-	err = x.Register.DB.InTx(ctx, func(tx *store.Tx) error {
+	counts := res.Counts
+	err := x.Register.DB.InTx(ctx, func(tx *store.Tx) error {
 		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: now, Actor: auditActor, Action: "dsr.export", SubjectRef: h.Request.SubjectHash, Outcome: "ok",
 			Detail: map[string]any{
@@ -204,6 +198,43 @@ func (x *Exporter) export(ctx context.Context, h *Handle, subj store.Subject, in
 		return res, fmt.Errorf("record export: %w", err)
 	}
 	return res, af.place(opts.Out, opts.Force)
+}
+
+// maxSnapshots bounds how many times an export reads a new snapshot after a
+// concurrent purge removed contents its snapshot listed.
+const maxSnapshots = 5
+
+// writeArchive writes, synced, one archive from one snapshot into an
+// unnamed file of Out's directory, and fills res's size and checksum. On
+// error the returned file (if any) is to be closed by the caller.
+func (x *Exporter) writeArchive(ctx context.Context, h *Handle, subj store.Subject, info policies.Information, opts ExportOptions, now time.Time, res *ExportResult) (*archiveFile, Counts, error) {
+	af, err := createArchiveFile(filepath.Dir(opts.Out))
+	if err != nil {
+		return nil, Counts{}, fmt.Errorf("create archive: %w", err)
+	}
+	f := af.f
+	if err := f.Chmod(0o600); err != nil {
+		return af, Counts{}, fmt.Errorf("create archive: %w", err)
+	}
+	sum := sha256.New()
+	cw := &countWriter{}
+	bw := bufio.NewWriterSize(io.MultiWriter(f, sum, cw), 1<<20)
+	a := &archive{zw: zip.NewWriter(bw), modified: now, blobs: x.Blobs}
+	counts, err := a.write(ctx, x.Register, subj, info, h.Request.RequestID, now)
+	if err != nil {
+		return af, counts, err
+	}
+	if err := a.zw.Close(); err != nil {
+		return af, counts, fmt.Errorf("write archive: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return af, counts, fmt.Errorf("write archive: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return af, counts, fmt.Errorf("sync archive: %w", err)
+	}
+	res.Bytes, res.SHA256 = cw.n, hex.EncodeToString(sum.Sum(nil))
+	return af, counts, nil
 }
 
 func syncDir(dir string) {

@@ -110,7 +110,7 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 		if err != nil {
 			return err
 		}
-		return h.Record(ctx, tx, "object", outcome, seq)
+		return o.Register.RecordOutcome(ctx, tx, h, "object", outcome, seq, result)
 	})
 	if err != nil {
 		return nil, err

@@ -96,6 +96,9 @@ var badInputs = []badInput{
 	{input: "attachment of a message of another ticket", args: []string{"ingest", "{file}"}, file: line(`"message_id":"M-9001","filename"`, `"message_id":"M-1","filename"`), code: 2, msg: "attachments[0].message_id: M-1 is not a message of this ticket"},
 	{input: "not a media type", args: []string{"ingest", "{file}"}, file: line(`application/pdf`, `application/`), code: 2, msg: "content_type: not a media type"},
 	{input: "account event of an unknown subject", args: []string{"ingest", "{file}"}, file: `{"kind":"account_event","event_id":"E-1","user_id":"nobody","type":"login","at":"2020-01-01T08:00:00Z"}` + "\n", code: 2, msg: "user_id: unknown subject"},
+	{input: "a message id the store holds in another ticket (records never move)", args: []string{"ingest", "{file}"}, file: line(`"M-9001","author"`, `"M-T-000-0-1","author"`, `"M-9001","filename"`, `"M-T-000-0-1","filename"`), code: 2, msg: "1: messages[0].message_id: this message belongs to another ticket in the store"},
+	{input: "a ticket the store holds under another subject (owner change)", args: []string{"ingest", "{file}"}, file: line(`T-9001","request`, `T-000-0","request`), code: 2, msg: "1: ticket_id: this ticket belongs to another subject in the store"},
+	{input: "an account event the store holds under another subject", args: []string{"ingest", "{file}"}, file: line() + `{"kind":"account_event","event_id":"E-000-0","user_id":"u-9001","type":"login","at":"2020-01-01T08:00:00Z"}` + "\n", code: 2, msg: "2: event_id: this account event belongs to another subject in the store"},
 	{input: "faults on several lines: all listed, nothing written", args: []string{"ingest", "{file}"}, file: line() + "{\n" + `{"kind":"x"}` + "\n", code: 2, msg: "2 fault(s), nothing was written"},
 	{input: "a 70 MB line on stdin (limit 64 MiB)", args: []string{"ingest", "-"}, stdin: longLine(70 << 20), code: 2, msg: "1: line longer than 67108864 bytes"},
 	{input: "a 1 GB line on stdin (streamed from a generator)", args: []string{"ingest", "-"}, stdin: longLine(1 << 30), code: 2, msg: "1: line longer than 67108864 bytes", long: true,
@@ -110,6 +113,7 @@ var badInputs = []badInput{
 	{input: "bad cron spec", args: []string{"schedule", "--retention", "61 * * * *", "--listen", ""}, code: 2, msg: `--retention "61 * * * *": not a cron spec`},
 	{input: "unknown time zone", args: []string{"schedule", "--tz", "Mars/Olympus_Mons", "--listen", ""}, code: 2, msg: "unknown time zone"},
 	{input: "unreachable database", args: []string{"--db", "postgres://oubli:s3cr3t-pw@127.0.0.1:1/oubli?sslmode=disable&connect_timeout=2", "--blobs", "{dir}/b", "--ledger", "{dir}/l", "inventory"}, code: 1, msg: "connection refused"},
+	{input: "`--db` naming a missing SQLite file (a typo): only migrate, seed and ingest create one", args: []string{"--db", "sqlite:{dir}/oubil.db", "requests", "list"}, code: 2, msg: "no store at"},
 	{input: "SQLite path under a regular file", args: []string{"--db", "sqlite:{dir}/afile/x.db", "inventory"}, code: 1, msg: "afile",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
 			w.file("afile", []byte("x"))
@@ -170,6 +174,11 @@ var badInputs = []badInput{
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
 	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
+	{input: "export --out inside the blobs directory", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/blobs/x.zip"}, code: 2, msg: "is inside the blobs directory",
+		note: "a file there would be taken for a blob by check and the residue sweep"},
+	{input: "check --residue with --repair", args: []string{"check", "--residue", "--repair"}, code: 2, msg: "--residue goes alone"},
+	{input: "residue redact of an unknown finding", args: []string{"residue", "redact", "RF-000000000000"}, code: 5, msg: "residue finding RF-000000000000"},
+	{input: "bad residue sweep cron spec", args: []string{"schedule", "--residue", "61 * * * *", "--listen", ""}, code: 2, msg: `--residue "61 * * * *": not a cron spec`},
 	{input: "bad --set (unknown field)", args: []string{"rectify", "--user-id", "u-000", "--set", "nom=Durand"}, code: 2, msg: `unknown field "nom"`},
 	{input: "bad --set (no =)", args: []string{"rectify", "--user-id", "u-000", "--set", "email"}, code: 2, msg: "--set #1: want FIELD=VALUE"},
 	{input: "bad --set (invalid e-mail)", args: []string{"rectify", "--user-id", "u-000", "--set", "email=zq-new@[0.0.0.0]"}, code: 2, msg: "--set email=…"},
@@ -189,6 +198,18 @@ var badInputs = []badInput{
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},
+	{input: "--blobs with an unknown URL scheme", args: []string{"--blobs", "gs://bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: `unknown scheme "gs"`,
+		note: "never a local directory named gs:"},
+	{input: "--blobs s3: without //", args: []string{"--blobs", "s3:/bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "want s3://BUCKET[/PREFIX]"},
+	{input: "--blobs with an invalid bucket name", args: []string{"--blobs", "s3://Bad_Bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "invalid bucket name"},
+	{input: "--blobs with credentials in the URL", args: []string{"--blobs", "s3://AKIAEXAMPLE:s3cr3t@bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "credentials do not belong in the URL",
+		note: "the message does not echo them"},
+	{input: "unreachable S3 endpoint", args: []string{"--blobs", "s3://oubli-blobs/x", "ingest", "{file}"}, file: line(), code: 1, msg: "blob store unavailable",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			w.env = append(append([]string(nil), w.env...), "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
+				"AWS_SECRET_ACCESS_KEY=s3cr3t-example", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			return args, ""
+		}},
 	{input: "recipients file not JSON", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/r.json"}, code: 2, msg: "recipients file",
 		prep: recipientsFile(`{"adevinta_france": `)},
 	{input: "recipients file naming an unknown recipient id", args: []string{"rectify", "--user-id", "u-000", "--set", "pseudo=zq-x", "--recipients", "{dir}/r.json"}, code: 2, msg: `unknown recipient id "acme"`,

@@ -53,6 +53,13 @@ type Options struct {
 	// address "" for subjects named only by an account event. Nil means no
 	// subject is known to be erased.
 	Erased func(userID, email string) (bool, error)
+	// ReloadErased re-reads the erasure ledger: it returns a lookup like
+	// Erased over the ledger as it is now, and whether the ledger changed
+	// since Erased was made. The load calls it inside its transaction, after
+	// it has locked each batch's subjects, so that an erasure committed while
+	// the file was being validated is seen at commit. Nil means the ledger
+	// does not change during the ingest.
+	ReloadErased func() (erased func(userID, email string) (bool, error), changed bool, err error)
 	// AllowErased lets a file re-import subjects that Erased reports.
 	AllowErased bool
 	// DryRun validates and reports what would be loaded, writing nothing.
@@ -142,7 +149,7 @@ func File(ctx context.Context, db *store.DB, bs blobs.Store, path string, opts O
 	if opts.Actor == "" {
 		opts.Actor = "cli"
 	}
-	res, deferred, err := validateFile(ctx, storeKnows(db), path, opts)
+	res, deferred, err := validateFile(ctx, storeKnows(db), storeOwners(db), path, opts)
 	if err != nil || opts.DryRun {
 		return res, err
 	}
@@ -265,7 +272,7 @@ type userSeen struct {
 
 // validate is the first pass.
 func validate(ctx context.Context, known knownFunc, path string, opts Options) (Result, error) {
-	res, _, err := validateFile(ctx, known, path, opts)
+	res, _, err := validateFile(ctx, known, nil, path, opts)
 	return res, err
 }
 
@@ -282,7 +289,7 @@ func storeKnows(db *store.DB) knownFunc {
 // validateFile is the first pass. It also returns the lines of the account
 // events whose subject is defined by a later ticket line: the load defers
 // them until the subjects exist.
-func validateFile(ctx context.Context, knownSubjects knownFunc, path string, opts Options) (Result, map[int]bool, error) {
+func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFunc, path string, opts Options) (Result, map[int]bool, error) {
 	var (
 		res         Result
 		faults      []Fault
@@ -298,6 +305,8 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, path string, opt
 		// file's ticket lines and then against the store at the end.
 		eventUsers = make(map[string][]int32)
 		deferred   = make(map[int]bool)
+		// Records that exist in the store under another owner (issue 17).
+		ownership ownerCheck
 	)
 	fault := func(line int, reason string) {
 		if len(faults) < MaxFaults {
@@ -337,6 +346,23 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, path string, opt
 		rec, fs := parseLine(line)
 		for _, f := range fs {
 			fault(n, f)
+		}
+		if len(fs) == 0 {
+			switch {
+			case rec.Ticket != nil:
+				ownership.addTicket(rec.Ticket, n)
+			case rec.Event != nil:
+				ownership.add(store.OwnedEvent, rec.Event.ID, rec.Event.UserID, n, 0)
+			}
+			if ownership.full() {
+				fs, err := ownership.run(ctx, owners)
+				if err != nil {
+					return err
+				}
+				for _, f := range fs {
+					fault(f.Line, f.Reason)
+				}
+			}
 		}
 		switch {
 		case rec.Ticket != nil:
@@ -396,6 +422,13 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, path string, opt
 		return res, nil, err
 	}
 	res.File = sum
+	ofs, err := ownership.run(ctx, owners)
+	if err != nil {
+		return res, nil, err
+	}
+	for _, f := range ofs {
+		fault(f.Line, f.Reason)
+	}
 	if len(eventUsers) > 0 {
 		// Subjects named by events before (or without) their ticket lines.
 		ids := make([]string, 0, len(eventUsers))

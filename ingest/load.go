@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -195,10 +196,96 @@ func (b *batch) flush(ctx context.Context, tx *store.Tx, bs blobs.Store, opts Op
 		return nil, 0, nil
 	}
 	defer func() { b.lines, b.n, b.attBytes = b.lines[:0], 0, 0 }()
+	if err := b.guard(ctx, tx, opts); err != nil {
+		return nil, 0, err
+	}
 	if err := b.writeRows(ctx, tx); err != nil {
 		return nil, 0, err
 	}
 	return b.writeAttachments(ctx, tx, bs, opts)
+}
+
+// guard runs, inside the load's transaction and before the batch is
+// written, the checks that must hold at commit and not only when the file
+// was validated (issue 17): it takes the subject lock an erasure takes on the
+// batch's subjects, then refuses a subject erased since the validation read
+// the erasure ledger, and any record that would move from one ticket or
+// subject to another. Each is a fault of its line (*FaultsError, exit 2).
+func (b *batch) guard(ctx context.Context, tx *store.Tx, opts Options) error {
+	var ids []string
+	seen := map[string]bool{}
+	var owners ownerCheck
+	for _, l := range b.lines {
+		uid := ""
+		switch {
+		case l.ticket != nil:
+			uid = l.ticket.UserID.String
+			owners.add(store.OwnedTicket, l.ticket.TicketID, uid, l.line, 0)
+			for i, m := range l.messages {
+				owners.add(store.OwnedMessage, m.MessageID, m.TicketID, l.line, i)
+			}
+			if l.atts != nil {
+				for i, a := range l.atts.Attachments {
+					owners.add(store.OwnedAttachment, a.ID, l.atts.ID, l.line, i)
+				}
+			}
+		case l.event != nil:
+			uid = l.event.UserID
+			owners.add(store.OwnedEvent, l.event.EventID, uid, l.line, 0)
+		}
+		if uid != "" && !seen[uid] {
+			seen[uid] = true
+			ids = append(ids, uid)
+		}
+	}
+	sort.Strings(ids) // one lock order for every writer
+	if err := store.LockSubjects(ctx, tx, ids); err != nil {
+		return err
+	}
+	var faults []Fault
+	if opts.ReloadErased != nil && !opts.AllowErased {
+		erased, changed, err := opts.ReloadErased()
+		if err != nil {
+			return fmt.Errorf("erasure ledger: %w", err)
+		}
+		if changed {
+			checked := map[string]bool{}
+			for _, l := range b.lines {
+				uid, email := "", ""
+				switch {
+				case l.ticket != nil:
+					uid = l.ticket.UserID.String
+					if l.subject != nil {
+						email = l.subject.Email
+					}
+				case l.event != nil:
+					uid = l.event.UserID
+				}
+				if uid == "" || checked[uid] {
+					continue
+				}
+				checked[uid] = true
+				was, err := erased(uid, email)
+				if err != nil {
+					return fmt.Errorf("erasure ledger lookup: %w", err)
+				}
+				if was {
+					faults = append(faults, Fault{Line: l.line,
+						Reason: "subject was erased while this file was being loaded (it is in the erasure ledger); use --allow-erased to re-import it"})
+				}
+			}
+		}
+	}
+	ofs, err := owners.run(ctx, storeOwners(tx))
+	if err != nil {
+		return err
+	}
+	faults = append(faults, ofs...)
+	if len(faults) > 0 {
+		sort.SliceStable(faults, func(i, j int) bool { return faults[i].Line < faults[j].Line })
+		return &FaultsError{Faults: faults}
+	}
+	return nil
 }
 
 // writeRows writes the batch's rows but attachments.
@@ -329,7 +416,7 @@ func (b *batch) writeAttachments(ctx context.Context, tx *store.Tx, bs blobs.Sto
 		go func() {
 			defer wg.Done()
 			for w := range jobs {
-				sum, size, err := bs.Put(ctx, w.row.BlobKey, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
+				sum, size, err := blobs.PutTyped(ctx, bs, w.row.BlobKey, w.a.ContentType, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
 				switch {
 				case err != nil:
 					w.err = fmt.Errorf("store attachment %s: %w", w.a.ID, err)

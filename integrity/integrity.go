@@ -71,6 +71,9 @@ type Report struct {
 	Attachments int64            `json:"attachments_checked"`
 	Blobs       int64            `json:"blobs_checked"`
 	Deep        bool             `json:"deep"`
+	// BlobStore describes an object store (versioning, Object Lock,
+	// lifecycle warnings); nil for a directory.
+	BlobStore *blobs.Description `json:"blob_store,omitempty"`
 }
 
 func (r *Report) add(p store.Problem, maxListed int) {
@@ -92,6 +95,13 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 	}
 	if err := db.CheckRows(ctx, h, func(p store.Problem) error { r.add(p, opts.MaxListed); return nil }); err != nil {
 		return r, err
+	}
+	if d, ok := bs.(blobs.Describer); ok {
+		desc, err := d.Describe(ctx)
+		if err != nil {
+			return r, fmt.Errorf("blob store: %w", err)
+		}
+		r.BlobStore = &desc
 	}
 	// Rows without blobs, and blobs that differ from their row.
 	err = store.EachAttachmentBlob(ctx, db, func(a store.AttachmentBlob) error {
@@ -131,7 +141,7 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 
 // checkBlob returns the kind of problem of one attachment's blob, or "".
 func checkBlob(ctx context.Context, bs blobs.Store, a store.AttachmentBlob, deep bool) (string, error) {
-	if size, _, ok, err := stat(bs, a.BlobKey); ok || err != nil {
+	if size, _, ok, err := stat(ctx, bs, a.BlobKey); ok || err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return ProblemBlobMissing, nil
@@ -180,9 +190,18 @@ type pather interface {
 	Path(key string) (string, error)
 }
 
-// stat returns a blob file's size and modification time; ok is false when
-// the store has no files to stat.
-func stat(bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err error) {
+// stat returns a blob's size and modification time; ok is false when
+// the store has no files to stat and cannot stat objects either.
+func stat(ctx context.Context, bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err error) {
+	if st, isStater := bs.(interface {
+		Stat(context.Context, string) (blobs.Info, error)
+	}); isStater {
+		info, err := st.Stat(ctx, key)
+		if errors.Is(err, blobs.ErrNotFound) {
+			return 0, time.Time{}, true, os.ErrNotExist
+		}
+		return info.Size, info.Modified, true, err
+	}
 	p, isPather := bs.(pather)
 	if !isPather {
 		return 0, time.Time{}, false, nil
@@ -196,6 +215,23 @@ func stat(bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err e
 		return 0, time.Time{}, true, err
 	}
 	return fi.Size(), fi.ModTime(), true, nil
+}
+
+// age returns when an orphan was last written, for the grace period. An
+// object store tells it from its versions (an orphan may have only
+// noncurrent ones); a directory from the file.
+func age(ctx context.Context, bs blobs.Store, key string) (mod time.Time, ok bool, err error) {
+	if lm, isLM := bs.(interface {
+		LastModified(context.Context, string) (time.Time, bool, error)
+	}); isLM {
+		mod, found, err := lm.LastModified(ctx, key)
+		if err == nil && !found {
+			return mod, true, os.ErrNotExist
+		}
+		return mod, true, err
+	}
+	_, mod, ok, err = stat(ctx, bs, key)
+	return mod, ok, err
 }
 
 // DrainBlobQueue carries out up to limit queued blob deletions (all of them
@@ -215,6 +251,21 @@ func DrainBlobQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int
 		keys, err := store.PendingBlobDeletions(ctx, db, n)
 		if err != nil {
 			return done, err
+		}
+		if bd, ok := bs.(blobs.BatchDeleter); ok {
+			// An object store: one DeleteObjects request per 1,000 keys.
+			gone, err := bd.DeleteKeys(ctx, keys)
+			if _, derr := store.DequeueBlobs(ctx, db, gone); derr != nil {
+				return done, derr
+			}
+			done += len(gone)
+			if err != nil {
+				return done, fmt.Errorf("drain blob deletion queue: %w", err)
+			}
+			if len(keys) < n {
+				break
+			}
+			continue
 		}
 		for _, k := range keys {
 			if err := bs.Delete(ctx, k); err != nil {
@@ -297,7 +348,7 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			}
 		}
 		for _, k := range orphans {
-			_, mod, ok, err := stat(bs, k)
+			mod, ok, err := age(ctx, bs, k)
 			switch {
 			case errors.Is(err, os.ErrNotExist):
 				continue

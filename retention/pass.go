@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -37,6 +38,11 @@ type pass struct {
 	// progress reports decided records to Options.Progress, one call at
 	// a time (phases may run side by side).
 	progress func(category string, n int)
+	// lock is the run's retention lock (nil in a plan), checked before
+	// each batch commits: a run that lost it stops.
+	lock *store.Lock
+	// valve is the run's safety valve (nil with AllowLarge, and in a plan).
+	valve *valve
 	// mu guards rep, tm and stopped while batches (and phases) run
 	// concurrently; shared by every fork of the pass.
 	mu *sync.Mutex
@@ -173,6 +179,7 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 		if p.dry {
 			next, n, err = step(ctx, p.db, nil, after)
 		} else {
+			saved := p.rep.clone()
 			err = p.db.InTx(bctx, func(tx *store.Tx) error {
 				if err := store.LockPurgeBatch(bctx, tx); err != nil {
 					return err
@@ -181,10 +188,26 @@ func (p *pass) loop(ctx context.Context, cat string, step func(ctx context.Conte
 				if err != nil {
 					return err
 				}
+				if p.valve != nil {
+					if verr := p.valve.over(func(c string) int64 { return p.rep.Delete[c] + p.rep.Anonymize[c] }); verr != nil {
+						return verr
+					}
+				}
+				if err := p.lock.Check(bctx); err != nil {
+					return err
+				}
 				return store.UpdateRetentionRun(bctx, tx, p.rep.RunID, p.countsJSON(), p.progressJSON(cat, next))
 			})
 			// What the steps did not account for is bookkeeping and commit.
 			p.tm[stepCommit] += time.Since(t0) - (p.tm.total() - before)
+			if err != nil {
+				// The batch rolled back: it counts nothing.
+				*p.rep = saved
+			}
+		}
+		var verr *ValveError
+		if errors.As(err, &verr) {
+			return err
 		}
 		if err != nil {
 			return fmt.Errorf("retention %s: %w", cat, err)

@@ -192,7 +192,7 @@ func (p *pass) subjectStats(ctx context.Context, q store.Querier, tx *store.Tx, 
 		return "", 0, err
 	}
 	uids := userIDs(rows, func(s store.SubjectStatFacts) (string, bool) { return s.ID, true })
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, false)
+	ix, err := store.InForceHolds(ctx, q, p.atMs, nil, uids, false)
 	if err != nil {
 		return "", 0, err
 	}
@@ -335,7 +335,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	uids := userIDs(rows, func(s store.SubjectFacts) (string, bool) { return s.ID, true })
 	// held: a hold on the subject itself; held_tickets: how many of their
 	// tickets are under a hold of their own (those tickets remain).
-	ix, err := store.ActiveHolds(ctx, q, p.atMs, nil, uids, true)
+	ix, err := store.InForceHolds(ctx, q, p.atMs, nil, uids, true)
 	if err != nil {
 		return "", 0, err
 	}
@@ -358,6 +358,21 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 		return "", 0, err
 	}
 	t = p.tm.since(stepDecide, t)
+	// A subject decided delete that has a ticket or an event now (an
+	// ingest committed while this batch waited for its row) changed during
+	// the run: left alone, counted, decided again by the next run.
+	var changed map[string]bool
+	if tx != nil {
+		var dels []string
+		for i, d := range ds {
+			if d.Action == policies.Delete {
+				dels = append(dels, rows[i].ID)
+			}
+		}
+		if changed, err = store.SubjectsWithData(ctx, tx, dels); err != nil {
+			return "", 0, err
+		}
+	}
 	groups := &ruleGroups{}
 	var anon []store.Anonymisation
 	for i, d := range ds {
@@ -365,8 +380,12 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 		if d.Action == policies.Anonymize && s.AnonymizedAt.Valid {
 			continue // already anonymised
 		}
+		if d.Action == policies.Delete && changed[s.ID] {
+			p.rep.Changed++
+			continue
+		}
 		ref := p.hasher.Hash("user_id", s.ID)
-		p.tally(policies.CatSubjects, d, ref)
+		p.tally(policies.CatSubjects, d, s.ID) // plan --explain: the plain id, as for every category
 		switch d.Action {
 		case policies.Delete:
 			groups.add(d.Rule, s.ID)

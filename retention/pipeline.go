@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -79,7 +80,7 @@ func (h hot[T]) prepare(ctx context.Context, p *pass, tm *timings, after string)
 	}
 	b := &page[T]{next: p.next(len(rows), h.id(rows[len(rows)-1])), facts: rows}
 	tids, uids := h.holders(rows)
-	if b.ix, err = store.ActiveHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
+	if b.ix, err = store.InForceHolds(ctx, p.db, p.atMs, tids, uids, false); err != nil {
 		return nil, err
 	}
 	tm.since(stepFacts, t)
@@ -114,7 +115,7 @@ func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (
 			return nil, err
 		}
 		tids, uids := h.holders(now)
-		ixNow, err := store.ActiveHolds(ctx, tx, p.atMs, tids, uids, false)
+		ixNow, err := store.InForceHolds(ctx, tx, p.atMs, tids, uids, false)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +214,11 @@ func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
 				continue
 			}
 			if err := applyBatch(bctx, p, h, it.b, mu); err != nil {
-				fail(fmt.Errorf("retention %s: %w", cat, err))
+				var verr *ValveError
+				if !errors.As(err, &verr) {
+					err = fmt.Errorf("retention %s: %w", cat, err)
+				}
+				fail(err)
 			}
 		}
 	}
@@ -252,6 +257,7 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 	mu.Unlock()
 	t0 := time.Now()
 	var err error
+	reserved := false
 	if p.dry {
 		err = apply(f, ctx, p.db, nil, b)
 	} else {
@@ -264,6 +270,13 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 			if err := apply(f, ctx, tx, tx, b); err != nil {
 				return err
 			}
+			if err := p.reserve(f, mu); err != nil {
+				return err
+			}
+			reserved = true
+			if err := p.lock.Check(ctx); err != nil {
+				return err
+			}
 			mu.Lock()
 			counts := p.countsWith(f)
 			mu.Unlock()
@@ -272,6 +285,11 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 		f.tm[stepCommit] += time.Since(t0) - f.tm.total()
 	}
 	if err != nil {
+		if reserved {
+			mu.Lock()
+			p.unreserve(f)
+			mu.Unlock()
+		}
 		return err
 	}
 	if len(f.pending) > 0 && p.blobs != nil {
@@ -279,12 +297,47 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if reserved {
+		p.unreserve(f)
+	}
 	p.merge(f)
 	if len(b.recs) > 0 {
 		p.progress(cat, len(b.recs))
 	}
 	p.o.Log.Debug("retention batch", "category", cat, "decided", len(b.recs), "elapsed_ms", time.Since(t0).Milliseconds())
 	return nil
+}
+
+// reserve checks, before a batch commits, that what the run has committed,
+// the batches reserved and not yet merged, and this batch f stay within the
+// safety valve's limits, and reserves f's counts: a ValveError otherwise.
+// No-op without a valve.
+func (p *pass) reserve(f *pass, mu *sync.Mutex) error {
+	if p.valve == nil {
+		return nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	v := p.valve
+	if verr := v.over(func(c string) int64 {
+		return p.rep.Delete[c] + p.rep.Anonymize[c] + v.inflight[c] + f.rep.Delete[c] + f.rep.Anonymize[c]
+	}); verr != nil {
+		return verr
+	}
+	for _, c := range Categories {
+		v.inflight[c] += f.rep.Delete[c] + f.rep.Anonymize[c]
+	}
+	return nil
+}
+
+// unreserve releases f's reservation (under mu).
+func (p *pass) unreserve(f *pass) {
+	if p.valve == nil {
+		return
+	}
+	for _, c := range Categories {
+		p.valve.inflight[c] -= f.rep.Delete[c] + f.rep.Anonymize[c]
+	}
 }
 
 // decideChunk is the largest part of a page decided in one evaluation on

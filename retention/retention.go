@@ -36,6 +36,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -254,14 +256,56 @@ type ValveError struct {
 	Count    int64
 	Total    int64
 	MaxShare float64
+	// During is set when the run itself reached the limit (the data
+	// changed after its plan): it stopped before the batch that would
+	// have exceeded it; what earlier batches did is within the limit.
+	During bool
 }
 
 func (e *ValveError) Error() string {
+	if e.During {
+		return fmt.Sprintf("%s: the data changed during the run, and its next batch would have brought it to %d of %d %s (%.1f%%, more than the allowed %.1f%%); the run stopped before that batch, having deleted or anonymised no more than the limit; check the policies and the data, then rerun with --allow-large (or a larger --max-share) if this is intended",
+			ErrSafetyValve, e.Count, e.Total, e.Category, 100*float64(e.Count)/float64(e.Total), 100*e.MaxShare)
+	}
 	return fmt.Sprintf("%s: this run would delete or anonymise %d of %d %s (%.1f%%, more than the allowed %.1f%%); nothing was deleted; check the policies and the data, then rerun with --allow-large (or a larger --max-share) if this is intended",
 		ErrSafetyValve, e.Count, e.Total, e.Category, 100*float64(e.Count)/float64(e.Total), 100*e.MaxShare)
 }
 
 func (e *ValveError) Unwrap() error { return ErrSafetyValve }
+
+// valve is the safety valve applied to what a run actually does: every
+// batch, before it commits, reserves its counts against the limit of each
+// category (guarded by the pass's mu).
+type valve struct {
+	totals   map[string]int64
+	maxShare float64
+	inflight map[string]int64 // counts of batches reserved, not yet merged
+}
+
+// over returns the category a count would push past the limit.
+func (v *valve) over(counts func(c string) int64) *ValveError {
+	for _, c := range Categories {
+		n := counts(c)
+		if n > 0 && float64(n) > v.maxShare*float64(v.totals[c]) {
+			return &ValveError{Category: c, Count: n, Total: v.totals[c], MaxShare: v.maxShare, During: true}
+		}
+	}
+	return nil
+}
+
+// clone returns a deep copy of r's counts (a batch that rolls back restores
+// them).
+func (r *Report) clone() Report {
+	c := *r
+	c.Delete, c.Anonymize, c.KeptByHold = maps.Clone(r.Delete), maps.Clone(r.Anonymize), maps.Clone(r.KeptByHold)
+	c.Rules = make(map[string]*RuleCount, len(r.Rules))
+	for k, rc := range r.Rules {
+		cp := *rc
+		cp.Examples = slices.Clone(rc.Examples)
+		c.Rules[k] = &cp
+	}
+	return c
+}
 
 // checkValve compares a plan with the category totals.
 func checkValve(plan *Report, totals map[string]int64, maxShare float64) error {

@@ -38,6 +38,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	if err != nil {
 		return nil, err
 	}
+	p.lock = lock
 	rep := p.rep
 	rep.RunID = newRunID(opts.Now())
 	started := opts.Now().UTC()
@@ -52,6 +53,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 		if err != nil {
 			return nil, err
 		}
+		p.valve = &valve{totals: totals, maxShare: opts.MaxShare, inflight: map[string]int64{}}
 		if verr := checkValve(pl, totals, opts.MaxShare); verr != nil {
 			rep.Outcome = "refused"
 			if err := record(ctx, db, rep, opts, started, verr); err != nil {
@@ -99,7 +101,10 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 		opts.Log.Info("retention blob contents removed", "run_id", rep.RunID, "blobs_deleted", rep.BlobsDeleted, "wait_ms", time.Since(t).Milliseconds())
 	}
 	rep.sum()
+	var verr *ValveError
 	switch {
+	case errors.As(runErr, &verr):
+		rep.Outcome = "refused"
 	case runErr != nil:
 		rep.Outcome = "failed"
 	case p.stopped:
@@ -157,13 +162,14 @@ func record(ctx context.Context, db *store.DB, rep *Report, o Options, started t
 	}
 	var verr *ValveError
 	if errors.As(runErr, &verr) {
-		detail["valve"] = map[string]any{"category": verr.Category, "count": verr.Count, "total": verr.Total, "max_share": verr.MaxShare}
+		detail["valve"] = map[string]any{"category": verr.Category, "count": verr.Count, "total": verr.Total, "max_share": verr.MaxShare, "during_run": verr.During}
+		detail["error"] = verr.Error()
 	} else if runErr != nil {
 		// Error texts name categories, rules and counts, never records.
 		detail["error"] = runErr.Error()
 	}
 	return db.InTx(ctx, func(tx *store.Tx) error {
-		if rep.Outcome == "refused" {
+		if rep.Outcome == "refused" && (verr == nil || !verr.During) { // refused by its plan: not yet recorded
 			if _, err := store.StartRetentionRun(ctx, tx, store.RetentionRun{
 				RunID: rep.RunID, At: store.Millis(rep.At), StartedAt: store.Millis(started), PolicyRevision: rep.PolicyRevision,
 			}); err != nil {

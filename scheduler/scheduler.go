@@ -37,6 +37,13 @@ import (
 // instance holds its lock: logged and counted, not a failure.
 var ErrSkipped = errors.New("skipped: another instance is running it")
 
+// ErrRefused is returned (wrapped) by a job that refused to act, such as a
+// retention run stopped by its safety valve: a failure for /healthz.
+var ErrRefused = errors.New("refused")
+
+// outcomes are the values of oubli_job_runs_total's outcome label.
+var outcomes = []string{"ok", "failed", "refused", "skipped", "canceled"}
+
 // Result is what a job reports for the metrics.
 type Result struct {
 	// Deleted counts records deleted (or anonymised) per category.
@@ -48,6 +55,10 @@ type Job struct {
 	Name string
 	Spec string // cron spec: 5 fields (optional leading seconds), or @every/@daily…
 	Run  func(ctx context.Context) (Result, error)
+	// Exclusive jobs write the same tables (retention, statistics): two
+	// exclusive jobs of one daemon never run at once; one waits for the
+	// other.
+	Exclusive bool
 }
 
 // Config configures the daemon.
@@ -121,13 +132,67 @@ type metrics struct {
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.lastRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_run_timestamp_seconds", Help: "When the job last finished (Unix seconds)."}, []string{"job"})
-	m.lastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_success", Help: "1 if the job's last run succeeded (or was skipped as busy), 0 if it failed."}, []string{"job"})
+	m.lastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_success", Help: "1 if the job's last run succeeded, 0 if it failed or was refused, or has not succeeded since start-up (a skip or a cancellation leaves it as it was)."}, []string{"job"})
 	m.duration = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_job_last_duration_seconds", Help: "How long the job's last run took."}, []string{"job"})
-	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oubli_job_runs_total", Help: "Job runs by outcome (ok, failed, skipped, canceled)."}, []string{"job", "outcome"})
+	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oubli_job_runs_total", Help: "Job runs by outcome (ok, failed, refused, skipped, canceled)."}, []string{"job", "outcome"})
 	m.deleted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oubli_retention_records_total", Help: "Records deleted or anonymised by retention, per category, since start."}, []string{"category"})
 	m.lastDel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "oubli_retention_last_run_records", Help: "Records deleted or anonymised by the last retention run, per category."}, []string{"category"})
 	m.reg.MustRegister(m.lastRun, m.lastOK, m.duration, m.runs, m.deleted, m.lastDel)
 	return m
+}
+
+// declare creates a job's series at start-up (0 runs), so that a job that
+// has not run yet is visible, and an alert on it can be written.
+func (m *metrics) declare(job string) {
+	m.lastRun.WithLabelValues(job).Set(0)
+	m.lastOK.WithLabelValues(job).Set(0)
+	m.duration.WithLabelValues(job).Set(0)
+	for _, o := range outcomes {
+		m.runs.WithLabelValues(job, o).Add(0)
+	}
+}
+
+// jobState is what /healthz knows of one job.
+type jobState struct {
+	job     Job
+	sched   cron.Schedule
+	mu      sync.Mutex
+	outcome string    // of the last run that was not skipped or canceled
+	success time.Time // last success seen by this daemon
+}
+
+// health returns, for every job in trouble, a line naming it: its last
+// run failed or was refused, or it is overdue (its last success, here or
+// recorded in the store by any instance, is older than its next due time by
+// more than its period). No line: healthy.
+func health(ctx context.Context, cfg Config, states []*jobState, started time.Time) []string {
+	now := cfg.Now()
+	var bad []string
+	for _, st := range states {
+		st.mu.Lock()
+		outcome, last := st.outcome, st.success
+		st.mu.Unlock()
+		if outcome == "failed" || outcome == "refused" {
+			bad = append(bad, fmt.Sprintf("job %s: last run %s", st.job.Name, outcome))
+			continue
+		}
+		if cfg.DB != nil {
+			if v, err := cfg.DB.Setting(ctx, settingKey(st.job.Name)); err == nil {
+				if t, err := time.Parse(time.RFC3339Nano, v); err == nil && t.After(last) {
+					last = t
+				}
+			}
+		}
+		if last.IsZero() {
+			last = started
+		}
+		due := st.sched.Next(last.In(cfg.Location))
+		period := st.sched.Next(due).Sub(due)
+		if !due.IsZero() && now.After(due.Add(period)) {
+			bad = append(bad, fmt.Sprintf("job %s: overdue (due %s, last success %s)", st.job.Name, due.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339)))
+		}
+	}
+	return bad
 }
 
 // cronLogger adapts slog to cron's logger (used by Recover and SkipIfStillRunning).
@@ -162,12 +227,17 @@ func Run(ctx context.Context, cfg Config) error {
 		run   func()
 	}
 	var jobs []planned
+	var states []*jobState
+	exclusive := make(chan struct{}, 1) // held by the exclusive job running
 	for _, j := range cfg.Jobs {
 		sched, err := Parse(j.Spec)
 		if err != nil {
 			return fmt.Errorf("--%s %q: not a cron spec: %v: %w", j.Name, j.Spec, err, store.ErrInvalid)
 		}
-		run := wrap(ctx, cfg, m, j)
+		m.declare(j.Name)
+		st := &jobState{job: j, sched: sched}
+		states = append(states, st)
+		run := wrap(ctx, cfg, m, st, exclusive)
 		// The chain's SkipIfStillRunning also covers the catch-up run.
 		wrapped := cron.NewChain(cron.SkipIfStillRunning(logger)).Then(cron.FuncJob(run))
 		c.Schedule(sched, wrapped)
@@ -181,8 +251,16 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
 		mux := http.NewServeMux()
+		started := cfg.Now()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
+			if bad := health(r.Context(), cfg, states, started); len(bad) > 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				for _, l := range bad {
+					fmt.Fprintln(w, l)
+				}
+				return
+			}
 			fmt.Fprintln(w, "ok")
 		})
 		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -230,11 +308,22 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// wrap runs one job, records its last run time and its metrics.
-func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
+// wrap runs one job, records its last run time and its metrics. An
+// exclusive job first takes the exclusive slot, waiting for the exclusive
+// job running (or for the daemon to stop).
+func wrap(ctx context.Context, cfg Config, m *metrics, st *jobState, exclusive chan struct{}) func() {
+	j := st.job
 	return func() {
 		if ctx.Err() != nil {
 			return
+		}
+		if j.Exclusive {
+			select {
+			case exclusive <- struct{}{}:
+				defer func() { <-exclusive }()
+			case <-ctx.Done():
+				return
+			}
 		}
 		start := cfg.Now()
 		res, err := runRecovered(ctx, cfg.Log, j)
@@ -246,6 +335,9 @@ func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
 			cfg.Log.Info("scheduler: job skipped", "job", j.Name, "reason", err.Error())
 		case err != nil && ctx.Err() != nil:
 			outcome = "canceled"
+		case errors.Is(err, ErrRefused):
+			outcome = "refused"
+			cfg.Log.Error("scheduler: job refused", "job", j.Name, "error", err.Error())
 		case err != nil:
 			outcome = "failed"
 			cfg.Log.Error("scheduler: job failed", "job", j.Name, "error", err.Error())
@@ -253,18 +345,30 @@ func wrap(ctx context.Context, cfg Config, m *metrics, j Job) func() {
 		m.runs.WithLabelValues(j.Name, outcome).Inc()
 		m.lastRun.WithLabelValues(j.Name).Set(float64(cfg.Now().Unix()))
 		m.duration.WithLabelValues(j.Name).Set(d.Seconds())
-		ok := 0.0
-		if outcome == "ok" || outcome == "skipped" {
-			ok = 1
+		switch outcome {
+		case "ok":
+			m.lastOK.WithLabelValues(j.Name).Set(1)
+		case "failed", "refused":
+			m.lastOK.WithLabelValues(j.Name).Set(0)
 		}
-		m.lastOK.WithLabelValues(j.Name).Set(ok)
+		st.mu.Lock()
+		if outcome != "skipped" && outcome != "canceled" {
+			st.outcome = outcome
+		}
+		if outcome == "ok" {
+			st.success = start
+		}
+		st.mu.Unlock()
 		if res.Deleted != nil {
 			for cat, n := range res.Deleted {
 				m.deleted.WithLabelValues(cat).Add(float64(n))
 				m.lastDel.WithLabelValues(cat).Set(float64(n))
 			}
 		}
-		if cfg.DB != nil && (outcome == "ok" || outcome == "skipped") {
+		// Only a success is recorded: a skipped run (another instance
+		// has the lock) is caught up, and /healthz reads this time (the
+		// instance that ran it records its own).
+		if cfg.DB != nil && outcome == "ok" {
 			if err := store.SetSetting(context.WithoutCancel(ctx), cfg.DB, settingKey(j.Name), start.UTC().Format(time.RFC3339Nano)); err != nil {
 				cfg.Log.Error("scheduler: cannot record the last run time", "job", j.Name, "error", err.Error())
 			}

@@ -36,6 +36,30 @@ type AuditRecord struct {
 	Detail     map[string]any // no personal data
 }
 
+// Head is the newest entry of the audit trail, as recorded outside the store
+// (the anchor file) so that a cut tail or a restored backup can be told.
+type Head struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+	At   int64  `json:"at"` // the entry's time, Unix milliseconds
+	// Recorded is when the head was written outside the store (zero when
+	// it comes from the store itself).
+	Recorded time.Time `json:"-"`
+}
+
+// HeadSink receives the audit trail's new head after each commit of a
+// transaction that appended entries.
+type HeadSink func(Head) error
+
+// SetHeadSink makes every later commit that appends audit entries hand the
+// new head to sink (nil: none).
+func (db *DB) SetHeadSink(sink HeadSink) { db.headSink = sink }
+
+// RequireHeadSink makes AppendAudit fail with err, before anything is
+// committed, while no head sink is set: a store whose trail must be anchored
+// refuses changes it could not anchor.
+func (db *DB) RequireHeadSink(err error) { db.noSink = err }
+
 // auditLockKey serialises appends on PostgreSQL (pg_advisory_xact_lock).
 const auditLockKey = 0x0AB1_A0D1
 
@@ -45,6 +69,9 @@ var ErrAuditBroken = errors.New("audit chain broken")
 // AppendAudit appends an entry to the audit trail inside tx and returns its
 // sequence number. Appends are serialised so the chain never forks.
 func AppendAudit(ctx context.Context, tx *Tx, r AuditRecord) (int64, error) {
+	if tx.sink == nil && tx.noSink != nil {
+		return 0, tx.noSink
+	}
 	if tx.dialect == Postgres {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", auditLockKey); err != nil {
 			return 0, fmt.Errorf("audit lock: %w", err)
@@ -92,7 +119,24 @@ func AppendAudit(ctx context.Context, tx *Tx, r AuditRecord) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("append audit entry: %w", err)
 	}
+	tx.head = &Head{Seq: e.Seq, Hash: e.Hash, At: e.At}
 	return e.Seq, nil
+}
+
+// AuditHead returns the newest entry of the trail (or, when every entry was
+// pruned, the pruning anchor); ok is false for a trail that never held one.
+func (db *DB) AuditHead(ctx context.Context) (h Head, ok bool, err error) {
+	err = db.Get(ctx, &h, "SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")
+	if errors.Is(err, ErrNotFound) {
+		err = db.Get(ctx, &h, "SELECT seq, hash FROM audit_anchor WHERE id = 1")
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Head{}, false, nil
+	}
+	if err != nil {
+		return Head{}, false, fmt.Errorf("audit head: %w", err)
+	}
+	return h, true, nil
 }
 
 // ComputeHash returns the SHA-256 over the entry's fields and its
@@ -163,12 +207,42 @@ type AuditVerification struct {
 	LastSeq   int64  `json:"last_seq"`
 	BrokenSeq int64  `json:"broken_seq,omitempty"` // first entry that does not verify
 	Reason    string `json:"reason,omitempty"`
+	// PrunedSeq is the last entry removed by retention (0: none): the chain
+	// is verified from there.
+	PrunedSeq int64 `json:"pruned_seq,omitempty"`
+	// Diverged is set when the trail does not reach the heads recorded
+	// outside the store: from DivergeSeq on, the heads recorded there are
+	// missing from the store (a cut tail, a restored backup) or differ from
+	// its entries (a restored backup written since, or a rewritten tail).
+	// AgreedSeq is the newest head the store still agrees with (0: none),
+	// NewestSeq the newest head recorded, Recorded when the first diverging
+	// and the newest head were recorded.
+	Diverged   bool         `json:"diverged,omitempty"`
+	DivergeSeq int64        `json:"diverge_seq,omitempty"`
+	AgreedSeq  int64        `json:"agreed_seq,omitempty"`
+	NewestSeq  int64        `json:"newest_head_seq,omitempty"`
+	Recorded   [2]time.Time `json:"-"`
 }
+
+// ErrAuditBehind is returned by VerifyAuditHeads when the store's trail
+// does not reach the newest head recorded outside it: its tail was cut, or
+// the store was restored from an older backup (and perhaps written since).
+var ErrAuditBehind = errors.New("audit trail does not reach its anchor")
 
 // VerifyAudit recomputes the chain. It returns ErrAuditBroken (wrapped, with
 // the first broken entry named) when any entry was edited, removed or
 // inserted out of order.
 func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	return db.VerifyAuditHeads(ctx, nil)
+}
+
+// VerifyAuditHeads recomputes the chain and checks it against heads
+// recorded outside the store, in increasing sequence order. The store must
+// hold the newest head, and every head it holds must carry the same hash;
+// otherwise it returns ErrAuditBehind (wrapped, naming the range and when it
+// was recorded). A chain that does not hold in itself is ErrAuditBroken.
+// Heads older than what retention pruned are skipped.
+func (db *DB) VerifyAuditHeads(ctx context.Context, heads []Head) (AuditVerification, error) {
 	var v AuditVerification
 	var anchor struct {
 		Seq  int64  `db:"seq"`
@@ -178,6 +252,25 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 		return v, err
 	}
 	prevSeq, prevHash := anchor.Seq, anchor.Hash
+	v.PrunedSeq = anchor.Seq
+	j := 0
+	// headsUpTo checks the heads up to seq against the store's entry
+	// (seq, hash); heads before it were pruned.
+	headsUpTo := func(seq int64, hash string) {
+		for ; j < len(heads) && heads[j].Seq <= seq; j++ {
+			h := heads[j]
+			switch {
+			case h.Seq < seq || v.Diverged:
+			case h.Hash == hash:
+				v.AgreedSeq = seq
+			default:
+				v.Diverged, v.DivergeSeq, v.Recorded[0] = true, seq, h.Recorded
+			}
+		}
+	}
+	if anchor.Seq > 0 {
+		headsUpTo(anchor.Seq, anchor.Hash)
+	}
 	err := db.ListAudit(ctx, AuditFilter{}, func(e AuditEntry) error {
 		if v.Entries == 0 {
 			v.FirstSeq = e.Seq
@@ -191,6 +284,8 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 			v.BrokenSeq, v.Reason = e.Seq, fmt.Sprintf("entry %d does not link to the hash of entry %d", e.Seq, prevSeq)
 		case e.ComputeHash() != e.Hash:
 			v.BrokenSeq, v.Reason = e.Seq, fmt.Sprintf("entry %d was modified: its content does not match its hash", e.Seq)
+		default:
+			headsUpTo(e.Seq, e.Hash)
 		}
 		if v.BrokenSeq != 0 {
 			return ErrAuditBroken
@@ -201,7 +296,92 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	if errors.Is(err, ErrAuditBroken) {
 		return v, fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, v.BrokenSeq, v.Reason)
 	}
-	return v, err
+	if err != nil {
+		return v, err
+	}
+	if v.Entries == 0 {
+		v.LastSeq = prevSeq
+	}
+	if len(heads) == 0 {
+		return v, nil
+	}
+	newest := heads[len(heads)-1]
+	v.NewestSeq, v.Recorded[1] = newest.Seq, newest.Recorded
+	if !v.Diverged && newest.Seq > prevSeq {
+		for _, h := range heads[j:] {
+			if h.Seq > prevSeq {
+				v.Diverged, v.DivergeSeq, v.Recorded[0] = true, h.Seq, h.Recorded
+				break
+			}
+		}
+	}
+	if !v.Diverged {
+		return v, nil
+	}
+	when := fmt.Sprintf("recorded outside the store between %s and %s",
+		v.Recorded[0].UTC().Format(time.RFC3339), v.Recorded[1].UTC().Format(time.RFC3339))
+	if v.DivergeSeq > prevSeq {
+		return v, fmt.Errorf("%w: the store's trail ends at entry %d, but entries %d..%d were %s",
+			ErrAuditBehind, prevSeq, prevSeq+1, v.NewestSeq, when)
+	}
+	return v, fmt.Errorf("%w: the store's entries from %d on differ from the heads %s (the store agrees up to entry %d; its trail now ends at entry %d)",
+		ErrAuditBehind, v.DivergeSeq, when, v.AgreedSeq, prevSeq)
+}
+
+// AuditReference is a record that points into the audit trail.
+type AuditReference struct {
+	Table string `json:"table"`
+	Key   string `json:"key"` // the record's id (a request or run id: no personal data)
+	Seq   int64  `json:"seq,omitempty"`
+}
+
+// DanglingAuditReferences returns the records that point to an audit entry
+// the trail does not hold: request actions whose audit_seq is past the head
+// or between the pruned anchor and the first entry's gap, and finished
+// retention runs (started after the trail's first entry) without their
+// retention.run entry. At most limit are returned.
+func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, limit int) ([]AuditReference, error) {
+	refs := []AuditReference{}
+	var acts []struct {
+		RequestID string `db:"request_id"`
+		Seq       int64  `db:"audit_seq"`
+	}
+	if err := db.Select(ctx, &acts, `SELECT request_id, audit_seq FROM dsr_actions
+		WHERE audit_seq IS NOT NULL AND audit_seq > ? ORDER BY audit_seq LIMIT `+strconv.Itoa(limit), v.LastSeq); err != nil {
+		return nil, fmt.Errorf("request actions' audit references: %w", err)
+	}
+	for _, a := range acts {
+		refs = append(refs, AuditReference{Table: "dsr_actions", Key: a.RequestID, Seq: a.Seq})
+	}
+	if v.Entries == 0 {
+		return refs, nil
+	}
+	var firstAt int64
+	if err := db.Get(ctx, &firstAt, "SELECT at FROM audit_log WHERE seq = ?", v.FirstSeq); err != nil {
+		return nil, fmt.Errorf("audit trail's first entry: %w", err)
+	}
+	// Each run row is written in the same transaction as its entry:
+	// retention.start (at = started_at) when it starts, retention.run
+	// (at = finished_at) when it finishes.
+	var runs []string
+	for _, q := range []string{
+		`SELECT run_id FROM retention_runs r WHERE r.started_at >= ? AND r.outcome IN ('running', 'interrupted')
+		AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.at = r.started_at AND a.action = 'retention.start' AND a.detail LIKE '%' || r.run_id || '%')
+		ORDER BY r.started_at LIMIT ` + strconv.Itoa(limit),
+		`SELECT run_id FROM retention_runs r WHERE r.started_at >= ? AND r.outcome NOT IN ('running', 'interrupted') AND r.finished_at IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.at = r.finished_at AND a.action = 'retention.run' AND a.detail LIKE '%' || r.run_id || '%')
+		ORDER BY r.started_at LIMIT ` + strconv.Itoa(limit),
+	} {
+		var ids []string
+		if err := db.Select(ctx, &ids, q, firstAt); err != nil {
+			return nil, fmt.Errorf("retention runs' audit entries: %w", err)
+		}
+		runs = append(runs, ids...)
+	}
+	for _, r := range runs {
+		refs = append(refs, AuditReference{Table: "retention_runs", Key: r})
+	}
+	return refs, nil
 }
 
 // PruneAudit deletes the entries with seq <= upTo and records the last one
@@ -224,4 +404,16 @@ func PruneAudit(ctx context.Context, tx *Tx, upTo int64) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// AuditHashAt returns the hash of entry seq, from the trail or, for the last
+// entry pruned by retention, from the pruning anchor; ErrNotFound when the
+// store holds neither.
+func (db *DB) AuditHashAt(ctx context.Context, seq int64) (string, error) {
+	var h string
+	err := db.Get(ctx, &h, "SELECT hash FROM audit_log WHERE seq = ?", seq)
+	if errors.Is(err, ErrNotFound) {
+		err = db.Get(ctx, &h, "SELECT hash FROM audit_anchor WHERE id = 1 AND seq = ?", seq)
+	}
+	return h, err
 }

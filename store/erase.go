@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // SubjectTicket is a ticket of a subject with what an erasure decision needs.
@@ -52,8 +53,11 @@ type SubjectRecords struct {
 	HoldReason string
 }
 
-// LoadSubjectRecords reads the subject's records and the legal holds active
-// at `at` (Unix ms) on the subject or on its tickets.
+// LoadSubjectRecords reads the subject's records and the legal holds on the
+// subject or on its tickets that are in force at `at` (Unix ms): every hold
+// committed so far that is neither released nor expired at `at`, whenever it
+// was created — a hold is in force from the moment it commits, even when
+// that is after the caller took its clock reading.
 func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash string, at int64) (*SubjectRecords, error) {
 	r := &SubjectRecords{}
 	const cols = "user_id, email, pseudo, account_created_at, account_closed_at, restricted, anonymized_at, created_at, updated_at"
@@ -93,8 +97,8 @@ func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash stri
 	}
 	if err := q.Select(ctx, &holds, `SELECT h.ticket_id, h.reason FROM legal_holds h
 		WHERE (h.user_id = ? OR h.ticket_id IN (SELECT ticket_id FROM tickets WHERE user_id = ?))
-		AND h.created_at <= ? AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?)
-		ORDER BY h.created_at, h.hold_id`, userID, userID, at, at, at); err != nil {
+		AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?)
+		ORDER BY h.created_at, h.hold_id`, userID, userID, at, at); err != nil {
 		return nil, fmt.Errorf("load legal holds: %w", err)
 	}
 	byTicket := map[string]string{}
@@ -118,6 +122,19 @@ func LoadSubjectRecords(ctx context.Context, q Querier, userID, subjectHash stri
 		}
 	}
 	return r, nil
+}
+
+// LockAgainstHolds orders an erasure's transaction with new legal holds on
+// PostgreSQL: it takes the shared side of the lock AddHold takes
+// exclusively (as a purge batch does, LockPurgeBatch). A hold committed
+// before it is granted is seen by every later statement of the erasure; a
+// hold added after it waits for the erasure to commit. No-op on SQLite,
+// where the write transaction excludes every other writer.
+func LockAgainstHolds(ctx context.Context, tx *Tx) error {
+	if err := LockPurgeBatch(ctx, tx); err != nil {
+		return fmt.Errorf("erasure: lock out new legal holds: %w", err)
+	}
+	return nil
 }
 
 // chunks calls fn with ids in slices of at most 500, so that statements stay
@@ -391,6 +408,35 @@ func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
 		Checkpointed int64 `db:"checkpointed"`
 	}
 	if err := db.Get(ctx, &r, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	return r.Busy == 0, nil
+}
+
+// CheckpointWithin is Checkpoint, retried by SQLite's busy handler for at
+// most wait while readers hold the WAL back (a reader's open transaction
+// pins the pages it may still read). It reports whether the checkpoint
+// completed. No-op on PostgreSQL.
+func (db *DB) CheckpointWithin(ctx context.Context, wait time.Duration) (bool, error) {
+	if db.dialect != SQLite {
+		return true, nil
+	}
+	conn, err := db.x.Connx(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", max(wait.Milliseconds(), 0))); err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	// The connection goes back to the pool with the store's usual wait.
+	defer conn.ExecContext(context.Background(), "PRAGMA busy_timeout = 10000")
+	var r struct {
+		Busy         int64 `db:"busy"`
+		Log          int64 `db:"log"`
+		Checkpointed int64 `db:"checkpointed"`
+	}
+	if err := conn.GetContext(ctx, &r, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
 	return r.Busy == 0, nil

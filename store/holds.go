@@ -14,6 +14,14 @@ import (
 // and has not lapsed (until) at T.
 const HoldActiveCond = "(h.created_at <= ? AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?))"
 
+// HoldInForceCond is the SQL condition "hold h protects its records in a
+// retention run evaluated at T", for a legal_holds table aliased h; it takes
+// T three times. It is HoldActiveCond widened to every hold not released:
+// a hold is in force from the moment it commits, even when that is after
+// the run's evaluation time (a hold placed while the run deletes), so the
+// delete-time re-check of a run sees it.
+const HoldInForceCond = "((h.created_at <= ? OR h.released_at IS NULL) AND (h.released_at IS NULL OR h.released_at > ?) AND (h.until IS NULL OR h.until > ?))"
+
 // Active reports whether the hold is active at ms (Unix milliseconds), by
 // the same rule as HoldActiveCond.
 func (h Hold) Active(ms int64) bool {
@@ -90,14 +98,14 @@ func GetHold(ctx context.Context, q Querier, id string) (Hold, error) {
 }
 
 // ReleaseHold sets the release time of an unreleased hold, inside tx, and
-// returns the hold as it was. Releasing a released hold is ErrConflict.
+// returns the hold as it was. Releasing a released hold is ErrState.
 func ReleaseHold(ctx context.Context, tx *Tx, id string, at int64) (Hold, error) {
 	h, err := GetHold(ctx, tx, id)
 	if err != nil {
 		return h, err
 	}
 	if h.ReleasedAt.Valid {
-		return h, fmt.Errorf("hold %q was already released: %w", id, ErrConflict)
+		return h, fmt.Errorf("hold %q was already released: %w", id, ErrState)
 	}
 	if _, err := tx.Exec(ctx, "UPDATE legal_holds SET released_at = ? WHERE hold_id = ? AND released_at IS NULL", at, id); err != nil {
 		return h, fmt.Errorf("release hold: %w", err)

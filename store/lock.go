@@ -20,6 +20,25 @@ type Lock struct {
 	once    sync.Once
 	release func() error
 	err     error
+	// check, when set, verifies the lock is still held (PostgreSQL).
+	check func(ctx context.Context) error
+}
+
+// ErrLockLost is returned by Lock.Check when a lock taken with TryLock is
+// no longer held: its PostgreSQL session ended (pg_terminate_backend, a
+// server restart, idle_session_timeout) and another process may hold it now.
+var ErrLockLost = errors.New("lock lost")
+
+// Check reports whether the lock is still held: nil, or an error wrapping
+// ErrLockLost. A file lock cannot be lost while its process lives; a
+// PostgreSQL session lock is lost with its session, so Check asks the
+// server, on the lock's own connection, whether that session still holds it.
+// A long holder calls it before each commit that relies on the lock.
+func (l *Lock) Check(ctx context.Context) error {
+	if l == nil || l.check == nil {
+		return nil
+	}
+	return l.check(ctx)
 }
 
 // Unlock releases the lock. It is safe to call more than once.
@@ -102,7 +121,29 @@ func (db *DB) tryPGLock(ctx context.Context, name string) (*Lock, error) {
 		conn.Close()
 		return nil, fmt.Errorf("%s lock: %w: another run holds it (PostgreSQL advisory lock %d)", name, ErrBusy, key)
 	}
-	return &Lock{release: func() error {
+	// The lock lives as long as this session: a session-idle timeout set
+	// for the database (PostgreSQL 14+) must not end it while the holder
+	// works on other connections. Older servers do not know the setting.
+	_, _ = conn.ExecContext(ctx, "SET idle_session_timeout = 0")
+	var mu sync.Mutex // one query at a time on the lock's connection
+	hi, lo := int64(uint64(key)>>32), int64(uint32(uint64(key)))
+	check := func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		var n int
+		err := conn.GetContext(ctx, &n, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND pid = pg_backend_pid() AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1`, hi, lo)
+		if err != nil {
+			return fmt.Errorf("%s lock: %w: its PostgreSQL session is gone (%v); another process may hold it now", name, ErrLockLost, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s lock: %w: its PostgreSQL session no longer holds advisory lock %d", name, ErrLockLost, key)
+		}
+		return nil
+	}
+	return &Lock{check: check, release: func() error {
+		mu.Lock()
+		defer mu.Unlock()
 		// A fresh context: the caller's may be canceled (SIGTERM) by now.
 		_, err := conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", key)
 		if err != nil {

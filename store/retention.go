@@ -57,10 +57,16 @@ func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted
 
 // UpdateRetentionRun stores a running run's counts and progress; called in
 // each batch's transaction so the counts always match what was committed.
+// A run no longer recorded as running (another run, which could take the
+// lock only because this one lost it, marked it interrupted) gets an error
+// wrapping ErrLockLost: its batch must not commit.
 func UpdateRetentionRun(ctx context.Context, q Querier, runID, counts, progress string) error {
-	_, err := q.Exec(ctx, "UPDATE retention_runs SET counts = ?, progress = ? WHERE run_id = ?", counts, progress, runID)
+	res, err := q.Exec(ctx, "UPDATE retention_runs SET counts = ?, progress = ? WHERE run_id = ? AND outcome = 'running'", counts, progress, runID)
 	if err != nil {
 		return fmt.Errorf("update retention run: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("retention run %s is no longer recorded as running (another run marked it interrupted): %w", runID, ErrLockLost)
 	}
 	return nil
 }
@@ -426,6 +432,16 @@ type HoldIndex struct {
 // tickets and subjects; with viaTickets, also the holds on any ticket of the
 // given subjects.
 func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
+	return holdIndex(ctx, q, HoldActiveCond, at, ticketIDs, userIDs, viaTickets)
+}
+
+// InForceHolds is ActiveHolds by HoldInForceCond: the holds a retention run
+// evaluated at `at` must respect, including those committed after `at`.
+func InForceHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
+	return holdIndex(ctx, q, HoldInForceCond, at, ticketIDs, userIDs, viaTickets)
+}
+
+func holdIndex(ctx context.Context, q Querier, cond string, at int64, ticketIDs, userIDs []string, viaTickets bool) (HoldIndex, error) {
 	ix := HoldIndex{Tickets: map[string]string{}, Users: map[string]string{}, HeldTickets: map[string]int64{}}
 	if len(ticketIDs) == 0 && len(userIDs) == 0 {
 		return ix, nil
@@ -434,12 +450,12 @@ func ActiveHolds(ctx context.Context, q Querier, at int64, ticketIDs, userIDs []
 	act := []any{at, at, at}
 	c1, a1 := inList(d, "h.ticket_id", ticketIDs)
 	c2, a2 := inList(d, "h.user_id", userIDs)
-	query := "SELECT 't' AS kind, h.ticket_id AS id, h.reason FROM legal_holds h WHERE " + c1 + " AND " + HoldActiveCond +
-		" UNION ALL SELECT 'u', h.user_id, h.reason FROM legal_holds h WHERE " + c2 + " AND " + HoldActiveCond
+	query := "SELECT 't' AS kind, h.ticket_id AS id, h.reason FROM legal_holds h WHERE " + c1 + " AND " + cond +
+		" UNION ALL SELECT 'u', h.user_id, h.reason FROM legal_holds h WHERE " + c2 + " AND " + cond
 	args := append(append(append(a1, act...), a2...), act...)
 	if viaTickets {
 		c3, a3 := inList(d, "t.user_id", userIDs)
-		query += " UNION ALL SELECT DISTINCT 'ut', t.user_id, t.ticket_id FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + HoldActiveCond
+		query += " UNION ALL SELECT DISTINCT 'ut', t.user_id, t.ticket_id FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE " + c3 + " AND " + cond
 		args = append(append(args, a3...), act...)
 	}
 	rows, err := q.Query(ctx, query, args...)
@@ -727,6 +743,26 @@ func AnonymizeAgentStats(ctx context.Context, tx *Tx, ids []int64, now int64) (i
 // ErrSubjectNotEmpty is returned by DeleteSubjects when a subject to delete
 // still has tickets or account events.
 var ErrSubjectNotEmpty = errors.New("subject still has tickets or account events")
+
+// SubjectsWithData returns, of the given subjects, those that have a ticket
+// or an account event now (a fresh read inside tx: what a concurrent ingest
+// committed since the subjects were scanned counts).
+func SubjectsWithData(ctx context.Context, tx *Tx, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	c, args := inList(tx.dialect, "user_id", ids)
+	var have []string
+	if err := tx.Select(ctx, &have, "SELECT DISTINCT user_id FROM tickets WHERE "+c+" UNION SELECT DISTINCT user_id FROM account_events WHERE "+c,
+		append(append([]any{}, args...), args...)...); err != nil {
+		return nil, fmt.Errorf("subjects with data: %w", err)
+	}
+	for _, u := range have {
+		out[u] = true
+	}
+	return out, nil
+}
 
 // SubjectDeletion counts what DeleteSubjects removed.
 type SubjectDeletion struct{ Subjects, Objections, SubjectStats int64 }

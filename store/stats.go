@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // StatsScope says which data the derived statistics may use: every ticket
@@ -35,16 +38,44 @@ const eligibleTickets = `el AS (
 	       AND NOT EXISTS (SELECT 1 FROM objections o WHERE o.user_id = t.user_id AND o.purpose = ?))))`
 
 // RefreshSubjectStats replaces the contents of subject_stats, set-wise, with
-// each subject's average response time to agent messages: for every agent
-// message, the time until the subject's next message in that ticket. Agent
-// messages never answered are not counted; anonymised subjects get no row.
-// It returns the number of rows written.
+// each subject's average response time to agent messages (see
+// RecomputeSubjectStats). It returns the number of rows written.
 func RefreshSubjectStats(ctx context.Context, tx *Tx, sc StatsScope) (int64, error) {
-	if _, err := tx.Exec(ctx, "DELETE FROM subject_stats"); err != nil {
+	return RecomputeSubjectStats(ctx, tx, sc, nil, true)
+}
+
+// RecomputeSubjectStats replaces the subject_stats rows of users (every row
+// when all), set-wise, with each subject's average response time to agent
+// messages: for every agent message, the time until the subject's next
+// message in that ticket. Agent messages never answered are not counted;
+// anonymised subjects get no row. Unless all, only the tickets of users are
+// read. It returns the number of rows written.
+func RecomputeSubjectStats(ctx context.Context, tx *Tx, sc StatsScope, users []string, all bool) (int64, error) {
+	if all {
+		return recomputeSubjectStats(ctx, tx, sc, "", nil, true)
+	}
+	if len(users) == 0 {
+		return 0, nil
+	}
+	cond, args := inList(tx.Dialect(), "", users)
+	return recomputeSubjectStats(ctx, tx, sc, cond, args, false)
+}
+
+// recomputeSubjectStats is RecomputeSubjectStats for the users whose id
+// satisfies "id "+cond (every user when all).
+func recomputeSubjectStats(ctx context.Context, tx *Tx, sc StatsScope, cond string, condArgs []any, all bool) (int64, error) {
+	del, delArgs := "DELETE FROM subject_stats", []any(nil)
+	el, elArgs := eligibleTickets, []any{sc.ObjectionPurpose}
+	if !all {
+		del, delArgs = del+" WHERE user_id "+cond, condArgs
+		el = strings.Replace(eligibleTickets, "WHERE t.restricted = FALSE", "WHERE t.user_id "+cond+" AND t.restricted = FALSE", 1)
+		elArgs = append(append([]any{}, condArgs...), sc.ObjectionPurpose)
+	}
+	if _, err := tx.Exec(ctx, del, delArgs...); err != nil {
 		return 0, fmt.Errorf("clear subject_stats: %w", err)
 	}
 	res, err := tx.Exec(ctx, `INSERT INTO subject_stats (user_id, avg_response_seconds, responses_counted, computed_at)
-	WITH `+eligibleTickets+`,
+	WITH `+el+`,
 	r AS (
 		SELECT el.user_id, a.sent_at,
 		       (SELECT MIN(u.sent_at) FROM messages u
@@ -54,7 +85,7 @@ func RefreshSubjectStats(ctx context.Context, tx *Tx, sc StatsScope) (int64, err
 	SELECT r.user_id, AVG(CAST(r.next_at - r.sent_at AS DOUBLE PRECISION) / 1000.0), COUNT(*), ?
 	FROM r JOIN subjects s ON s.user_id = r.user_id
 	WHERE r.next_at IS NOT NULL AND s.anonymized_at IS NULL
-	GROUP BY r.user_id`, sc.ObjectionPurpose, sc.At)
+	GROUP BY r.user_id`, append(elArgs, sc.At)...)
 	if err != nil {
 		return 0, fmt.Errorf("compute subject_stats: %w", err)
 	}
@@ -74,36 +105,234 @@ func AgentStatsDays(ctx context.Context, q Querier, userID string) ([]string, er
 	return days, nil
 }
 
-// RefreshAgentStats recomputes, set-wise, the per-agent daily figures:
-// tickets handled (tickets in which the agent wrote that day), first
-// responses (tickets whose first agent message after the first user message
-// the agent wrote that day) and their average delay in seconds. Rows already
-// anonymised (agent_id NULL) are left untouched and their days are not
-// recomputed. With days non-nil only those days are replaced (the days a
-// subject contributed to); with days nil the whole table is. It returns the
-// number of rows written.
+// RefreshAgentStats takes a contribution out of the per-agent figures that
+// exist: it recomputes, in named form, those of days (every day when days
+// is nil) that hold named rows, reading only the tickets of those days. It
+// never creates a row for a day that had none, nor touches a day holding
+// anonymised rows, so it cannot produce figures in a form the policies no
+// longer allow for the day's age (creating rows is Refresh's job, which
+// asks the policies). Erasures and objections call it with the days the
+// subject contributed to (AgentStatsDays, taken before their data
+// changed). It returns the number of rows written.
 func RefreshAgentStats(ctx context.Context, tx *Tx, sc StatsScope, days []string) (int64, error) {
 	if days != nil && len(days) == 0 {
 		return 0, nil
 	}
-	dayFilter, dayArgs := "", []any{}
+	q, args := "SELECT DISTINCT day FROM agent_stats WHERE agent_id IS NOT NULL", []any(nil)
 	if days != nil {
-		dayFilter = " AND day IN (" + Placeholders(len(days)) + ")"
-		for _, d := range days {
-			dayArgs = append(dayArgs, d)
+		cond, a := inList(tx.Dialect(), "day", days)
+		q, args = q+" AND "+cond, a
+	}
+	var have []string
+	if err := tx.Select(ctx, &have, q, args...); err != nil {
+		return 0, fmt.Errorf("named days of agent_stats: %w", err)
+	}
+	plan := make(map[string]AgentStatsForm, len(have))
+	for _, d := range have {
+		plan[d] = AgentStatsNamed
+	}
+	return RecomputeAgentStats(ctx, tx, sc, plan, false)
+}
+
+// AgentStatsForm is the form in which a day's per-agent figures may exist,
+// as the policies decide from the day's age: named (agent_id set),
+// anonymised (agent_id NULL) or not at all.
+type AgentStatsForm string
+
+const (
+	// AgentStatsNamed: one row per agent, naming them.
+	AgentStatsNamed AgentStatsForm = "named"
+	// AgentStatsAnonymized: the same figures without the agent's identifier
+	// (agent_id NULL, anonymized_at set), as the retention run's anonymise
+	// leaves them.
+	AgentStatsAnonymized AgentStatsForm = "anonymized"
+	// AgentStatsNone: no figure for the day.
+	AgentStatsNone AgentStatsForm = "none"
+)
+
+// dayLayout is the format of agent_stats.day.
+const dayLayout = "2006-01-02"
+
+// DayStart returns 00:00 UTC of a "YYYY-MM-DD" day, in Unix milliseconds.
+func DayStart(day string) (int64, error) {
+	t, err := time.Parse(dayLayout, day)
+	if err != nil {
+		return 0, fmt.Errorf("day %q: %w", day, ErrInvalid)
+	}
+	return t.UnixMilli(), nil
+}
+
+// DayOf returns the UTC day ("YYYY-MM-DD") holding a Unix-millisecond time.
+func DayOf(ms int64) string { return FromMillis(ms).Format(dayLayout) }
+
+// AgentStatsSpan returns the first and last UTC days on which an agent
+// wrote a message (ok false when no agent ever did): every day a full
+// recomputation may produce a row for lies between them. Two index reads.
+func AgentStatsSpan(ctx context.Context, q Querier) (first, last string, ok bool, err error) {
+	var lo, hi sql.NullInt64
+	const where = " FROM messages WHERE author = 'agent' AND agent_id IS NOT NULL"
+	if err := q.Get(ctx, &lo, "SELECT MIN(sent_at)"+where); err != nil {
+		return "", "", false, fmt.Errorf("first agent message: %w", err)
+	}
+	if err := q.Get(ctx, &hi, "SELECT MAX(sent_at)"+where); err != nil {
+		return "", "", false, fmt.Errorf("last agent message: %w", err)
+	}
+	if !lo.Valid || !hi.Valid {
+		return "", "", false, nil
+	}
+	return DayOf(lo.Int64), DayOf(hi.Int64), true, nil
+}
+
+// dayRanges merges days into half-open [start, end) millisecond ranges,
+// consecutive days into one, with the SQL condition on col and its args.
+func dayRanges(col string, days []string) (string, []any, error) {
+	starts := make([]int64, 0, len(days))
+	for _, d := range days {
+		s, err := DayStart(d)
+		if err != nil {
+			return "", nil, err
+		}
+		starts = append(starts, s)
+	}
+	slices.Sort(starts)
+	starts = slices.Compact(starts)
+	var conds []string
+	var args []any
+	for i := 0; i < len(starts); {
+		j := i
+		for j+1 < len(starts) && starts[j+1] == starts[j]+dayMs {
+			j++
+		}
+		conds = append(conds, "("+col+" >= ? AND "+col+" < ?)")
+		args = append(args, starts[i], starts[j]+dayMs)
+		i = j + 1
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args, nil
+}
+
+const dayMs = 86400000
+
+// frozenDays returns those of days (every day when all) that hold
+// anonymised rows: their figures are never recomputed (the data behind
+// them may be gone).
+func frozenDays(ctx context.Context, tx *Tx, days []string, all bool) (map[string]bool, error) {
+	q, args := "SELECT DISTINCT day FROM agent_stats WHERE agent_id IS NULL", []any(nil)
+	if !all {
+		if len(days) == 0 {
+			return map[string]bool{}, nil
+		}
+		cond, a := inList(tx.Dialect(), "day", days)
+		q, args = q+" AND "+cond, a
+	}
+	var got []string
+	if err := tx.Select(ctx, &got, q, args...); err != nil {
+		return nil, fmt.Errorf("anonymised days of agent_stats: %w", err)
+	}
+	m := make(map[string]bool, len(got))
+	for _, d := range got {
+		m[d] = true
+	}
+	return m, nil
+}
+
+// RecomputeAgentStats replaces the per-agent figures of the days of plan
+// (each in the form the plan gives it; every day of the table when all)
+// with figures computed from the store, set-wise: tickets handled (tickets
+// in which the agent wrote that day), first responses (tickets whose first
+// agent message after the first user message the agent wrote that day) and
+// their average delay in seconds. Named rows of the planned days (of every
+// day when all) are removed first; a day with form none gets no row. Days
+// holding anonymised rows are left untouched. Unless all, the statements
+// read only the tickets in which an agent wrote on a planned day: the cost
+// follows the days, not the store. It returns the number of rows written.
+func RecomputeAgentStats(ctx context.Context, tx *Tx, sc StatsScope, plan map[string]AgentStatsForm, all bool) (int64, error) {
+	if len(plan) == 0 && !all {
+		return 0, nil
+	}
+	days := make([]string, 0, len(plan))
+	for d := range plan {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	frozen, err := frozenDays(ctx, tx, days, all)
+	if err != nil {
+		return 0, err
+	}
+	var open, named, anon []string
+	for _, d := range days {
+		if frozen[d] {
+			continue
+		}
+		open = append(open, d)
+		switch plan[d] {
+		case AgentStatsNamed:
+			named = append(named, d)
+		case AgentStatsAnonymized:
+			anon = append(anon, d)
+		case AgentStatsNone:
+		default:
+			return 0, fmt.Errorf("agent_stats day %s: unknown form %q: %w", d, plan[d], ErrInvalid)
 		}
 	}
-	const anonDays = "SELECT day FROM agent_stats WHERE agent_id IS NULL"
-	if _, err := tx.Exec(ctx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL AND day NOT IN ("+anonDays+")"+dayFilter, dayArgs...); err != nil {
+	if all {
+		_, err = tx.Exec(ctx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL AND day NOT IN (SELECT day FROM agent_stats WHERE agent_id IS NULL)")
+	} else if len(open) > 0 {
+		cond, args := inList(tx.Dialect(), "day", open)
+		_, err = tx.Exec(ctx, "DELETE FROM agent_stats WHERE agent_id IS NOT NULL AND "+cond, args...)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("clear agent_stats: %w", err)
 	}
+	n1, err := insertAgentStats(ctx, tx, sc, named, false, !all)
+	if err != nil {
+		return 0, err
+	}
+	n2, err := insertAgentStats(ctx, tx, sc, anon, true, !all)
+	if err != nil {
+		return 0, err
+	}
+	return n1 + n2, nil
+}
+
+// insertAgentStats computes and inserts the figures of days, named or
+// anonymised. With restrict, only the tickets in which an agent wrote on
+// one of the days are read.
+func insertAgentStats(ctx context.Context, tx *Tx, sc StatsScope, days []string, anonymise, restrict bool) (int64, error) {
+	if len(days) == 0 {
+		return 0, nil
+	}
 	day := func(col string) string { return dayExpr(tx.Dialect(), col) }
-	q := `INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at)
-	WITH ` + eligibleTickets + `,
+	var args []any
+	dt, el, inRange := "", eligibleTickets, ""
+	if restrict {
+		cond, a, err := dayRanges("m.sent_at", days)
+		if err != nil {
+			return 0, err
+		}
+		// The tickets with an agent message on one of the days: the only
+		// ones that can count in those days' figures (a first response is
+		// an agent message of its day).
+		dt = `dt AS (SELECT DISTINCT m.ticket_id FROM messages m
+		WHERE m.author = 'agent' AND m.agent_id IS NOT NULL AND ` + cond + `),`
+		el = strings.Replace(eligibleTickets, "FROM tickets t", "FROM tickets t JOIN dt ON dt.ticket_id = t.ticket_id", 1)
+		inRange = " AND " + cond
+		args = append(args, a...)
+	}
+	args = append(args, sc.ObjectionPurpose)
+	if restrict {
+		_, a, _ := dayRanges("m.sent_at", days)
+		args = append(args, a...)
+	}
+	agent, anonAt := "h.agent_id", "NULL"
+	if anonymise {
+		agent, anonAt = "NULL", "?"
+	}
+	q := `INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at, anonymized_at)
+	WITH ` + dt + el + `,
 	handled AS (
 		SELECT m.agent_id, ` + day("m.sent_at") + ` AS day, COUNT(DISTINCT m.ticket_id) AS n
 		FROM messages m JOIN el ON el.ticket_id = m.ticket_id
-		WHERE m.author = 'agent' AND m.agent_id IS NOT NULL
+		WHERE m.author = 'agent' AND m.agent_id IS NOT NULL` + inRange + `
 		GROUP BY m.agent_id, ` + day("m.sent_at") + `),
 	fu AS (
 		SELECT el.ticket_id, (SELECT MIN(u.sent_at) FROM messages u WHERE u.ticket_id = el.ticket_id AND u.author = 'user') AS at
@@ -121,13 +350,34 @@ func RefreshAgentStats(ctx context.Context, tx *Tx, sc StatsScope, days []string
 			AND m.agent_id IS NOT NULL AND m.sent_at = fa.agent_at)
 		WHERE fa.agent_at IS NOT NULL
 		GROUP BY a.agent_id, ` + day("fa.agent_at") + `)
-	SELECT h.agent_id, h.day, h.n, COALESCE(f.n, 0), COALESCE(f.avg_s, 0), ?
+	SELECT ` + agent + `, h.day, h.n, COALESCE(f.n, 0), COALESCE(f.avg_s, 0), ?, ` + anonAt + `
 	FROM handled h LEFT JOIN firsts f ON f.agent_id = h.agent_id AND f.day = h.day
-	WHERE h.day NOT IN (` + anonDays + `)` + strings.ReplaceAll(dayFilter, "day", "h.day")
-	args := append([]any{sc.ObjectionPurpose, sc.At}, dayArgs...)
+	WHERE `
+	args = append(args, sc.At)
+	if anonymise {
+		args = append(args, sc.At)
+	}
+	cond, a := inList(tx.Dialect(), "h.day", days)
+	q += cond
+	args = append(args, a...)
 	res, err := tx.Exec(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("compute agent_stats: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// LockStatsRefresh serialises the statistics' recomputations on PostgreSQL
+// for the rest of tx (a transaction-level advisory lock; a second refresh
+// waits for the first to commit, then recomputes from what it left, instead
+// of inserting rows the first already inserted). No-op on SQLite, where the
+// IMMEDIATE transaction already excludes every other writer.
+func LockStatsRefresh(ctx context.Context, tx *Tx) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", lockKey("stats_refresh")); err != nil {
+		return fmt.Errorf("lock statistics refresh: %w", err)
+	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,12 +98,36 @@ func refresh(t *testing.T, db *store.DB, days []string) {
 		if _, err := store.RefreshSubjectStats(context.Background(), tx, sc); err != nil {
 			return err
 		}
-		_, err := store.RefreshAgentStats(context.Background(), tx, sc, days)
+		if days != nil {
+			_, err := store.RefreshAgentStats(context.Background(), tx, sc, days)
+			return err
+		}
+		_, err := store.RecomputeAgentStats(context.Background(), tx, sc, namedSpan(t, tx), true)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// namedSpan plans every day from the first agent message to the last in
+// named form.
+func namedSpan(t *testing.T, q store.Querier) map[string]store.AgentStatsForm {
+	t.Helper()
+	first, last, ok, err := store.AgentStatsSpan(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := map[string]store.AgentStatsForm{}
+	if !ok {
+		return plan
+	}
+	d, _ := time.Parse("2006-01-02", first)
+	end, _ := time.Parse("2006-01-02", last)
+	for ; !d.After(end); d = d.AddDate(0, 0, 1) {
+		plan[d.Format("2006-01-02")] = store.AgentStatsNamed
+	}
+	return plan
 }
 
 func ns(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
@@ -227,4 +254,93 @@ func assertRows[T comparable](t *testing.T, what string, got, want []T) {
 			t.Errorf("%s row %d: got %+v, want %+v", what, i, got[i], want[i])
 		}
 	}
+}
+
+// TestRefreshAgentStatsNeverCreates is issue 11's defect at the store: the
+// recomputation an erasure or objection makes (RefreshAgentStats with the
+// subject's days) used to write named rows for days that had none, whatever
+// their age. It may only take a contribution out of the rows that exist.
+func TestRefreshAgentStatsNeverCreates(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		statsFixture(t, db)
+		_, before := readStats(t, db)
+		refresh(t, db, []string{"2025-03-09", "2025-03-10"})
+		_, after := readStats(t, db)
+		assertRows(t, "agent_stats (no named row before)", after, before)
+
+		// With named rows for 2025-03-10 only, an objection of u-b (who
+		// touched 2025-03-09 and 2025-03-10) rewrites 2025-03-10 alone.
+		sc := store.StatsScope{ObjectionPurpose: "statistics", At: 1}
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := store.RecomputeAgentStats(ctx, tx, sc, map[string]store.AgentStatsForm{"2025-03-10": store.AgentStatsNamed}, false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "INSERT INTO objections (user_id, purpose, created_at) VALUES ('u-b', 'statistics', 0)"); err != nil {
+			t.Fatal(err)
+		}
+		refresh(t, db, []string{"2025-03-09", "2025-03-10"})
+		_, got := readStats(t, db)
+		assertRows(t, "agent_stats", got, []agentRow{
+			{ns(""), "2025-03-01", 7, 7, 42},
+			{ns("ag-1"), "2025-03-10", 1, 1, 1800},
+			{ns("ag-2"), "2025-03-10", 1, 0, 0},
+		})
+	})
+}
+
+// TestRecomputeAgentStatsForms: each day gets the form its plan gives it,
+// days holding anonymised rows are left alone, and a recomputation
+// restricted to the planned days equals the whole table's.
+func TestRecomputeAgentStatsForms(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		statsFixture(t, db)
+		plan := map[string]store.AgentStatsForm{
+			"2025-03-01": store.AgentStatsNamed, // holds an anonymised row: untouched
+			"2025-03-09": store.AgentStatsAnonymized,
+			"2025-03-10": store.AgentStatsNone,
+		}
+		sc := store.StatsScope{ObjectionPurpose: "statistics", At: 5}
+		var tables [2][]agentRow
+		for i, all := range []bool{false, true} {
+			// Named rows everywhere first: the plan must replace them.
+			refresh(t, db, nil)
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				_, err := store.RecomputeAgentStats(ctx, tx, sc, plan, all)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, tables[i] = readStats(t, db)
+			var bad int
+			if err := db.Get(ctx, &bad, "SELECT COUNT(*) FROM agent_stats WHERE day = '2025-03-09' AND (agent_id IS NOT NULL OR anonymized_at <> 5)"); err != nil {
+				t.Fatal(err)
+			}
+			if bad != 0 {
+				t.Errorf("all=%v: %d rows of 2025-03-09 not anonymised at 5", all, bad)
+			}
+			if _, err := db.Exec(ctx, "DELETE FROM agent_stats WHERE day <> '2025-03-01'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []agentRow{
+			{ns(""), "2025-03-01", 7, 7, 42},
+			{ns(""), "2025-03-09", 1, 0, 0},
+			{ns(""), "2025-03-09", 1, 1, 600},
+		}
+		sortRows := func(rs []agentRow) {
+			slices.SortFunc(rs, func(a, b agentRow) int {
+				return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Firsts, b.Firsts))
+			})
+		}
+		for i := range tables {
+			sortRows(tables[i])
+			assertRows(t, fmt.Sprintf("agent_stats (all=%v)", i == 1), tables[i], want)
+		}
+	})
 }

@@ -48,6 +48,15 @@ var (
 	// ErrConflict is returned when a write would break a constraint (for example
 	// deleting a subject that still has tickets).
 	ErrConflict = errors.New("conflict")
+	// ErrLockTimeout is returned when PostgreSQL canceled a statement that
+	// waited longer than lock_timeout for a row or table lock another
+	// transaction held; the transaction rolled back, nothing was changed,
+	// and the command can be retried. It is not ErrBusy.
+	ErrLockTimeout = errors.New("timed out waiting for a lock held by another transaction (PostgreSQL lock_timeout); nothing was changed; retry, or raise lock_timeout for oubli's role")
+	// ErrState is returned for an operation the current state of what it
+	// names does not allow: releasing a released hold, closing a closed
+	// request (exit 3, refused).
+	ErrState = errors.New("not allowed in the current state")
 )
 
 //go:embed migrations
@@ -64,6 +73,11 @@ type DB struct {
 	dialect Dialect
 	// Path is the SQLite file path ("" for PostgreSQL or in-memory).
 	path string
+	// headSink receives the audit trail's new head after every commit that
+	// appended entries (the anchor file kept outside the store); noSink,
+	// when set, is the error AppendAudit returns while no sink is set.
+	headSink HeadSink
+	noSink   error
 }
 
 // Dialect reports the backend.
@@ -83,6 +97,11 @@ func (db *DB) Close() error { return db.x.Close() }
 type Options struct {
 	// NoMigrate skips the automatic migration of a new SQLite file.
 	NoMigrate bool
+	// MustExist refuses to create a SQLite file: a missing one is bad input
+	// (ErrInvalid) naming the path, so that a typo in --db does not open an
+	// empty store. Only the commands that load data (migrate, seed, ingest)
+	// may create one.
+	MustExist bool
 }
 
 // Open opens the store named by url: "sqlite:PATH" (or a bare path ending in
@@ -121,11 +140,25 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 	isNew := false
 	if path != ":memory:" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if o.MustExist {
+				return nil, fmt.Errorf("no store at %s (run `oubli migrate` to create one): %w", path, ErrInvalid)
+			}
 			isNew = true
 			if dir := filepath.Dir(path); dir != "" {
 				if err := os.MkdirAll(dir, 0o700); err != nil {
 					return nil, fmt.Errorf("create directory for %s: %w", path, err)
 				}
+			}
+			// The file holds every person's data and the HMAC secret: create
+			// it 0600 before SQLite opens it (an empty file is an empty
+			// database). SQLite gives its -wal and -shm files the mode of
+			// the database file.
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("create %s: %w", path, err)
+			}
+			if err == nil {
+				f.Close()
 			}
 		}
 	}
@@ -142,7 +175,7 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := "file:" + uriPath(path) + "?" + q.Encode()
 	x, err := sqlx.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -163,6 +196,13 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// uriPath escapes the characters that an SQLite URI filename reads as
+// syntax ('%', '?', '#'), so that the path is taken literally: SQLite
+// decodes %xx in the path of a file: URI.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
 // RedactURL hides the password of a database URL, for error messages and logs.
@@ -210,7 +250,7 @@ func (db *DB) migrate(ctx context.Context) ([]int64, error) {
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, migrateErr(err)
 	}
 	var v []int64
 	for _, r := range res {
@@ -263,6 +303,16 @@ func FromNullMillis(v sql.NullInt64) *time.Time {
 	}
 	t := FromMillis(v.Int64)
 	return &t
+}
+
+// migrateErr wraps a migration failure; a server lacking an extension the
+// schema needs (pg_trgm, from postgresql-contrib) is the operator's to fix:
+// bad input (exit 2), with the package named.
+func migrateErr(err error) error {
+	if strings.Contains(err.Error(), "postgresql-contrib") {
+		return fmt.Errorf("migrate: %v: %w", err, ErrInvalid)
+	}
+	return fmt.Errorf("migrate: %w", err)
 }
 
 // ErrSchema is returned when the database's schema is missing or older than

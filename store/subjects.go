@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -84,4 +85,81 @@ func LockSubject(ctx context.Context, tx *Tx, userID string, exclusive bool) err
 		return fmt.Errorf("lock subject: %w", err)
 	}
 	return nil
+}
+
+// LockSubjects takes the shared subject lock of LockSubject on every
+// existing subject of ids inside tx (PostgreSQL: FOR SHARE, which waits for
+// an erasure holding the subject FOR UPDATE and keeps any from starting
+// until tx ends). On SQLite the transaction's write lock already serialises
+// writers. Ids the store does not hold are skipped.
+func LockSubjects(ctx context.Context, tx *Tx, ids []string) error {
+	if tx.dialect != Postgres || len(ids) == 0 {
+		return nil
+	}
+	const batch = 500
+	for i := 0; i < len(ids); i += batch {
+		part := ids[i:min(i+batch, len(ids))]
+		query, args, err := In("SELECT user_id FROM subjects WHERE user_id IN (?) ORDER BY user_id FOR SHARE", part)
+		if err != nil {
+			return err
+		}
+		var got []string
+		if err := tx.Select(ctx, &got, query, args...); err != nil {
+			return fmt.Errorf("lock subjects: %w", err)
+		}
+	}
+	return nil
+}
+
+// SubjectMatch is a subject found by SearchSubjects: its user id and the
+// state of its account.
+type SubjectMatch struct {
+	UserID          string        `db:"user_id" json:"user_id"`
+	AccountClosedAt sql.NullInt64 `db:"account_closed_at" json:"-"`
+	AnonymizedAt    sql.NullInt64 `db:"anonymized_at" json:"-"`
+	Tickets         int64         `db:"tickets" json:"tickets"`
+}
+
+// SubjectQuery names what SearchSubjects looks for: exactly one of an
+// e-mail address (case-insensitive, trimmed, as lookups compare it), a
+// pseudo (exact) or a ticket id.
+type SubjectQuery struct {
+	Email, Pseudo, Ticket string
+}
+
+// SearchSubjects returns the subjects matching q, by user id; none is
+// ErrNotFound. Several subjects may share a pseudo.
+func SearchSubjects(ctx context.Context, q Querier, sq SubjectQuery) ([]SubjectMatch, error) {
+	n := 0
+	for _, v := range []string{sq.Email, sq.Pseudo, sq.Ticket} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("look a subject up by exactly one of --email, --pseudo or --ticket: %w", ErrInvalid)
+	}
+	const sel = `SELECT s.user_id, s.account_closed_at, s.anonymized_at,
+		(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id) AS tickets FROM subjects s WHERE `
+	var where, what string
+	var args []any
+	switch {
+	case sq.Email != "":
+		where, what = "s.email = ? OR LOWER(s.email) = ?", "e-mail address"
+		args = []any{sq.Email, strings.ToLower(strings.TrimSpace(sq.Email))}
+	case sq.Pseudo != "":
+		where, what = "s.pseudo = ?", "pseudo"
+		args = []any{sq.Pseudo}
+	default:
+		where, what = "s.user_id IN (SELECT user_id FROM tickets WHERE ticket_id = ?)", "ticket"
+		args = []any{sq.Ticket}
+	}
+	out := []SubjectMatch{}
+	if err := q.Select(ctx, &out, sel+where+" ORDER BY s.user_id LIMIT 1000", args...); err != nil {
+		return nil, fmt.Errorf("find subjects: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no subject has this %s: %w", what, ErrNotFound)
+	}
+	return out, nil
 }

@@ -26,6 +26,11 @@ type Querier interface {
 type Tx struct {
 	x       *sqlx.Tx
 	dialect Dialect
+	// head is the newest audit entry this transaction appended; sink
+	// receives it once the transaction has committed.
+	head   *Head
+	sink   HeadSink
+	noSink error
 }
 
 // Dialect reports the backend.
@@ -85,11 +90,24 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", mapErr(err))
 	}
-	return &Tx{x: x, dialect: db.dialect}, nil
+	return &Tx{x: x, dialect: db.dialect, sink: db.headSink, noSink: db.noSink}, nil
 }
 
-// Commit commits the transaction.
-func (tx *Tx) Commit() error { return mapErr(tx.x.Commit()) }
+// Commit commits the transaction. When it appended audit entries and the
+// store has a head sink (the anchor file), the new head is handed to the
+// sink after the commit; a sink failure is returned (the change is committed;
+// the next command that opens the store records the head).
+func (tx *Tx) Commit() error {
+	if err := mapErr(tx.x.Commit()); err != nil {
+		return err
+	}
+	if tx.head != nil && tx.sink != nil {
+		if err := tx.sink(*tx.head); err != nil {
+			return fmt.Errorf("committed, but the audit head (entry %d) was not recorded outside the store: %w", tx.head.Seq, err)
+		}
+	}
+	return nil
+}
 
 // Rollback aborts the transaction; it is harmless after Commit.
 func (tx *Tx) Rollback() error {
@@ -158,8 +176,8 @@ func mapErr(err error) error {
 		case "23": // integrity constraint violation
 			return fmt.Errorf("%w: %w", ErrConflict, err)
 		}
-		if pqe.Code == "55P03" { // lock_not_available
-			return fmt.Errorf("%w: %w", ErrBusy, err)
+		if pqe.Code == "55P03" { // lock_not_available: lock_timeout, or NOWAIT
+			return fmt.Errorf("%w: %w", ErrLockTimeout, err)
 		}
 		return err
 	}

@@ -56,25 +56,7 @@ func newAuditCmd(e *Env) *cobra.Command {
 	log.Flags().StringVar(&f.Actor, "actor", "", "only entries of this actor (who acted)")
 	log.Flags().Int64Var(&f.AfterSeq, "after", 0, "only entries after this sequence number")
 	log.Flags().IntVar(&f.Limit, "limit", 0, "at most this many entries")
-	verify := &cobra.Command{
-		Use:   "verify",
-		Short: "Recompute the hash chain; exit 1 naming the first broken entry",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := e.Store()
-			if err != nil {
-				return err
-			}
-			v, err := db.VerifyAudit(e.Ctx)
-			if e.JSON() {
-				ok := err == nil
-				_ = e.PrintJSON(map[string]any{"ok": ok, "entries": v.Entries, "first_seq": v.FirstSeq, "last_seq": v.LastSeq, "broken_seq": v.BrokenSeq, "reason": v.Reason})
-			} else if err == nil {
-				e.Printf("audit trail intact: %d entries (%d..%d)\n", v.Entries, v.FirstSeq, v.LastSeq)
-			}
-			return err
-		},
-	}
-	c.AddCommand(log, verify)
+	c.AddCommand(newAuditVerifyCmd(e), newAuditCheckpointCmd(e), newAuditKeygenCmd(e))
+	c.AddCommand(log)
 	return c
 }

@@ -17,7 +17,7 @@ var errNotClean = errors.New("integrity problems found")
 
 func newCheckCmd(e *Env) *cobra.Command {
 	var opts integrity.Options
-	var repair bool
+	var repair, sweep bool
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Integrity: orphaned rows, blobs without rows and rows without blobs; exit 0 only when clean",
@@ -27,6 +27,12 @@ func newCheckCmd(e *Env) *cobra.Command {
 			"and that are older than --grace; it never deletes rows. --dry-run shows what it would do.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sweep {
+				if repair || opts.Deep || opts.DryRun {
+					return usageErrorf("--residue goes alone (not with --repair, --deep or --dry-run)")
+				}
+				return runResidueSweep(e, "cli")
+			}
 			if opts.DryRun && !repair {
 				return usageErrorf("--dry-run goes with --repair")
 			}
@@ -84,6 +90,7 @@ func newCheckCmd(e *Env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&opts.Deep, "deep", false, "read every blob and compare its SHA-256 with the recorded one")
+	c.Flags().BoolVar(&sweep, "residue", false, "sweep the store and every blob, in one pass, for the subjects erased since the last sweep; exit 1 naming table.column or blobs on a hit")
 	c.Flags().BoolVar(&repair, "repair", false, "finish queued blob deletions and remove orphan blob files")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --repair: show what would be removed, remove nothing")
 	c.Flags().DurationVar(&opts.Grace, "grace", integrity.DefaultGrace, "with --repair: leave orphan blob files younger than this")
@@ -91,6 +98,12 @@ func newCheckCmd(e *Env) *cobra.Command {
 }
 
 func printCheck(e *Env, rep integrity.Report) {
+	if d := rep.BlobStore; d != nil {
+		e.Printf("blob store %s: versioning %s, object lock %s\n", d.Location, d.Versioning, map[bool]string{true: "on", false: "off"}[d.ObjectLock])
+		for _, w := range d.Warnings {
+			e.Printf("warning: %s\n", w)
+		}
+	}
 	if rep.Clean {
 		e.Printf("clean: %d attachment(s) and %d blob file(s) checked%s\n", rep.Attachments, rep.Blobs, map[bool]string{true: " (deep)"}[rep.Deep])
 		return

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"strings"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/oubli/oubli/dsr"
@@ -38,6 +41,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 	var key store.SubjectKey
 	var opt dsr.EraseOptions
 	var reapply bool
+	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "erase (--user-id ID | --email ADDR) [--dry-run] [--request ID] | erase --reapply [--dry-run]",
 		Short: "Erase a subject (Art. 17), or re-apply every recorded erasure after a backup restore",
@@ -56,10 +60,14 @@ func newEraseCmd(e *Env) *cobra.Command {
 			} else if err := key.Validate(); err != nil {
 				return usageErrorf("%v", err)
 			}
+			if wait <= 0 || wait > time.Hour {
+				return usageErrorf("--checkpoint-wait %s: want a duration above 0 and at most 1h", wait)
+			}
 			er, err := e.eraser()
 			if err != nil {
 				return err
 			}
+			er.CheckpointWait = wait
 			if reapply {
 				rep, err := er.Reapply(e.Ctx, opt.DryRun)
 				if rep != nil {
@@ -69,7 +77,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 			}
 			rep, err := er.Erase(e.Ctx, key, opt)
 			if rep != nil {
-				printErase(e, rep)
+				printErase(e, rep, typedSubject(key))
 			}
 			return err
 		},
@@ -78,20 +86,39 @@ func newEraseCmd(e *Env) *cobra.Command {
 	c.Flags().StringVar(&key.Email, "email", "", "the subject's e-mail address")
 	c.Flags().BoolVar(&opt.DryRun, "dry-run", false, "show exactly what would be done, change nothing")
 	c.Flags().StringVar(&opt.RequestID, "request", "", "the erasure request of the register this executes")
+	c.Flags().DurationVar(&wait, "checkpoint-wait", dsr.DefaultCheckpointWait, "SQLite: how long to wait for readers before the WAL checkpoint is reported left (exit 6)")
 	c.Flags().BoolVar(&reapply, "reapply", false, "re-erase every subject of the erasure ledger present in the store")
 	return c
 }
 
-func printErase(e *Env, r *dsr.EraseReport) {
+// printErase prints an erasure's report; who is the subject as the operator
+// typed it (stdout is theirs; the audit keeps the keyed hash).
+func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if e.JSON() {
 		_ = e.PrintJSON(r)
+		return
+	}
+	if r.Resumed {
+		e.Printf("subject %s was erased on %s for request %s (%s); follow-up:", r.SubjectRef, r.ErasedAt, r.RequestID, r.RequestStatus)
+		if r.DryRun {
+			e.Printf(" would remove %d queued attachment contents and checkpoint the WAL (dry run)\n", r.BlobsQueued)
+			return
+		}
+		e.Printf(" attachment contents removed: %d of %d", r.BlobsDeleted, r.BlobsQueued)
+		if r.Residue != nil {
+			e.Printf("; WAL checkpoint: %s", r.Residue.Checkpoint)
+		}
+		e.Printf("\n")
+		if len(r.Left) > 0 {
+			e.Printf("  left: %s\n", strings.Join(r.Left, ", "))
+		}
 		return
 	}
 	verb := "erased"
 	if r.DryRun {
 		verb = "would erase (dry run)"
 	}
-	e.Printf("%s subject %s", verb, r.SubjectRef)
+	e.Printf("%s subject %s", verb, who)
 	if r.RequestID != "" {
 		e.Printf(" for request %s", r.RequestID)
 	}
@@ -112,6 +139,12 @@ func printErase(e *Env, r *dsr.EraseReport) {
 	}
 	printQueued(e, r.Notifications, r.DryRun)
 	e.Printf("  ledger: %s\n", r.Ledger)
+	if r.RequestStatus != "" {
+		e.Printf("  request %s: %s\n", r.RequestID, r.RequestStatus)
+	}
+	if len(r.Left) > 0 {
+		e.Printf("  left after the commit: %s\n", strings.Join(r.Left, ", "))
+	}
 	if res := r.Residue; res != nil {
 		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)
 		for where, n := range res.Found {

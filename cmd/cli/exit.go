@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 
+	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -20,6 +23,11 @@ const (
 	ExitRefused  = 3
 	ExitBusy     = 4
 	ExitNotFound = 5
+	// ExitIncomplete: the change is committed and recorded, but a step after
+	// the commit is left (an erasure's WAL checkpoint held back by a reader,
+	// blob contents left queued, a post-commit scan cut short); the message
+	// says what, and how to finish it.
+	ExitIncomplete = 6
 )
 
 // exitCodes maps sentinel errors to exit codes: the one place where that
@@ -28,8 +36,15 @@ var exitCodes = []struct {
 	err  error
 	code int
 }{
+	{dsr.ErrIncomplete, ExitIncomplete},
 	{store.ErrAuditBroken, ExitFailed},
+	{store.ErrAuditBehind, ExitFailed},
+	{anchor.ErrCheckpoint, ExitFailed},
+	{anchor.ErrNothingToAccept, ExitRefused},
+	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
+	{residue.ErrFound, ExitFailed},
+	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
 	{notify.ErrConfig, ExitBadInput},
@@ -37,14 +52,19 @@ var exitCodes = []struct {
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
-	{dsr.ErrState, ExitRefused},
+	{store.ErrState, ExitRefused}, // dsr.ErrState is the same sentinel
 	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
 	{store.ErrSchema, ExitBadInput},
 	{ingest.ErrInvalid, ExitBadInput},
 	{retention.ErrSafetyValve, ExitRefused},
+	{store.ErrLockTimeout, ExitFailed}, // not busy: exit 4 is only "another retention run holds the lock"
+	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrBadLocation, ExitBadInput},
+	{blobs.ErrSetup, ExitBadInput},
+	{blobs.ErrUnavailable, ExitFailed},
 }
 
 // ExitCode returns the exit code for an error returned by a command.

@@ -13,7 +13,7 @@ func init() { register(newIngestCmd) }
 // erasedLookup is the erasure ledger hook: the erasure command's file sets
 // it (in an init function) to a function returning the ledger lookup for
 // this Env. While it is nil, ingest knows of no erased subject.
-var erasedLookup func(e *Env) (func(userID, email string) (bool, error), error)
+var erasedLookup func(e *Env, opts *ingest.Options) error
 
 func newIngestCmd(e *Env) *cobra.Command {
 	var opts ingest.Options
@@ -35,7 +35,7 @@ func newIngestCmd(e *Env) *cobra.Command {
 			}
 			// erasure ledger hook
 			if erasedLookup != nil {
-				if opts.Erased, err = erasedLookup(e); err != nil {
+				if err := erasedLookup(e, &opts); err != nil {
 					return err
 				}
 			}

@@ -137,8 +137,15 @@ func TestPolicyExplain(t *testing.T) {
 					if err := json.Unmarshal([]byte(out), &x); err != nil {
 						t.Fatalf("explain json: %v\n%s", err, out)
 					}
-				} else if strings.TrimSpace(out) != "" {
-					t.Errorf("stdout on failure: %q (%s)", out, errs)
+				} else {
+					// The JSON error contract: one error document on stdout.
+					var e struct {
+						Error    string  `json:"error"`
+						ExitCode float64 `json:"exit_code"`
+					}
+					if err := json.Unmarshal([]byte(out), &e); err != nil || e.Error == "" || int(e.ExitCode) != code {
+						t.Errorf("stdout on failure: %q (%s)", out, errs)
+					}
 				}
 				return code, x
 			}

@@ -47,7 +47,7 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			if e.JSON() {
 				return e.PrintJSON(rep)
 			}
-			e.Printf("rectified %s of %s (request %s)\n", strings.Join(rep.Fields, ", "), rep.SubjectRef, rep.RequestID)
+			e.Printf("rectified %s of %s (request %s)\n", strings.Join(rep.Fields, ", "), typedSubject(key), rep.RequestID)
 			e.Printf("recipients to inform (Art. 19):\n")
 			for _, rc := range rep.Recipients {
 				e.Printf("  - %s (%s; %s)\n", rc.Name, rc.Role, rc.Basis)

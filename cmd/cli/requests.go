@@ -29,6 +29,7 @@ type requestView struct {
 	Extended        bool         `json:"extended"`
 	ExtensionReason *string      `json:"extension_reason"`
 	RefusalReason   *string      `json:"refusal_reason"`
+	CloseReason     *string      `json:"close_reason"`
 	ClosedAt        *string      `json:"closed_at"`
 	CreatedAt       string       `json:"created_at"`
 	Actions         []actionView `json:"actions,omitempty"`
@@ -63,6 +64,9 @@ func viewRegisterEntry(r store.Request, at time.Time, acts []store.RequestAction
 	}
 	if r.RefusalReason.Valid {
 		v.RefusalReason = &r.RefusalReason.String
+	}
+	if r.CloseReason.Valid {
+		v.CloseReason = &r.CloseReason.String
 	}
 	if r.ClosedAt.Valid {
 		s := reqTime(r.ClosedAt.Int64)
@@ -101,6 +105,9 @@ func (e *Env) printRequest(v requestView) error {
 	}
 	if v.RefusalReason != nil {
 		e.Printf("  refused   %s\n", *v.RefusalReason)
+	}
+	if v.CloseReason != nil {
+		e.Printf("  forced    %s\n", *v.CloseReason)
 	}
 	for _, a := range v.Actions {
 		seq := "-"
@@ -252,7 +259,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			listed := map[string]bool{}
 			views := []requestView{}
 			if !e.JSON() {
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "RECEIVED", "DUE", "")
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "USER ID", "RECEIVED", "DUE", "")
 			}
 			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
 				v := viewRegisterEntry(r, at, nil)
@@ -268,10 +275,14 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				} else if v.Extended {
 					flag = "extended"
 				}
+				who := "(erased)"
+				if v.UserID != nil {
+					who = *v.UserID
+				}
 				if v.NotificationsFailed > 0 {
 					flag += fmt.Sprintf(" NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
 				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, flag)
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 				return nil
 			})
 			if err != nil {
@@ -376,16 +387,21 @@ func newRequestsCloseCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "close ID [--refuse --reason TEXT | --force --reason TEXT]",
 		Short: "Close a pending request as done, or as refused with a reason (Art. 12(4))",
-		Long: "close closes a pending request. While any of its notifications to recipients (Art. 19) is\n" +
-			"not delivered or acknowledged the close is refused (exit 3), unless --force --reason\n" +
-			"(audited, with the reason and the number of notifications pending).",
+		Long: "close records a pending request as done — only when the register holds its type's action\n" +
+			"(export, rectify, object, erase) for it and every notification to its recipients (Art. 19)\n" +
+			"is delivered or acknowledged — or as refused with a reason told to the subject.\n" +
+			"A request answered outside oubli, or closed while notifications are pending, is closed as\n" +
+			"done with --force and a reason, kept on the request; the closing audit entry says it was\n" +
+			"forced (and how many notifications were pending). Otherwise close is refused (exit 3).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if refuse && reason == "" {
+			switch {
+			case refuse && force:
+				return usageErrorf("--refuse and --force exclude each other")
+			case refuse && reason == "":
 				return usageErrorf("--refuse needs --reason: the subject must be told why (Art. 12(4))")
-			}
-			if force && (refuse || reason == "") {
-				return usageErrorf("--force needs --reason (and excludes --refuse): why close with notifications pending")
+			case force && reason == "":
+				return usageErrorf("--force needs --reason: why the request is done although its action is not in the register or its notifications are pending")
 			}
 			reg, err := e.Register()
 			if err != nil {
@@ -407,7 +423,7 @@ func newRequestsCloseCmd(e *Env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&refuse, "refuse", false, "close as refused")
-	c.Flags().BoolVar(&force, "force", false, "close although notifications to recipients are pending (with --reason)")
-	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse)")
+	c.Flags().BoolVar(&force, "force", false, "close as done although the register holds no action of the request's type, or notifications are pending (audited; needs --reason)")
+	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse) or forced closed (with --force)")
 	return c
 }

@@ -67,7 +67,7 @@ func newRetentionCmd(e *Env) *cobra.Command {
 		},
 	}
 	addCommon(plan)
-	plan.Flags().IntVar(&o.Explain, "explain", 0, "list up to N example record ids per rule (subjects as keyed hashes)")
+	plan.Flags().IntVar(&o.Explain, "explain", 0, "list up to N example record ids per rule")
 
 	run := &cobra.Command{
 		Use:   "run",

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -299,5 +300,17 @@ func TestScheduleDaemon(t *testing.T) {
 	defer db.Close()
 	if v, err := db.Setting(context.Background(), "scheduler.retention.last_run"); err != nil || v == "" {
 		t.Errorf("last run time not kept: %q %v", v, err)
+	}
+}
+
+// TestLockTimeoutExitCode (issue 18 item 10): a lock timeout is a failure
+// (exit 1, nothing changed), never exit 4, which means only "another
+// retention run holds the lock".
+func TestLockTimeoutExitCode(t *testing.T) {
+	if c := ExitCode(fmt.Errorf("erase: %w: %w", store.ErrLockTimeout, errors.New("pq: canceling statement due to lock timeout"))); c != ExitFailed {
+		t.Errorf("lock timeout: exit %d, want %d", c, ExitFailed)
+	}
+	if c := ExitCode(fmt.Errorf("retention lock: %w", store.ErrBusy)); c != ExitBusy {
+		t.Errorf("busy: exit %d, want %d", c, ExitBusy)
 	}
 }

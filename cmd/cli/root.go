@@ -41,8 +41,11 @@ type Env struct {
 	DBURL    string
 	BlobsDir string
 	Ledger   string
-	Policies string
-	Output   string
+	// AuditAnchor is --audit-anchor: the file of audit heads kept outside
+	// the store.
+	AuditAnchor string
+	Policies    string
+	Output      string
 	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
 	// "schedule" for the scheduler): the actor of every audit entry.
 	Actor string
@@ -53,7 +56,15 @@ type Env struct {
 	db *store.DB
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
+	// mayCreate lets the command create a missing SQLite file (migrate,
+	// seed, ingest: see creatingCommands).
+	mayCreate bool
 }
+
+// creatingCommands are the commands that may create a missing SQLite file:
+// every other command on a missing file is bad input, so that a typo in
+// --db does not silently open an empty store.
+var creatingCommands = map[string]bool{"migrate": true, "seed": true, "ingest": true}
 
 // registry holds the constructors of the top-level commands. Each command's
 // file registers itself in an init function, so files do not edit each other.
@@ -91,6 +102,9 @@ func (e *Env) Run(args []string) int {
 	if e.Log == nil {
 		e.Log = newLogger(e.Err)
 	}
+	out := &countingWriter{w: e.Out}
+	e.Out = out
+	defer func() { e.Out = out.w }()
 	root := e.newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(e.Ctx)
@@ -103,13 +117,46 @@ func (e *Env) Run(args []string) int {
 	}
 	code := ExitCode(err)
 	msg := err.Error()
-	if e.Output == "json" {
-		enc := json.NewEncoder(e.Err)
+	// The plain line always goes to stderr. Under --output json, stdout
+	// holds exactly one JSON document: the command's report when it printed
+	// one before failing (it carries its outcome), else the error. A flag
+	// that failed to parse may have stopped --output from being read, so the
+	// arguments are looked at too.
+	fmt.Fprintf(e.Err, "oubli: %s\n", msg)
+	if (e.Output == "json" || wantsJSON(args)) && out.n == 0 {
+		enc := json.NewEncoder(out.w)
 		_ = enc.Encode(map[string]any{"error": msg, "exit_code": code})
-	} else {
-		fmt.Fprintf(e.Err, "oubli: %s\n", msg)
 	}
 	return code
+}
+
+// countingWriter counts what a command wrote on stdout.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// wantsJSON reports whether args ask for --output json (before any "--").
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--output=json":
+			return true
+		case a == "--output" && i+1 < len(args):
+			if args[i+1] == "json" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newLogger(w io.Writer) *slog.Logger {
@@ -131,9 +178,17 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			top := cmd
+			for top.HasParent() && top.Parent().HasParent() {
+				top = top.Parent()
+			}
+			e.mayCreate = creatingCommands[top.Name()]
 			return e.resolveActor(cmd)
 		},
 	}
+	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
+	// shows it as people type it, the column kept aligned.
+	root.SetUsageTemplate(strings.ReplaceAll(root.UsageTemplate(), "FlagUsages", "FlagUsages | plainBools"))
 	root.SetIn(e.In)
 	root.SetOut(e.Out)
 	root.SetErr(e.Err)
@@ -144,6 +199,7 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.DBURL, "db", envOr(e.Getenv, "OUBLI_DB", "sqlite:oubli.db"), "database: sqlite:PATH or postgres://… (env OUBLI_DB)")
 	pf.StringVar(&e.BlobsDir, "blobs", e.Getenv("OUBLI_BLOBS"), "attachment contents directory (env OUBLI_BLOBS; default oubli-blobs beside a SQLite file)")
 	pf.StringVar(&e.Ledger, "ledger", e.Getenv("OUBLI_LEDGER"), "erasure ledger file (env OUBLI_LEDGER; default oubli-erasures.log beside a SQLite file)")
+	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
 	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
@@ -157,11 +213,43 @@ func (e *Env) newRoot() *cobra.Command {
 		wrapArgs(c)
 		root.AddCommand(c)
 	}
+	groupCommand(root)
 	return root
 }
 
-// wrapArgs makes positional-argument errors usage errors (exit 2).
+func init() {
+	cobra.AddTemplateFunc("plainBools", func(s string) string {
+		return strings.ReplaceAll(s, "[=true|false]", "             ")
+	})
+}
+
+// groupCommand makes a command that only groups subcommands print its help
+// when called alone and refuse an unknown subcommand as bad usage (exit 2),
+// where cobra would print the help and exit 0 (or, at the root, exit 1).
+func groupCommand(c *cobra.Command) {
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+			}
+			return fmt.Errorf("%w: %s", ErrUsage, msg)
+		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+}
+
+// wrapArgs makes positional-argument errors usage errors (exit 2), and
+// unknown subcommands of a group command too.
 func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		groupCommand(c)
+		for _, s := range c.Commands() {
+			wrapArgs(s)
+		}
+		return
+	}
 	if c.Args != nil {
 		inner := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
@@ -196,18 +284,23 @@ func (e *Env) PrintJSON(v any) error {
 // Printf writes text output.
 func (e *Env) Printf(format string, args ...any) { fmt.Fprintf(e.Out, format, args...) }
 
-// Store opens (once) the store named by --db. A new SQLite file is created
-// and migrated.
+// Store opens (once) the store named by --db. A missing SQLite file is
+// created and migrated by the commands that load data (creatingCommands);
+// for any other it is bad input: "no store at PATH".
 func (e *Env) Store() (*store.DB, error) {
 	if e.db != nil {
 		return e.db, nil
 	}
-	db, err := store.Open(e.Ctx, e.DBURL)
+	db, err := store.Open(e.Ctx, e.DBURL, store.Options{MustExist: !e.mayCreate})
 	if err != nil {
 		return nil, err
 	}
 	if !e.noSchemaCheck {
 		if err := db.CheckSchema(e.Ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := e.attachAnchor(db); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -224,8 +317,9 @@ func (e *Env) sqlitePath() string {
 	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
 }
 
-// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
-// SQLite file. It is required with PostgreSQL.
+// BlobsPath returns the blob store's location: --blobs (a directory or
+// s3://BUCKET[/PREFIX]), or oubli-blobs beside a SQLite file. It is required
+// with PostgreSQL.
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
@@ -237,13 +331,32 @@ func (e *Env) BlobsPath() (string, error) {
 	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
 }
 
-// Blobs opens the blob store.
-func (e *Env) Blobs() (*blobs.Dir, error) {
+// BlobsLocation parses the blob store's location: an unknown URL scheme
+// or a bad s3:// URL is a usage error (exit 2), never a directory named
+// after it.
+func (e *Env) BlobsLocation() (blobs.Location, error) {
 	p, err := e.BlobsPath()
+	if err != nil {
+		return blobs.Location{}, err
+	}
+	loc, err := blobs.ParseLocation(p)
+	if err != nil {
+		return loc, fmt.Errorf("%w: --blobs: %v", ErrUsage, err)
+	}
+	return loc, nil
+}
+
+// Blobs opens the blob store: a directory, or an S3 bucket reached through
+// the standard AWS environment and config chain.
+func (e *Env) Blobs() (blobs.Store, error) {
+	loc, err := e.BlobsLocation()
 	if err != nil {
 		return nil, err
 	}
-	return blobs.NewDir(p)
+	if loc.IsS3() {
+		return blobs.NewS3(e.Ctx, loc, blobs.S3Options{})
+	}
+	return blobs.NewDir(loc.Dir)
 }
 
 // LedgerPath returns the erasure ledger path: --ledger, or

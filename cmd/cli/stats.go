@@ -11,10 +11,15 @@ func init() { register(newStatsCmd) }
 func newStatsCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{Use: "stats", Short: "Derived statistics under the statistics purpose"}
 	var at string
+	var full bool
 	refresh := &cobra.Command{
-		Use:   "refresh [--at TIME]",
+		Use:   "refresh [--at TIME] [--full]",
 		Short: "Recompute subject_stats and agent_stats, leaving out subjects who objected",
-		Args:  cobra.NoArgs,
+		Long: `Recompute the derived statistics, leaving out subjects who objected, in the
+form the policies allow for each figure's age. By default only what changed
+since the last refresh (ingested, erased, objected, restricted, expired) is
+recomputed; --full recomputes every figure.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			when, err := e.TimeFlag("--at", at)
 			if err != nil {
@@ -28,19 +33,20 @@ func newStatsCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := stats.Refresh(e.Ctx, db, eng, when, "cli")
+			r, err := stats.RefreshWith(e.Ctx, db, eng, when, "cli", stats.Options{Full: full})
 			if err != nil {
 				return err
 			}
 			if e.JSON() {
 				return e.PrintJSON(r)
 			}
-			e.Printf("statistics refreshed at %s: subject_stats %d rows, agent_stats %d rows; %d objector(s) left out\n",
-				r.At.Format("2006-01-02T15:04:05Z07:00"), r.SubjectStats, r.AgentStats, r.Objectors)
+			e.Printf("statistics refreshed (%s, %d change(s)) at %s: subject_stats %d rows written, agent_stats %d rows written; %d objector(s) left out\n",
+				r.Mode, r.Changes, r.At.Format("2006-01-02T15:04:05Z07:00"), r.SubjectStats, r.AgentStats, r.Objectors)
 			return nil
 		},
 	}
 	refresh.Flags().StringVar(&at, "at", "", "computation time (RFC 3339 or YYYY-MM-DD; default now)")
+	refresh.Flags().BoolVar(&full, "full", false, "recompute every figure, not only what changed since the last refresh")
 	c.AddCommand(refresh)
 	return c
 }

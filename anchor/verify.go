@@ -1,0 +1,148 @@
+package anchor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oubli/oubli/store"
+)
+
+// ErrNothingToAccept is returned by AcceptRestore when the trail is not
+// behind its anchor.
+var ErrNothingToAccept = errors.New("nothing to accept")
+
+// Catchup records the store's head in the file when the file is behind it
+// (a command killed between its commit and its append). A file ahead of the
+// store is left alone: that is for Verify to report.
+func Catchup(ctx context.Context, db *store.DB, f *File) error {
+	h, ok, err := db.AuditHead(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	return f.AppendHead(h)
+}
+
+// Result is what Verify found.
+type Result struct {
+	store.AuditVerification
+	Anchor     string `json:"anchor"`       // the file's path
+	AnchorRead int    `json:"anchor_lines"` // lines read
+	// AnchorSeq is the newest head the file expects in the store (0: none).
+	AnchorSeq int64 `json:"anchor_seq"`
+	// Dangling are records of the store that point to audit entries the
+	// trail does not hold.
+	Dangling []store.AuditReference `json:"dangling_references"`
+	// Behind is set when the store's trail does not reach the file's newest
+	// head (see store.AuditVerification.Diverged); Cut when, in addition,
+	// records of the store point past its end (the tail was deleted, not
+	// the whole store restored).
+	Behind bool `json:"behind"`
+	Cut    bool `json:"cut"`
+}
+
+// maxDangling bounds the references listed.
+const maxDangling = 20
+
+// Verify checks the store's trail against the anchor file: the chain holds,
+// every head the store still holds matches, the newest head is in the store,
+// and every reference into the trail points to an entry it holds. It
+// returns store.ErrAuditBroken or store.ErrAuditBehind (wrapped, saying what
+// to do) when one does not.
+func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
+	r := Result{Anchor: f.Path(), Dangling: []store.AuditReference{}}
+	heads, n, err := f.Heads()
+	if err != nil {
+		return r, err
+	}
+	r.AnchorRead = n
+	if len(heads) > 0 {
+		r.AnchorSeq = heads[len(heads)-1].Seq
+	}
+	v, verr := db.VerifyAuditHeads(ctx, heads)
+	r.AuditVerification = v
+	if verr != nil && !errors.Is(verr, store.ErrAuditBehind) {
+		return r, verr
+	}
+	if r.Dangling, err = db.DanglingAuditReferences(ctx, v, maxDangling); err != nil {
+		return r, err
+	}
+	if verr != nil {
+		r.Behind = true
+		for _, d := range r.Dangling {
+			if d.Seq > v.LastSeq {
+				r.Cut = true
+			}
+		}
+		if r.Cut {
+			return r, fmt.Errorf("%w: its tail was cut (%d record(s) of the store point to entries past its end, e.g. %s)",
+				verr, len(r.Dangling), describe(r.Dangling[0]))
+		}
+		return r, fmt.Errorf("%w: the store is behind its anchor — restored from an older backup? If so, run `oubli erase --reapply`, then `oubli audit verify --accept-restore --reason TEXT`", verr)
+	}
+	if len(r.Dangling) > 0 {
+		return r, fmt.Errorf("%w: %d record(s) point to audit entries the trail does not hold, e.g. %s", store.ErrAuditBroken, len(r.Dangling), describe(r.Dangling[0]))
+	}
+	return r, nil
+}
+
+func describe(d store.AuditReference) string {
+	if d.Seq != 0 {
+		return fmt.Sprintf("%s of %s → entry %d", d.Table, d.Key, d.Seq)
+	}
+	return fmt.Sprintf("%s %s → no entry", d.Table, d.Key)
+}
+
+// AcceptRestore records, once the trail was found behind its anchor, that the
+// store was restored on purpose: a restore marker in the file (the heads past
+// the restored one are no longer expected) and an audit.accept_restore entry
+// in the trail, whose head the file then records. The reason is kept in the
+// file; the entry holds its SHA-256. It returns ErrNothingToAccept when the
+// trail is complete, and the verification's error when it is broken
+// otherwise than by being behind — a cut tail (records of the store point
+// past its end) is not a restore and is never accepted.
+func AcceptRestore(ctx context.Context, db *store.DB, f *File, actor, reason string, now time.Time) (Result, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Result{}, fmt.Errorf("accepting a restore needs a reason (--reason): %w", store.ErrInvalid)
+	}
+	r, err := Verify(ctx, db, f)
+	if err == nil {
+		return r, fmt.Errorf("%w: the audit trail reaches its anchor's newest head (entry %d)", ErrNothingToAccept, r.AnchorSeq)
+	}
+	if !r.Behind || r.Cut {
+		return r, err // a cut tail is not a restore
+	}
+	h, _, err := db.AuditHead(ctx)
+	if err != nil {
+		return r, err
+	}
+	agreedHash := ""
+	if r.AgreedSeq > 0 {
+		if agreedHash, err = db.AuditHashAt(ctx, r.AgreedSeq); err != nil {
+			return r, err
+		}
+	}
+	// The marker keeps the heads the store agrees with and drops the rest.
+	if err := f.AppendRestore(Restore{ToSeq: r.AgreedSeq, ToHash: agreedHash, FromSeq: r.AnchorSeq, Reason: reason, Actor: actor}); err != nil {
+		return r, err
+	}
+	sum := sha256.Sum256([]byte(reason))
+	detail := map[string]any{
+		"store_head": h.Seq, "agreed_head": r.AgreedSeq, "anchor_head": r.AnchorSeq, "diverge_from": r.DivergeSeq,
+		"diverged_recorded_from": r.Recorded[0].UTC().Format(time.RFC3339),
+		"diverged_recorded_to":   r.Recorded[1].UTC().Format(time.RFC3339),
+		"reason_sha256":          hex.EncodeToString(sum[:]),
+	}
+	if err := db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: now, Actor: actor, Action: "audit.accept_restore", Outcome: "ok", Detail: detail})
+		return err
+	}); err != nil {
+		return r, err
+	}
+	return Verify(ctx, db, f)
+}

@@ -1,0 +1,32 @@
+package dsr
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oubli/oubli/store"
+)
+
+// checkStart makes, without changing anything, the checks Start makes on a
+// named request: it exists (store.ErrNotFound), is open or in_progress, of
+// type typ and made by subj (store.ErrInvalid). A dry run calls it so that
+// it refuses whatever the real run refuses, with the same error (issue 16
+// item 4).
+func (r *Register) checkStart(ctx context.Context, requestID, typ string, subj store.Subject) error {
+	if err := ValidType(typ); err != nil {
+		return err
+	}
+	req, err := store.GetRequest(ctx, r.DB, requestID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Status != store.RequestOpen && req.Status != store.RequestInProgress:
+		return fmt.Errorf("request %s is %s: %w", requestID, req.Status, store.ErrInvalid)
+	case req.Type != typ:
+		return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
+	case req.SubjectHash != r.SubjectHash(subj.UserID):
+		return fmt.Errorf("request %s was made by another subject: %w", requestID, store.ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package residue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/store"
+)
+
+// Report is what a residue check found: counts per place, never the values.
+//
+// Found counts the subject's identifiers in their own records that the
+// erasure should have removed: that is residue and fails the erasure. Kept
+// counts them in records the policies keep. Findings (strong identifiers)
+// and Ambiguous (pseudos, short or numeric user ids) count them in other
+// people's records: for the DPO to review, never a failure of the erasure.
+type Report struct {
+	Scanned     map[string]int64 `json:"scanned"`             // rows looked at per table, and "blobs"
+	Found       map[string]int64 `json:"found"`               // "table.column" or "blobs" → residue
+	Kept        map[string]int64 `json:"kept"`                // hits inside kept records
+	Findings    map[string]int64 `json:"findings,omitempty"`  // strong hits in other people's records
+	Ambiguous   map[string]int64 `json:"ambiguous,omitempty"` // weak hits in other people's records
+	BlobsKept   int              `json:"blobs_kept"`
+	Checkpoint  string           `json:"checkpoint"` // SQLite WAL: done, busy, n/a
+	TotalFound  int64            `json:"total_found"`
+	Description string           `json:"description,omitempty"`
+	// Deferred lists the personal-text places (and "blobs") whose contents
+	// the erasure leaves to the sweep (oubli check --residue).
+	Deferred []string `json:"deferred,omitempty"`
+	// Unclassified lists text columns of the schema the catalog does not
+	// classify; the sweep reads them as personal text.
+	Unclassified []string `json:"unclassified,omitempty"`
+}
+
+func newReport() *Report {
+	return &Report{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{},
+		Findings: map[string]int64{}, Ambiguous: map[string]int64{}}
+}
+
+// Subject is an erased subject as the erasure saw it.
+type Subject struct {
+	Identifiers
+	// KeptTickets are the subject's tickets the policies keep.
+	KeptTickets map[string]bool
+	// DeletedTickets are the subject's tickets the erasure deleted.
+	DeletedTickets []string
+	// DeletedBlobs are the blob keys whose contents the erasure removed.
+	DeletedBlobs []string
+	// KeptBlobs counts the attachment contents the policies keep.
+	KeptBlobs int
+	// KeptAsIs: the subject's row is kept (restricted), user id included.
+	KeptAsIs bool
+}
+
+// CheckSubject checks, after an erasure has committed, that the subject's
+// identifiers remain only where the policies keep them. It costs what the
+// subject held: equality look-ups through the indexes of the columns that
+// hold a subject's own identifiers, the subject's deleted tickets and
+// attachment contents looked up by key. The free-text columns and the blob
+// contents are left to the sweep and listed under Deferred. On SQLite it
+// first checkpoints the WAL, which holds earlier page images.
+func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) (*Report, error) {
+	res := newReport()
+	res.BlobsKept = s.KeptBlobs
+	switch ok, err := db.Checkpoint(ctx); {
+	case err != nil:
+		return res, err
+	case db.Dialect() != store.SQLite:
+		res.Checkpoint = "n/a"
+	case ok:
+		res.Checkpoint = "done"
+	default:
+		res.Checkpoint = "busy"
+	}
+	unclassified, _, err := Review(ctx, db)
+	if err != nil {
+		return res, err
+	}
+	res.Unclassified = unclassified
+
+	strong := map[string]bool{}
+	var ids []any
+	for _, v := range []string{s.UserID, s.Email, s.Pseudo} {
+		if v != "" {
+			ids = append(ids, v)
+		}
+	}
+	strong[s.UserID] = true
+	strong[s.Email] = true
+	if len(ids) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+		byTable := columns(Key)
+		names := make([]string, 0, len(byTable))
+		for n := range byTable {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			t, ok := tableOf(name)
+			if !ok {
+				return res, fmt.Errorf("residue: catalog: table %s has key columns but no row description", name)
+			}
+			for _, c := range byTable[name] {
+				var rows []struct {
+					Value  string         `db:"v"`
+					Owner  sql.NullString `db:"owner"`
+					Ticket sql.NullString `db:"tk"`
+				}
+				q := fmt.Sprintf("SELECT CAST(%s AS TEXT) AS v, CAST(%s AS TEXT) AS owner, CAST(%s AS TEXT) AS tk FROM %s WHERE %s IN (%s)",
+					quoteIdent(c.Name), ownerCol(t), t.Ticket, quoteIdent(t.Name), quoteIdent(c.Name), marks)
+				if err := db.Select(ctx, &rows, q, ids...); err != nil {
+					return res, fmt.Errorf("residue: look up %s: %w", c.Place(), err)
+				}
+				res.Scanned[t.Name] += int64(len(rows))
+				for _, r := range rows {
+					own := r.Owner.String == s.UserID
+					switch {
+					case own && (s.KeptAsIs || s.KeptTickets[r.Ticket.String]):
+						res.Kept[c.Place()]++
+					case r.Ticket.Valid && s.KeptTickets[r.Ticket.String]:
+						res.Kept[c.Place()]++
+					case own || r.Owner.String == "" && strong[r.Value]:
+						res.Found[c.Place()]++
+						res.TotalFound++
+					case strong[r.Value]:
+						res.Findings[c.Place()]++
+					default:
+						res.Ambiguous[c.Place()]++
+					}
+				}
+			}
+		}
+	}
+
+	// The deleted tickets and everything hanging from them are gone.
+	for _, tbl := range []string{"tickets", "messages", "attachments"} {
+		for i := 0; i < len(s.DeletedTickets); i += 500 {
+			chunk := s.DeletedTickets[i:min(i+500, len(s.DeletedTickets))]
+			args := make([]any, len(chunk))
+			for j, id := range chunk {
+				args[j] = id
+			}
+			var n int64
+			q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE ticket_id IN (%s)", tbl, strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", "))
+			if err := db.Get(ctx, &n, q, args...); err != nil {
+				return res, fmt.Errorf("residue: deleted tickets in %s: %w", tbl, err)
+			}
+			res.Scanned[tbl] += int64(len(chunk))
+			if n > 0 {
+				res.Found[tbl+".ticket_id"] += n
+				res.TotalFound += n
+			}
+		}
+	}
+	// The removed attachment contents are gone.
+	for _, k := range s.DeletedBlobs {
+		res.Scanned["blobs"]++
+		ok, err := bs.Exists(ctx, k)
+		if err != nil {
+			return res, fmt.Errorf("residue: blob: %w", err)
+		}
+		if ok {
+			res.Found["blobs"]++
+			res.TotalFound++
+		}
+	}
+	if err := checkText(ctx, db, s, res); err != nil {
+		return res, err
+	}
+	res.Deferred = append(res.Deferred, "blobs")
+	res.Description = "identifiers looked up by index in the subject's own records and, where a trigram index exists, in free text; " +
+		"the places under deferred and attachment contents are searched by the nightly sweep (oubli check --residue)"
+	return res, nil
+}
+
+// trigramIndexed returns the "table.column" places that have a pg_trgm
+// index (PostgreSQL; none on SQLite).
+func trigramIndexed(ctx context.Context, db *store.DB) (map[string]bool, error) {
+	out := map[string]bool{}
+	if db.Dialect() != store.Postgres {
+		return out, nil
+	}
+	var rows []struct {
+		Table string `db:"tablename"`
+		Def   string `db:"indexdef"`
+	}
+	if err := db.Select(ctx, &rows, "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '%gin_trgm_ops%'"); err != nil {
+		return nil, fmt.Errorf("residue: list trigram indexes: %w", err)
+	}
+	for _, r := range rows {
+		// "CREATE INDEX … USING gin (body gin_trgm_ops)"
+		i := strings.LastIndex(r.Def, "(")
+		if i < 0 {
+			continue
+		}
+		col := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(r.Def[i+1:]), ")"))
+		col = strings.Trim(strings.TrimSpace(strings.TrimSuffix(col, "gin_trgm_ops")), `"`)
+		out[r.Table+"."+col] = true
+	}
+	return out, nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// checkText searches the free-text columns that have a trigram index for
+// each identifier of at least three characters (ILIKE through the index),
+// confirms each candidate as a whole-token match, and classifies it: in the
+// subject's kept records, residue in their own, or a finding in someone
+// else's. Columns without an index, and identifiers too short for
+// trigrams, are listed under Deferred for the sweep.
+func checkText(ctx context.Context, db *store.DB, s Subject, res *Report) error {
+	indexed, err := trigramIndexed(ctx, db)
+	if err != nil {
+		return err
+	}
+	type ident struct {
+		toks     []string
+		strength string
+	}
+	var ids []ident
+	short := false
+	for _, it := range []struct{ kind, value string }{{"user_id", s.UserID}, {"email", s.Email}, {"pseudo", s.Pseudo}} {
+		toks := IdentifierTokens(it.value)
+		if len(toks) == 0 {
+			continue
+		}
+		if len(strings.Join(toks, " ")) < 3 {
+			short = true
+			continue
+		}
+		ids = append(ids, ident{toks, strength(it.kind, toks)})
+	}
+	for _, c := range Catalog {
+		if c.Kind != Text {
+			continue
+		}
+		if !indexed[c.Place()] {
+			res.Deferred = append(res.Deferred, c.Place())
+			continue
+		}
+		if short {
+			res.Deferred = append(res.Deferred, c.Place()+" (identifier too short for a trigram index)")
+		}
+		t, ok := tableOf(c.Table)
+		if !ok {
+			return fmt.Errorf("residue: catalog: table %s has text columns but no row description", c.Table)
+		}
+		for _, id := range ids {
+			// The longest token is the most selective trigram search.
+			needle := ""
+			for _, tok := range id.toks {
+				if len(tok) > len(needle) {
+					needle = tok
+				}
+			}
+			var rows []struct {
+				PK    string `db:"pk"`
+				Value string `db:"v"`
+			}
+			q := fmt.Sprintf(`SELECT CAST(%s AS TEXT) AS pk, CAST(%s AS TEXT) AS v FROM %s WHERE %s ILIKE ? ESCAPE '\'`,
+				quoteIdent(t.PK), quoteIdent(c.Name), quoteIdent(t.Name), quoteIdent(c.Name))
+			if err := db.Select(ctx, &rows, q, "%"+likeEscape(needle)+"%"); err != nil {
+				return fmt.Errorf("residue: search %s: %w", c.Place(), err)
+			}
+			res.Scanned[t.Name] += int64(len(rows))
+			for _, r := range rows {
+				if !containsTokens(r.Value, id.toks) {
+					continue
+				}
+				owner, kept, err := ownerOf(ctx, db, hit{place: c.Place(), table: t.Name, pk: r.PK})
+				if err != nil {
+					return err
+				}
+				var ticket string
+				if t.Ticket != "NULL" {
+					_ = db.Get(ctx, &ticket, fmt.Sprintf("SELECT COALESCE(CAST(%s AS TEXT), '') FROM %s WHERE %s = ?", t.Ticket, quoteIdent(t.Name), quoteIdent(t.PK)), r.PK)
+				}
+				switch {
+				case s.KeptTickets[ticket] || owner == s.UserID && (kept || s.KeptAsIs):
+					res.Kept[c.Place()]++
+				case owner == s.UserID:
+					res.Found[c.Place()]++
+					res.TotalFound++
+				case id.strength == "strong":
+					res.Findings[c.Place()]++
+				default:
+					res.Ambiguous[c.Place()]++
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// containsTokens reports whether the tokens of v hold toks in sequence.
+func containsTokens(v string, toks []string) bool {
+	var all []string
+	Tokens(v, func(tok string, _, _ int) { all = append(all, tok) })
+	for i := 0; i+len(toks) <= len(all); i++ {
+		if slices.Equal(all[i:i+len(toks)], toks) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerCol is the table's column naming the row's subject, for the
+// equality look-up (the owner query is for single rows).
+func ownerCol(t Table) string {
+	switch t.Name {
+	case "subjects", "tickets", "account_events", "subject_stats", "objections", "dsr_requests", "legal_holds":
+		return "user_id"
+	}
+	return "NULL"
+}
