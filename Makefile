@@ -51,10 +51,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
 
-## lint: gofmt, go vet, and the policies compiled strictly and formatted as opa fmt would.
+## lint: gofmt, go vet, staticcheck (pinned), and the policies compiled strictly and formatted as opa fmt would.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint: build
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 	$(BIN) --policies policies policy check
 
 ## fuzz: run every fuzzer for FUZZTIME (default 30s) each; crashers land in PKG/testdata/fuzz/ (commit them).

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -96,6 +97,20 @@ var crashCases = []crashCase{
 			return []string{"erase", "--user-id", "u-004", "--request", base.request}
 		},
 		recover: func(t *testing.T, w *world) {
+			// The erasure and its Art. 19 notifications commit together:
+			// after a kill both are there or neither is.
+			db := w.open()
+			var erased, queued int64
+			if err := db.Get(context.Background(), &erased, "SELECT COUNT(*) FROM dsr_actions WHERE action = 'erase'"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Get(context.Background(), &queued, "SELECT COUNT(*) FROM notifications WHERE type = 'erasure'"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if queued != 2*erased {
+				t.Fatalf("after the kill: %d erasure(s) recorded but %d notification(s) queued (2 recipients each)", erased, queued)
+			}
 			// Re-run with the same request: it completes an interrupted
 			// erasure, and is refused (exit 2, the request is done) after a
 			// completed one. Then finish any queued blob deletion.

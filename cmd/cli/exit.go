@@ -64,6 +64,7 @@ var exitCodes = []struct {
 	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrLocked, ExitRefused},
 	{blobs.ErrBadLocation, ExitBadInput},
 	{blobs.ErrSetup, ExitBadInput},
 	{blobs.ErrUnavailable, ExitFailed},
