@@ -266,7 +266,12 @@ func TestScheduleDaemon(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
-			if strings.Contains(body, `oubli_job_runs_total{job="retention",outcome="ok"}`) && strings.Contains(body, `oubli_job_runs_total{job="stats",outcome="ok"}`) {
+			// The series exist from start-up at 0: wait for a success of each.
+			ran := func(job string) bool {
+				s := `oubli_job_runs_total{job="` + job + `",outcome="ok"} `
+				return strings.Contains(body, s) && !strings.Contains(body, s+"0\n")
+			}
+			if ran("retention") && ran("stats") {
 				break
 			}
 		}
