@@ -36,6 +36,8 @@ demo: build
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db seed --demo
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db inventory
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention plan
+	@echo "--- legal approves the policy revision that will run (from now on an unapproved revision is refused):"
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db policy approve --by "Demo legal team" --note "make demo"
 	@echo "--- the nightly purge; six years of backlog trip the 25% safety valve (exit 3, nothing deleted):"
 	-$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention run
 	@echo "--- so the first run on a backlog is allowed explicitly:"

@@ -131,6 +131,9 @@ func TestS3VersionedDeleteRemovesEveryVersion(t *testing.T) {
 	if keys := walkAll(t, st); len(keys) != 1 || keys[0] != key {
 		t.Fatalf("Walk of a key with only noncurrent versions = %v", keys)
 	}
+	if ok, err := st.Exists(ctx, key); !ok || err != nil {
+		t.Fatalf("Exists of a key with only noncurrent versions = %v, %v", ok, err)
+	}
 	if err := st.Delete(ctx, key); err != nil {
 		t.Fatal(err)
 	}
@@ -252,5 +255,55 @@ func TestParseLocation(t *testing.T) {
 		if err != nil || loc.Bucket != c.bucket || loc.Prefix != c.prefix || loc.Dir != c.dir {
 			t.Errorf("%q = %+v, %v", c.in, loc, err)
 		}
+	}
+}
+
+// On an Object Lock bucket, a version under a legal hold is never sent for
+// deletion: the key is reported (ErrLocked) and stays; once the hold is
+// off it goes. Without Object Lock, SetLegalHold says so.
+func TestS3LegalHold(t *testing.T) {
+	srv := tests3.Start(t)
+	ctx := context.Background()
+	plain := srv.Store(t, tests3.BucketOptions{Versioned: true})
+	if err := plain.SetLegalHold(ctx, []string{blobs.NewKey()}, true); !errors.Is(err, blobs.ErrNoObjectLock) {
+		t.Fatalf("legal hold without object lock: %v", err)
+	}
+	loc := srv.Bucket(t, tests3.BucketOptions{ObjectLock: true})
+	st, err := blobs.NewS3(ctx, loc, srv.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ObjectLock() {
+		t.Fatal("object lock not detected")
+	}
+	held, free := blobs.NewKey(), blobs.NewKey()
+	for _, k := range []string{held, free} {
+		for _, v := range []string{"v1", "v2"} {
+			if _, _, err := st.Put(ctx, k, strings.NewReader(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := st.SetLegalHold(ctx, []string{held}, true); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := st.DeleteKeys(ctx, []string{held, free})
+	if !errors.Is(err, blobs.ErrLocked) || len(gone) != 1 || gone[0] != free {
+		t.Fatalf("DeleteKeys with a held key = %v, %v", gone, err)
+	}
+	if n := versions(t, st, held); n != 2 {
+		t.Fatalf("held key has %d versions, want its 2", n)
+	}
+	if n := versions(t, st, free); n != 0 {
+		t.Fatalf("free key has %d versions left", n)
+	}
+	if err := st.SetLegalHold(ctx, []string{held}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	if n := versions(t, st, held); n != 0 {
+		t.Fatalf("released key has %d versions left", n)
 	}
 }

@@ -261,3 +261,77 @@ func TestS3Setup(t *testing.T) {
 		t.Fatalf("%d ticket(s) written by failed ingests", n)
 	}
 }
+
+// TestS3LegalHold: on a bucket with Object Lock, `hold add` puts the S3
+// legal hold ON on the held subject's documents, a deletion never removes
+// them while it is on (an out-of-band lock is reported, exit 3, the key
+// left queued), `hold release` turns it OFF and retention then removes every
+// version. On a bucket without Object Lock, hold add says so once.
+func TestS3LegalHold(t *testing.T) {
+	w := newS3World(t, "sqlite")
+	probe := w.srv.Store(t, tests3.BucketOptions{})
+	if _, err := probe.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{
+		Bucket: aws.String(w.loc.Bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	w.must("migrate")
+	doc := base64.StdEncoding.EncodeToString([]byte("held document"))
+	w.file("in.jsonl", []byte(line(`"aGVsbG8="`, `"`+doc+`"`)))
+	w.must("ingest", filepath.Join(w.dir, "in.jsonl"))
+	st := w.store()
+	keys, _ := w.versions()
+	if len(keys) != 1 {
+		t.Fatalf("keys after ingest: %v", keys)
+	}
+	legalHold := func() types.ObjectLockLegalHoldStatus {
+		out, err := st.Client().GetObjectLegalHold(context.Background(), &s3.GetObjectLegalHoldInput{Bucket: aws.String(w.loc.Bucket), Key: aws.String(keys[0])})
+		if err != nil {
+			return "none"
+		}
+		return out.LegalHold.Status
+	}
+	hold := strings.TrimSpace(w.must("hold", "add", "--user-id", "u-9001", "--reason", "case 12").stdout)
+	if s := legalHold(); s != types.ObjectLockLegalHoldStatusOn {
+		t.Fatalf("legal hold after hold add: %s", s)
+	}
+	// A second hold on the ticket: releasing the first keeps the lock.
+	hold2 := strings.TrimSpace(w.must("hold", "add", "--ticket", "T-9001", "--reason", "case 13").stdout)
+	w.must("hold", "release", hold)
+	if s := legalHold(); s != types.ObjectLockLegalHoldStatusOn {
+		t.Fatalf("legal hold after releasing one of two holds: %s", s)
+	}
+	w.must("hold", "release", hold2)
+	if s := legalHold(); s != types.ObjectLockLegalHoldStatusOff {
+		t.Fatalf("legal hold after releasing both: %s", s)
+	}
+	// A lock put by someone else: erasure leaves the object, reports it.
+	if _, err := st.Client().PutObjectLegalHold(context.Background(), &s3.PutObjectLegalHoldInput{Bucket: aws.String(w.loc.Bucket), Key: aws.String(keys[0]),
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run(nil, "erase", "--user-id", "u-9001")
+	if r.code != 3 || !strings.Contains(r.stderr, "Object Lock") {
+		t.Fatalf("erase of a locked document: %s", r)
+	}
+	if _, n := w.versions(); n != 1 {
+		t.Fatalf("the locked document has %d versions, want 1", n)
+	}
+	if _, err := st.Client().PutObjectLegalHold(context.Background(), &s3.PutObjectLegalHoldInput{Bucket: aws.String(w.loc.Bucket), Key: aws.String(keys[0]),
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOff}}); err != nil {
+		t.Fatal(err)
+	}
+	w.must("check", "--repair")
+	if _, n := w.versions(); n != 0 {
+		t.Fatalf("after the lock is lifted and check --repair: %d versions", n)
+	}
+
+	// Without Object Lock: one clear note.
+	p := newS3World(t, "sqlite")
+	p.must("migrate")
+	p.file("in.jsonl", []byte(line()))
+	p.must("ingest", filepath.Join(p.dir, "in.jsonl"))
+	r = p.must("hold", "add", "--ticket", "T-9001", "--reason", "case 14")
+	if strings.Count(r.stderr, "no S3 Object Lock") != 1 {
+		t.Fatalf("hold add without object lock: %s", r)
+	}
+}

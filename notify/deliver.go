@@ -107,7 +107,7 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 		}
 		defer l.Unlock()
 	}
-	batch := d.concurrency() * 4
+	batch := d.concurrency() * 8
 	after := ""
 	for {
 		if err := ctx.Err(); err != nil {
@@ -183,10 +183,10 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 		}
 		defer tx.Rollback()
 	}
+	if err := store.UpdateNotifications(ctx, tx, results); err != nil {
+		return 0, "", err
+	}
 	for _, n := range results {
-		if err := store.UpdateNotification(ctx, tx, n); err != nil {
-			return 0, "", err
-		}
 		switch n.Status {
 		case store.NotifyManual:
 			rep.Manual++

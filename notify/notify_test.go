@@ -530,3 +530,19 @@ func TestLoadConfigFaults(t *testing.T) {
 		t.Errorf("no file: %v %v", c, err)
 	}
 }
+
+// TestQueueOncePerRequest: executing a request again (the rerun after a
+// crash) queues nothing twice.
+func TestQueueOncePerRequest(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ob := &Outbox{Recipients: recips}
+		a := queue(t, db, ob, Erasure("DSR-5", "h:00ff", "u-5", at, nil, nil))
+		b := queue(t, db, ob, Erasure("DSR-5", "h:00ff", "u-5", at, nil, nil))
+		if len(a) != 2 || len(b) != 2 || a[0].ID != b[0].ID || a[1].ID != b[1].ID {
+			t.Errorf("first %v, again %v", a, b)
+		}
+		if n := len(mustList(t, db, store.NotificationFilter{RequestID: "DSR-5"})); n != 2 {
+			t.Errorf("%d notifications, want 2", n)
+		}
+	})
+}

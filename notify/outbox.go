@@ -44,6 +44,8 @@ func NewID() string {
 // with a webhook is queued for delivery; the others are manual. An erasure
 // also strips the new values from the subject's earlier notifications not
 // yet sent: the erased subject's e-mail address or pseudo is kept nowhere.
+// A recipient already notified of this change type for the same request is
+// not queued again (its existing notification is returned).
 // A nil Outbox queues nothing.
 func (o *Outbox) Queue(ctx context.Context, tx *store.Tx, ev Event) ([]Queued, error) {
 	if o == nil {
@@ -57,9 +59,27 @@ func (o *Outbox) Queue(ctx context.Context, tx *store.Tx, ev Event) ([]Queued, e
 			return nil, err
 		}
 	}
+	// One notification per request, recipient and type: executing a
+	// request again (after a crash, say) queues nothing twice.
+	have := map[string]store.Notification{}
+	if ev.RequestID != "" {
+		ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{RequestID: ev.RequestID, Type: ev.Type})
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			if n.Type == ev.Type {
+				have[n.RecipientID] = n
+			}
+		}
+	}
 	at := store.Millis(ev.At)
 	out := make([]Queued, 0, len(o.Recipients))
 	for _, r := range o.Recipients {
+		if n, ok := have[r.ID]; ok {
+			out = append(out, Queued{ID: n.ID, Recipient: r.ID, Status: n.Status})
+			continue
+		}
 		id := NewID()
 		body, err := ev.payload(id, r.ID)
 		if err != nil {
@@ -83,7 +103,7 @@ func (o *Outbox) Queue(ctx context.Context, tx *store.Tx, ev Event) ([]Queued, e
 // scrubValues removes new_values from the subject's notifications that still
 // hold a payload.
 func scrubValues(ctx context.Context, tx *store.Tx, subjectRef string) error {
-	ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{SubjectRef: subjectRef})
+	ns, err := store.ListNotifications(ctx, tx, store.NotificationFilter{SubjectRef: subjectRef, Type: TypeRectification})
 	if err != nil {
 		return err
 	}

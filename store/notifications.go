@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Notification statuses (the Art. 19 outbox).
@@ -61,6 +62,7 @@ type NotificationFilter struct {
 	Status     string
 	RequestID  string
 	SubjectRef string
+	Type       string
 }
 
 // ListNotifications returns the notifications matching f, oldest first.
@@ -78,6 +80,10 @@ func ListNotifications(ctx context.Context, q Querier, f NotificationFilter) ([]
 	if f.SubjectRef != "" {
 		query += " AND subject_ref = ?"
 		args = append(args, f.SubjectRef)
+	}
+	if f.Type != "" {
+		query += " AND type = ?"
+		args = append(args, f.Type)
 	}
 	query += " ORDER BY created_at, id"
 	out := []Notification{}
@@ -163,4 +169,38 @@ func FailedNotificationRequests(ctx context.Context, q Querier) (map[string]int6
 		out[r.RequestID] = r.N
 	}
 	return out, nil
+}
+
+// UpdateNotifications writes the delivery state of many notifications in
+// one statement (a deliverer's batch): the same columns as
+// UpdateNotification.
+func UpdateNotifications(ctx context.Context, tx *Tx, ns []Notification) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	const row = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), " +
+		"CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))"
+	var q strings.Builder
+	q.WriteString("WITH v (id, status, payload, payload_sha256, attempts, next_attempt_at, last_attempt_at, delivered_at, last_error, ack_note, ack_actor, acked_at) AS (VALUES ")
+	args := make([]any, 0, 12*len(ns))
+	for i, n := range ns {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+		args = append(args, n.ID, n.Status, n.Payload, n.PayloadSHA256, n.Attempts, n.NextAttemptAt, n.LastAttemptAt, n.DeliveredAt,
+			n.LastError, n.AckNote, n.AckActor, n.AckedAt)
+	}
+	q.WriteString(`) UPDATE notifications SET status = v.status, payload = v.payload, payload_sha256 = v.payload_sha256,
+		attempts = v.attempts, next_attempt_at = v.next_attempt_at, last_attempt_at = v.last_attempt_at, delivered_at = v.delivered_at,
+		last_error = v.last_error, ack_note = v.ack_note, ack_actor = v.ack_actor, acked_at = v.acked_at
+		FROM v WHERE notifications.id = v.id`)
+	res, err := tx.Exec(ctx, q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("update %d notifications: %w", len(ns), err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n != int64(len(ns)) {
+		return fmt.Errorf("update notifications: %d of %d rows updated", n, len(ns))
+	}
+	return nil
 }

@@ -18,7 +18,8 @@ func init() { register(newPolicyCmd) }
 
 func newPolicyCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Test, check, document and explain the Rego policies"}
-	c.AddCommand(newPolicyTestCmd(e), newPolicyCheckCmd(e), newPolicyScheduleCmd(e), newPolicyExplainCmd(e))
+	c.AddCommand(newPolicyTestCmd(e), newPolicyCheckCmd(e), newPolicyScheduleCmd(e), newPolicyExplainCmd(e),
+		newPolicyDiffCmd(e), newPolicyApproveCmd(e), newPolicyHistoryCmd(e))
 	return c
 }
 
@@ -165,6 +166,7 @@ func newPolicyScheduleCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s.Approval = e.approvalStatus(eng.Revision())
 			return policies.RenderSchedule(e.Out, s, format)
 		},
 	}

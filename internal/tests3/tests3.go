@@ -205,6 +205,15 @@ var bucketSeq atomic.Int64
 func (s *Server) Bucket(t testing.TB, o BucketOptions) blobs.Location {
 	t.Helper()
 	loc := blobs.Location{Bucket: fmt.Sprintf("oubli-t-%d-%s", bucketSeq.Add(1), random(3)), Prefix: o.Prefix}
+	if o.ObjectLock {
+		// Created with Object Lock (versioned from the start).
+		probe := s.Store(t, BucketOptions{})
+		if _, err := probe.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{
+			Bucket: aws.String(loc.Bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+			t.Fatalf("create bucket with object lock: %v", err)
+		}
+		return loc
+	}
 	if _, err := blobs.EnsureBucket(context.Background(), loc, s.Options()); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
@@ -212,19 +221,31 @@ func (s *Server) Bucket(t testing.TB, o BucketOptions) blobs.Location {
 	if err != nil {
 		t.Fatalf("open bucket: %v", err)
 	}
-	if o.ObjectLock {
-		t.Fatalf("object lock buckets: use CreateBucket with ObjectLockEnabledForBucket")
-	}
 	if o.Versioned {
-		_, err := st.Client().PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{
-			Bucket:                  aws.String(loc.Bucket),
-			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
-		})
-		if err != nil {
-			t.Fatalf("enable versioning: %v", err)
-		}
+		s.enableVersioning(t, st)
 	}
 	return loc
+}
+
+func (s *Server) enableVersioning(t testing.TB, st *blobs.S3) {
+	t.Helper()
+	_, err := st.Client().PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(st.Location().Bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	if err != nil {
+		t.Fatalf("enable versioning: %v", err)
+	}
+}
+
+// EnableVersioning turns versioning on for an existing bucket.
+func (s *Server) EnableVersioning(t testing.TB, bucket string) {
+	t.Helper()
+	st, err := blobs.NewS3(context.Background(), blobs.Location{Bucket: bucket}, s.Options())
+	if err != nil {
+		t.Fatalf("open bucket: %v", err)
+	}
+	s.enableVersioning(t, st)
 }
 
 // Store returns a blobs.S3 on a fresh bucket of this server.
