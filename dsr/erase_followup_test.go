@@ -21,7 +21,7 @@ func (lostStep) Delete(context.Context, string) error {
 }
 
 // Exists fails too: the residue check looks the removed contents up by key.
-func (lostScan) Exists(context.Context, string) (bool, error) {
+func (lostStep) Exists(context.Context, string) (bool, error) {
 	return false, errors.New("driver: bad connection")
 }
 
