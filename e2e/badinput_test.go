@@ -265,6 +265,12 @@ var badInputs = []badInput{
 	{input: "notify ack without a note", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000"}, code: 2, msg: "--note is required"},
 	{input: "notify ack of an unknown notification", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000", "--note", "x"}, code: 5, msg: "unknown notification"},
 	{input: "requests close --force without a reason", args: []string{"requests", "close", "DSR-1999-000001", "--force"}, code: 2, msg: "--force needs --reason"},
+	{input: "an unknown command", args: []string{"purge"}, code: 2, msg: `unknown command "purge" for "oubli"`},
+	{input: "an unknown subcommand", args: []string{"requests", "delete", "DSR-1999-000001"}, code: 2, msg: `unknown command "delete" for "oubli requests"`,
+		note: "was the group's help and exit 0"},
+	{input: "requests close --refuse with --force", args: []string{"requests", "close", "DSR-1999-000001", "--refuse", "--force", "--reason", "x"}, code: 2, msg: "--refuse and --force exclude each other"},
+	{input: "subjects find without a key", args: []string{"subjects", "find"}, code: 2, msg: "name exactly one of --email, --pseudo or --ticket"},
+	{input: "subjects find with two keys", args: []string{"subjects", "find", "--pseudo", "p", "--ticket", "T-000-0"}, code: 2, msg: "name exactly one of --email, --pseudo or --ticket"},
 	{input: "bad --notify cron spec", args: []string{"schedule", "--notify", "every minute", "--listen", ""}, code: 2, msg: `--notify "every minute": not a cron spec`},
 }
 

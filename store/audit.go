@@ -161,9 +161,14 @@ type AuditFilter struct {
 	SubjectRef string
 	Actor      string
 	Limit      int // 0: no limit
+	// Newest selects the newest Limit entries (not the oldest after
+	// AfterSeq); Desc lists newest first.
+	Newest bool
+	Desc   bool
 }
 
-// ListAudit calls fn for each entry in sequence order, streaming.
+// ListAudit calls fn for each entry in sequence order (newest first with
+// f.Desc), streaming.
 func (db *DB) ListAudit(ctx context.Context, f AuditFilter, fn func(AuditEntry) error) error {
 	q := "SELECT seq, at, actor, action, subject_ref, outcome, detail, prev_hash, hash FROM audit_log WHERE seq > ?"
 	args := []any{f.AfterSeq}
@@ -179,9 +184,17 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter, fn func(AuditEntry) 
 		q += " AND actor = ?"
 		args = append(args, f.Actor)
 	}
-	q += " ORDER BY seq"
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
+	order := " ORDER BY seq"
+	if f.Desc {
+		order += " DESC"
+	}
+	switch {
+	case f.Limit > 0 && f.Newest:
+		q = "SELECT * FROM (" + q + " ORDER BY seq DESC LIMIT " + strconv.Itoa(f.Limit) + ") newest" + order
+	case f.Limit > 0:
+		q += order + " LIMIT " + strconv.Itoa(f.Limit)
+	default:
+		q += order
 	}
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {

@@ -14,11 +14,24 @@ func init() { register(newAuditCmd) }
 func newAuditCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{Use: "audit", Short: "Read and verify the audit trail"}
 	var f store.AuditFilter
+	var order string
 	log := &cobra.Command{
 		Use:   "log",
 		Short: "Print the audit trail (keyed hashes only, never personal data)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch order {
+			case "asc":
+			case "desc":
+				f.Desc = true
+			default:
+				return usageErrorf("--order %q: want asc or desc", order)
+			}
+			if f.Limit < 0 {
+				return usageErrorf("--limit %d: want 0 (no limit) or more", f.Limit)
+			}
+			// --limit N is the newest N, unless --after pages forward.
+			f.Newest = !cmd.Flags().Changed("after")
 			db, err := e.Store()
 			if err != nil {
 				return err
@@ -55,7 +68,8 @@ func newAuditCmd(e *Env) *cobra.Command {
 	log.Flags().StringVar(&f.SubjectRef, "subject-ref", "", "only entries about this keyed subject hash")
 	log.Flags().StringVar(&f.Actor, "actor", "", "only entries of this actor (who acted)")
 	log.Flags().Int64Var(&f.AfterSeq, "after", 0, "only entries after this sequence number")
-	log.Flags().IntVar(&f.Limit, "limit", 0, "at most this many entries")
+	log.Flags().IntVar(&f.Limit, "limit", 0, "only the newest N entries (with --after: the first N after it)")
+	log.Flags().StringVar(&order, "order", "asc", "asc (oldest first) or desc (newest first)")
 	c.AddCommand(newAuditVerifyCmd(e), newAuditCheckpointCmd(e), newAuditKeygenCmd(e))
 	c.AddCommand(log)
 	return c

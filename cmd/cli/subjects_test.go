@@ -122,3 +122,44 @@ func TestErasedSubjectSaysWhen(t *testing.T) {
 		t.Error("archive written for an erased subject")
 	}
 }
+
+// TestAuditLogLimitNewest: audit log --limit N shows the newest N entries
+// (oldest first, or newest first with --order desc); --after pages forward
+// from a sequence number.
+func TestAuditLogLimitNewest(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			w := &dsrWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, backend), now: time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)}
+			in := filepath.Join(w.dir, "in.jsonl")
+			os.WriteFile(in, []byte(dsrFixture), 0o600)
+			w.must(0, "migrate")
+			w.must(0, "ingest", in)
+			for i := 0; i < 3; i++ {
+				w.must(0, "requests", "open", "--type", "access", "--user-id", "u-42")
+			}
+			seqs := func(args ...string) []float64 {
+				r := w.must(0, append([]string{"audit", "log", "--output", "json"}, args...)...)
+				var out []float64
+				for _, e := range r["entries"].([]any) {
+					out = append(out, e.(map[string]any)["seq"].(float64))
+				}
+				return out
+			}
+			all := seqs()
+			n := len(all)
+			if n < 4 {
+				t.Fatalf("audit entries %v", all)
+			}
+			if got := seqs("--limit", "2"); len(got) != 2 || got[0] != all[n-2] || got[1] != all[n-1] {
+				t.Errorf("--limit 2 = %v, want the newest two of %v", got, all)
+			}
+			if got := seqs("--limit", "2", "--order", "desc"); len(got) != 2 || got[0] != all[n-1] || got[1] != all[n-2] {
+				t.Errorf("--limit 2 --order desc = %v, want the newest two newest first", got)
+			}
+			if got := seqs("--after", "1", "--limit", "1"); len(got) != 1 || got[0] != all[1] {
+				t.Errorf("--after 1 --limit 1 = %v, want %v", got, all[1])
+			}
+			w.must(2, "audit", "log", "--order", "sideways")
+		})
+	}
+}
