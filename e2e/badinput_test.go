@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -226,6 +227,21 @@ var badInputs = []badInput{
 				t.Fatal(err)
 			}
 			w.file("pol/slow.rego", b)
+			return args, ""
+		}},
+	{input: "`export --force` over something that is not a regular file (a FIFO standing for /dev/full)", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/fifo.zip", "--force"}, code: 2, msg: "is not a regular file (--force replaces regular files only)", keeps: "access|in_progress|u-000",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			p := filepath.Join(w.dir, "fifo.zip")
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				return args, "mkfifo: " + err.Error()
+			}
+			t.Cleanup(func() {
+				if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+					t.Errorf("the FIFO was replaced: %v %v", st, err)
+				}
+				os.Remove(p)
+			})
 			return args, ""
 		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
