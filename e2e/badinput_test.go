@@ -244,6 +244,12 @@ var badInputs = []badInput{
 			})
 			return args, ""
 		}},
+	{input: "`--ledger` inside the blob directory", args: []string{"--ledger", "{dir}/blobs/erasures.log", "erase", "--user-id", "u-000"}, code: 2, msg: "is inside the blob directory"},
+	{input: "`--ledger` naming the SQLite database file", args: []string{"--db", "sqlite:{dir}/l.db", "--ledger", "{dir}/l.db", "erase", "--user-id", "u-000"}, code: 2, msg: "is one of the store's files",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			w.must("--db", "sqlite:"+filepath.Join(w.dir, "l.db"), "migrate")
+			return args, ""
+		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},
