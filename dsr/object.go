@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/stats"
 	"github.com/oubli/oubli/store"
@@ -25,6 +26,8 @@ type Objector struct {
 	Hasher   *store.Hasher
 	Now      func() time.Time
 	Actor    string
+	// Notify queues the Art. 19 notifications in the objection's transaction.
+	Notify *notify.Outbox
 }
 
 // ObjectReport says what an objection did.
@@ -40,6 +43,9 @@ type ObjectReport struct {
 	StatsGone   int64     `json:"subject_stats_removed"`
 	AgentStats  int64     `json:"agent_stats_recomputed"`
 	RequestDone string    `json:"request_status"`
+
+	// Notifications are the Art. 19 notifications queued with the objection.
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 // Object records the subject's objection to a purpose when the policies say
@@ -87,6 +93,11 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 			rep.Already = !added
 			if purpose == stats.Purpose || slices.Contains(rule.Stops, policies.CatSubjectStats) {
 				if rep.StatsGone, rep.AgentStats, err = stats.RemoveSubject(ctx, tx, subj.UserID, days, at); err != nil {
+					return err
+				}
+			}
+			if !rep.Already {
+				if rep.Notifications, err = o.Notify.Queue(ctx, tx, notify.Objection(rep.RequestID, rep.SubjectRef, subj.UserID, purpose, at, rule.Stops)); err != nil {
 					return err
 				}
 			}

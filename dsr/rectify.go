@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -108,6 +109,8 @@ type Rectifier struct {
 	Hasher   *store.Hasher
 	Now      func() time.Time
 	Actor    string
+	// Notify queues the Art. 19 notifications in the rectification's transaction.
+	Notify *notify.Outbox
 }
 
 // RectifyReport says what a rectification did.
@@ -117,6 +120,9 @@ type RectifyReport struct {
 	At         time.Time            `json:"at"`
 	Fields     []string             `json:"fields"`
 	Recipients []policies.Recipient `json:"recipients"` // to tell (Art. 19)
+
+	// Notifications are the Art. 19 notifications queued with the change.
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 // Rectify applies the changes everywhere the store holds the values: the
@@ -168,6 +174,10 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 			}
 		}
 		if err := store.RectifySubject(ctx, tx, subj.UserID, email, pseudo, store.Millis(at)); err != nil {
+			return err
+		}
+		var err error
+		if rep.Notifications, err = r.Notify.Queue(ctx, tx, notify.Rectification(rep.RequestID, rep.SubjectRef, subj.UserID, at, email, pseudo)); err != nil {
 			return err
 		}
 		names := make([]string, 0, len(recips))

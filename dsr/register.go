@@ -281,15 +281,20 @@ func (r *Register) Close(ctx context.Context, id string, refuse bool, reason str
 				return err
 			}
 		}
+		if err := checkNotified(ctx, tx, req); err != nil && (req.Status == store.RequestOpen || req.Status == store.RequestInProgress) {
+			return err
+		}
 		return r.close(ctx, tx, &req, refuse, reason)
 	})
 	return req, err
 }
 
 // ForceClose closes a pending request as done although the register holds
-// no action of its type for it (the action was taken outside oubli), with a
-// mandatory reason kept on the request; the closing audit entry says it was
-// forced.
+// no action of its type for it (the action was taken outside oubli), or
+// although some of its Art. 19 notifications are not delivered or
+// acknowledged (they stay queued and are still delivered), with a mandatory
+// reason kept on the request; the closing audit entry says it was forced and
+// how many notifications were pending.
 func (r *Register) ForceClose(ctx context.Context, id, reason string) (store.Request, error) {
 	reason, err := checkReason("forcing a request closed", reason)
 	if err != nil {
@@ -302,8 +307,18 @@ func (r *Register) ForceClose(ctx context.Context, id, reason string) (store.Req
 		if err != nil {
 			return err
 		}
+		pending, err := store.PendingNotifications(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		req.CloseReason.String, req.CloseReason.Valid = reason, true
-		return r.close(ctx, tx, &req, false, "")
+		if err := r.close(ctx, tx, &req, false, ""); err != nil {
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		return r.record(ctx, tx, req, "request.force_close", "ok", map[string]any{"pending_notifications": pending})
 	})
 	return req, err
 }

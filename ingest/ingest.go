@@ -276,11 +276,6 @@ func (s *idSet) add(id string, line int) int {
 	return 0
 }
 
-func (s *idSet) has(id string) bool {
-	_, ok := s.m[[2]uint64{maphash.String(s.s1, id), maphash.String(s.s2, id)}]
-	return ok
-}
-
 // userSeen is what the validation keeps per subject: where it was first
 // defined and a digest of its fields, so that two lines describing one
 // subject differently are caught.

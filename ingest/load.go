@@ -419,7 +419,7 @@ func (b *batch) writeAttachments(ctx context.Context, tx *store.Tx, bs blobs.Sto
 		go func() {
 			defer wg.Done()
 			for w := range jobs {
-				sum, size, err := bs.Put(ctx, w.row.BlobKey, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
+				sum, size, err := blobs.PutTyped(ctx, bs, w.row.BlobKey, w.a.ContentType, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
 				switch {
 				case err != nil:
 					w.err = fmt.Errorf("store attachment %s: %w", w.a.ID, err)

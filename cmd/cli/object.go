@@ -35,7 +35,11 @@ func newObjectCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := &dsr.Objector{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli"}
+			ob, err := e.Outbox()
+			if err != nil {
+				return err
+			}
+			o := &dsr.Objector{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
 			rep, err := o.Object(e.Ctx, key, purpose, request)
 			if rep != nil {
 				if e.JSON() {
@@ -44,6 +48,7 @@ func newObjectCmd(e *Env) *cobra.Command {
 					e.Printf("objection to %s recorded for %s (request %s)%s: subject_stats removed %d, agent_stats recomputed %d\n  %s\n",
 						rep.Purpose, typedSubject(key), rep.RequestID, map[bool]string{true: " (already recorded)"}[rep.Already],
 						rep.StatsGone, rep.AgentStats, rep.Reason)
+					printQueued(e, rep.Notifications, false)
 				} else {
 					e.Printf("objection to %s refused (request %s): %s\n", rep.Purpose, rep.RequestID, rep.Reason)
 				}

@@ -35,7 +35,11 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli"}
+			ob, err := e.Outbox()
+			if err != nil {
+				return err
+			}
+			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
 			rep, err := r.Rectify(e.Ctx, key, changes, request)
 			if err != nil {
 				return err
@@ -48,6 +52,7 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			for _, rc := range rep.Recipients {
 				e.Printf("  - %s (%s; %s)\n", rc.Name, rc.Role, rc.Basis)
 			}
+			printQueued(e, rep.Notifications, false)
 			return nil
 		},
 	}

@@ -47,11 +47,20 @@ type Env struct {
 	AuditAnchor string
 	Policies    string
 	Output      string
+	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
+	// "schedule" for the scheduler): the actor of every audit entry.
+	Actor string
+	// RecipientsFile is the Art. 19 delivery settings (--recipients /
+	// OUBLI_RECIPIENTS); "" makes every recipient manual.
+	RecipientsFile string
 	// PolicyTimeout bounds one policy evaluation (--policy-timeout).
 	PolicyTimeout time.Duration
 	policyTimeout string
 
 	db *store.DB
+	// allowUnapproved is --allow-unapproved of the commands gated on the
+	// policies' approval.
+	allowUnapproved bool
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
 	// mayCreate lets the command create a missing SQLite file (migrate,
@@ -186,7 +195,10 @@ func (e *Env) newRoot() *cobra.Command {
 				top = top.Parent()
 			}
 			e.mayCreate = creatingCommands[top.Name()]
-			return nil
+			if err := e.resolveActor(cmd); err != nil {
+				return err
+			}
+			return e.gateApproval(cmd)
 		},
 	}
 	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
@@ -205,6 +217,8 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
+	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
 	pf.StringVar(&e.policyTimeout, "policy-timeout", envOr(e.Getenv, "OUBLI_POLICY_TIMEOUT", policies.DefaultEvalTimeout.String()),
 		"longest a policy may take to decide (one evaluation); slower is a policy error, exit 2 (env OUBLI_POLICY_TIMEOUT)")
 	cmds := make([]*cobra.Command, 0, len(registry))
@@ -217,6 +231,7 @@ func (e *Env) newRoot() *cobra.Command {
 		root.AddCommand(c)
 	}
 	groupCommand(root)
+	e.addApprovalFlags(root)
 	return root
 }
 
@@ -320,8 +335,9 @@ func (e *Env) sqlitePath() string {
 	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
 }
 
-// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
-// SQLite file. It is required with PostgreSQL.
+// BlobsPath returns the blob store's location: --blobs (a directory or
+// s3://BUCKET[/PREFIX]), or oubli-blobs beside a SQLite file. It is required
+// with PostgreSQL.
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
@@ -333,13 +349,32 @@ func (e *Env) BlobsPath() (string, error) {
 	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
 }
 
-// Blobs opens the blob store.
-func (e *Env) Blobs() (*blobs.Dir, error) {
+// BlobsLocation parses the blob store's location: an unknown URL scheme
+// or a bad s3:// URL is a usage error (exit 2), never a directory named
+// after it.
+func (e *Env) BlobsLocation() (blobs.Location, error) {
 	p, err := e.BlobsPath()
+	if err != nil {
+		return blobs.Location{}, err
+	}
+	loc, err := blobs.ParseLocation(p)
+	if err != nil {
+		return loc, fmt.Errorf("%w: --blobs: %v", ErrUsage, err)
+	}
+	return loc, nil
+}
+
+// Blobs opens the blob store: a directory, or an S3 bucket reached through
+// the standard AWS environment and config chain.
+func (e *Env) Blobs() (blobs.Store, error) {
+	loc, err := e.BlobsLocation()
 	if err != nil {
 		return nil, err
 	}
-	return blobs.NewDir(p)
+	if loc.IsS3() {
+		return blobs.NewS3(e.Ctx, loc, blobs.S3Options{})
+	}
+	return blobs.NewDir(loc.Dir)
 }
 
 // LedgerPath returns the erasure ledger path: --ledger, or
