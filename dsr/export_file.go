@@ -116,6 +116,14 @@ func existsError(out string) error {
 // through a link, which fails if out exists (never clobbering a file), else
 // by a rename over it; then syncs the directory.
 func (a *archiveFile) place(out string, force bool) error {
+	if force {
+		// --force replaces a regular file, never a device node, a FIFO, a
+		// socket or a symlink (issue 17: /dev/full became a regular file
+		// holding the subject's data).
+		if st, err := os.Lstat(out); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("output %s is not a regular file (--force replaces regular files only): %w", out, store.ErrInvalid)
+		}
+	}
 	if a.name == "" {
 		if !force {
 			if err := linkUnnamed(a.f, out); err != nil {

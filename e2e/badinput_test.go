@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -84,6 +85,10 @@ var badInputs = []badInput{
 	{input: "unknown field", args: []string{"ingest", "{file}"}, file: line(`"subject":`, `"colour":"red","subject":`), code: 2, msg: `unknown field "colour"`},
 	{input: "time without zone", args: []string{"ingest", "{file}"}, file: line(`"created_at":"2019-03-01T10:00:00Z"`, `"created_at":"2019-03-01T10:00:00"`), code: 2, msg: "created_at: time without zone"},
 	{input: "not a time", args: []string{"ingest", "{file}"}, file: line(`"created_at":"2019-03-01T10:00:00Z"`, `"created_at":"yesterday"`), code: 2, msg: "created_at: not an RFC 3339 time"},
+	{input: "time zone offset +24:00", args: []string{"ingest", "{file}"}, file: line(`"created_at":"2019-03-01T10:00:00Z"`, `"created_at":"2019-03-01T10:00:00+24:00"`), code: 2, msg: "created_at: time zone offset out of range"},
+	{input: "leap second", args: []string{"ingest", "{file}"}, file: line(`"created_at":"2019-03-01T10:00:00Z"`, `"created_at":"2016-12-31T23:59:60Z"`), code: 2, msg: "created_at: leap second (:60) is not supported"},
+	{input: "time past 9999 once in UTC (9999-12-31T23:59:59-12:00)", args: []string{"ingest", "{file}"}, file: line(`"closed_at":"2019-03-05T16:20:00Z"`, `"closed_at":"9999-12-31T23:59:59-12:00"`), code: 2, msg: "closed_at: time out of range (1970–9999 UTC)"},
+	{input: "time before 1970 once in UTC (1970-01-01T00:00:00+14:00)", args: []string{"ingest", "{file}"}, file: line(`"account_created_at":"2017-05-02T09:00:00Z"`, `"account_created_at":"1970-01-01T00:00:00+14:00"`), code: 2, msg: "account_created_at: time out of range (1970–9999 UTC)"},
 	{input: "closed before created", args: []string{"ingest", "{file}"}, file: line(`"closed_at":"2019-03-05T16:20:00Z"`, `"closed_at":"2019-02-05T16:20:00Z"`), code: 2, msg: "closed_at: before created_at"},
 	{input: "invalid e-mail", args: []string{"ingest", "{file}"}, file: line(`carol@example.org`, `carol@@example`), code: 2, msg: "user.email: not a valid e-mail address"},
 	{input: "e-mail with a display name", args: []string{"ingest", "{file}"}, file: line(`"carol@example.org"`, `"Carol <carol@example.org>"`), code: 2, msg: "user.email: not a valid e-mail address"},
@@ -95,6 +100,7 @@ var badInputs = []badInput{
 	{input: "invalid base64 attachment", args: []string{"ingest", "{file}"}, file: line(`aGVsbG8=`, `aGVs$$bG8=`), code: 2, msg: "attachments[0].content_base64: invalid base64"},
 	{input: "attachment of a message of another ticket", args: []string{"ingest", "{file}"}, file: line(`"message_id":"M-9001","filename"`, `"message_id":"M-1","filename"`), code: 2, msg: "attachments[0].message_id: M-1 is not a message of this ticket"},
 	{input: "not a media type", args: []string{"ingest", "{file}"}, file: line(`application/pdf`, `application/`), code: 2, msg: "content_type: not a media type"},
+	{input: "content_type without a slash", args: []string{"ingest", "{file}"}, file: line(`application/pdf`, `pdf`), code: 2, msg: "content_type: not a media type"},
 	{input: "account event of an unknown subject", args: []string{"ingest", "{file}"}, file: `{"kind":"account_event","event_id":"E-1","user_id":"nobody","type":"login","at":"2020-01-01T08:00:00Z"}` + "\n", code: 2, msg: "user_id: unknown subject"},
 	{input: "a message id the store holds in another ticket (records never move)", args: []string{"ingest", "{file}"}, file: line(`"M-9001","author"`, `"M-T-000-0-1","author"`, `"M-9001","filename"`, `"M-T-000-0-1","filename"`), code: 2, msg: "1: messages[0].message_id: this message belongs to another ticket in the store"},
 	{input: "a ticket the store holds under another subject (owner change)", args: []string{"ingest", "{file}"}, file: line(`T-9001","request`, `T-000-0","request`), code: 2, msg: "1: ticket_id: this ticket belongs to another subject in the store"},
@@ -230,6 +236,27 @@ var badInputs = []badInput{
 				t.Fatal(err)
 			}
 			w.file("pol/slow.rego", b)
+			return args, ""
+		}},
+	{input: "`export --force` over something that is not a regular file (a FIFO standing for /dev/full)", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/fifo.zip", "--force"}, code: 2, msg: "is not a regular file (--force replaces regular files only)", keeps: "access|in_progress|u-000",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			p := filepath.Join(w.dir, "fifo.zip")
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				return args, "mkfifo: " + err.Error()
+			}
+			t.Cleanup(func() {
+				if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+					t.Errorf("the FIFO was replaced: %v %v", st, err)
+				}
+				os.Remove(p)
+			})
+			return args, ""
+		}},
+	{input: "`--ledger` inside the blob directory", args: []string{"--ledger", "{dir}/blobs/erasures.log", "erase", "--user-id", "u-000"}, code: 2, msg: "is inside the blob directory"},
+	{input: "`--ledger` naming the SQLite database file", args: []string{"--db", "sqlite:{dir}/l.db", "--ledger", "{dir}/l.db", "erase", "--user-id", "u-000"}, code: 2, msg: "is one of the store's files",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			w.must("--db", "sqlite:"+filepath.Join(w.dir, "l.db"), "migrate")
 			return args, ""
 		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -182,13 +183,24 @@ func (c *checker) id(field string, v *string, required bool) string {
 }
 
 // parseTime parses an RFC 3339 time that must carry a zone.
+// leapSecond matches an RFC 3339 time whose seconds are 60.
+var leapSecond = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:60(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
+
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err == nil {
-		if t.Year() < 1970 || t.Year() > 9999 {
-			return time.Time{}, errors.New("time out of range (1970–9999)")
+		// RFC 3339 offsets run from -23:59 to +23:59.
+		if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+			return time.Time{}, errors.New("time zone offset out of range (-23:59 to +23:59)")
+		}
+		// The range holds for the stored (UTC) time, after conversion.
+		if u := t.UTC(); u.Year() < 1970 || u.Year() > 9999 {
+			return time.Time{}, errors.New("time out of range (1970–9999 UTC)")
 		}
 		return t.UTC(), nil
+	}
+	if leapSecond.MatchString(s) {
+		return time.Time{}, errors.New("leap second (:60) is not supported: give 23:59:59 or the next second")
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
 		if _, e := time.Parse(layout, s); e == nil {
@@ -426,7 +438,7 @@ func checkTicket(in *ticketIn) (*ticket, []string) {
 			c.addf("%s.filename: empty", f)
 		}
 		if a.ContentType != nil {
-			if _, _, err := mime.ParseMediaType(*a.ContentType); err != nil {
+			if mt, _, err := mime.ParseMediaType(*a.ContentType); err != nil || !strings.Contains(mt, "/") {
 				c.addf("%s.content_type: not a media type (e.g. application/pdf)", f)
 			}
 		}

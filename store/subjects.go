@@ -46,8 +46,8 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 	} else {
 		var all []Subject
 		raw := strings.TrimSpace(k.Email)
-		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN (?, ?) OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
-			raw, NormalizeEmail(raw), strings.ToLower(raw))
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN (?, ?, ?) OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+			k.Email, raw, NormalizeEmail(raw), strings.ToLower(raw))
 		switch {
 		case err != nil:
 		case len(all) == 0:
@@ -197,8 +197,8 @@ func EmailHolders(ctx context.Context, q Querier, emails []string) (map[string][
 func EmailHeldByOther(ctx context.Context, q Querier, email, userID string) (bool, error) {
 	raw := strings.TrimSpace(email)
 	var n int
-	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN (?, ?) OR LOWER(email) = ?) AND user_id <> ?",
-		raw, NormalizeEmail(raw), strings.ToLower(raw), userID)
+	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN (?, ?, ?) OR LOWER(email) = ?) AND user_id <> ?",
+		email, raw, NormalizeEmail(raw), strings.ToLower(raw), userID)
 	if err != nil {
 		return false, fmt.Errorf("look up e-mail address: %w", err)
 	}

@@ -379,15 +379,34 @@ func (e *Env) Blobs() (blobs.Store, error) {
 
 // LedgerPath returns the erasure ledger path: --ledger, or
 // oubli-erasures.log beside a SQLite file. It is required with PostgreSQL.
+//
+// A ledger inside the store's files (the SQLite file, its -wal, -shm or lock
+// files) or inside the blob directory is refused: writing it there would
+// corrupt both (issue 17).
 func (e *Env) LedgerPath() (string, error) {
-	if e.Ledger != "" {
-		return e.Ledger, nil
+	p := e.Ledger
+	if p == "" {
+		db := e.sqlitePath()
+		if db == "" || db == ":memory:" {
+			return "", usageErrorf("--ledger (or OUBLI_LEDGER) is required with PostgreSQL")
+		}
+		p = filepath.Join(filepath.Dir(db), "oubli-erasures.log")
 	}
-	p := e.sqlitePath()
-	if p == "" || p == ":memory:" {
-		return "", usageErrorf("--ledger (or OUBLI_LEDGER) is required with PostgreSQL")
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", usageErrorf("--ledger %s: %v", p, err)
 	}
-	return filepath.Join(filepath.Dir(p), "oubli-erasures.log"), nil
+	if db := e.sqlitePath(); db != "" && db != ":memory:" {
+		if d, err := filepath.Abs(db); err == nil && (abs == d || strings.HasPrefix(abs, d+"-") || strings.HasPrefix(abs, d+".")) {
+			return "", usageErrorf("--ledger %s is one of the store's files: give the erasure ledger a file of its own", p)
+		}
+	}
+	if b, err := e.BlobsPath(); err == nil {
+		if d, err := filepath.Abs(b); err == nil && (abs == d || strings.HasPrefix(abs, d+string(filepath.Separator))) {
+			return "", usageErrorf("--ledger %s is inside the blob directory: give the erasure ledger a file of its own", p)
+		}
+	}
+	return p, nil
 }
 
 // ParseTime parses a --at/--received-at/--until value: RFC 3339 with a zone,
