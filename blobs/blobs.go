@@ -211,3 +211,24 @@ func syncDir(dir string) {
 		f.Close()
 	}
 }
+
+// TypedPutter is a Store that keeps the contents' media type (S3 does).
+type TypedPutter interface {
+	PutTyped(ctx context.Context, key, contentType string, r io.Reader) (sha string, size int64, err error)
+}
+
+// PutTyped writes r under key with its media type where the store keeps
+// one, and as Put does elsewhere.
+func PutTyped(ctx context.Context, s Store, key, contentType string, r io.Reader) (string, int64, error) {
+	if tp, ok := s.(TypedPutter); ok {
+		return tp.PutTyped(ctx, key, contentType, r)
+	}
+	return s.Put(ctx, key, r)
+}
+
+// BatchDeleter is a Store that deletes many keys in few requests (S3's
+// DeleteObjects). DeleteKeys returns the keys that are gone, with the first
+// error met.
+type BatchDeleter interface {
+	DeleteKeys(ctx context.Context, keys []string) (gone []string, err error)
+}

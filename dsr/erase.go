@@ -9,6 +9,7 @@ import (
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/stats"
@@ -43,6 +44,8 @@ type Eraser struct {
 	// checkpoint is given up and reported left; 0 means
 	// DefaultCheckpointWait.
 	CheckpointWait time.Duration
+	// Notify queues the Art. 19 notifications in the erasure's transaction.
+	Notify *notify.Outbox
 }
 
 // EraseOptions tune Erase.
@@ -55,6 +58,9 @@ type EraseOptions struct {
 	RequestID string
 	// SkipLedger does not append to the ledger (reapply: it is there).
 	SkipLedger bool
+	// closeRequest closes a named request too, with the erasure (batch:
+	// the requests it executes are its own).
+	closeRequest bool
 }
 
 // Kept is a record the policies keep (Art. 17(3)), restricted.
@@ -92,6 +98,10 @@ type EraseReport struct {
 	Resumed   bool   `json:"resumed,omitempty"`
 	ErasedAt  string `json:"erased_at,omitempty"`
 	decisions map[string]policies.Decision
+
+	// Notifications are the Art. 19 notifications queued in the erasure's
+	// transaction (dry run: that would be).
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 func (e *Eraser) now() time.Time {
@@ -384,6 +394,9 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if err := residue.Enqueue(ctx, tx, e.Hasher, ref, residue.Identifiers{UserID: subj.UserID, Email: subj.Email, Pseudo: subj.Pseudo}, ms); err != nil {
 		return nil, err
 	}
+	if rep.Notifications, err = e.Notify.Queue(ctx, tx, notify.Erasure(rep.RequestID, ref, subj.UserID, at, rep.Deleted, rep.Anonymized)); err != nil {
+		return nil, err
+	}
 	outcome := "ok"
 	if opt.DryRun {
 		outcome = "dry-run"
@@ -413,7 +426,7 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	// An auto-opened request is closed with the erasure it records: after
 	// the commit the register already says "done", whatever the follow-up
 	// below meets (issue 17 item 5). Finish then has nothing left to do.
-	if h.AutoClose {
+	if h.AutoClose || opt.closeRequest {
 		req, err := store.LockRequest(ctx, tx, h.Request.RequestID)
 		if err != nil {
 			return nil, err

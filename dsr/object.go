@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/stats"
 	"github.com/oubli/oubli/store"
@@ -25,6 +26,8 @@ type Objector struct {
 	Hasher   *store.Hasher
 	Now      func() time.Time
 	Actor    string
+	// Notify queues the Art. 19 notifications in the objection's transaction.
+	Notify *notify.Outbox
 }
 
 // ObjectReport says what an objection did.
@@ -40,6 +43,9 @@ type ObjectReport struct {
 	StatsGone   int64     `json:"subject_stats_removed"`
 	AgentStats  int64     `json:"agent_stats_recomputed"`
 	RequestDone string    `json:"request_status"`
+
+	// Notifications are the Art. 19 notifications queued with the objection.
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 // Object records the subject's objection to a purpose when the policies say
@@ -90,6 +96,11 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 					return err
 				}
 			}
+			if !rep.Already {
+				if rep.Notifications, err = o.Notify.Queue(ctx, tx, notify.Objection(rep.RequestID, rep.SubjectRef, subj.UserID, purpose, at, rule.Stops)); err != nil {
+					return err
+				}
+			}
 		}
 		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: at, Actor: o.Actor, Action: "dsr.object", SubjectRef: rep.SubjectRef, Outcome: outcome,
@@ -99,7 +110,7 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 		if err != nil {
 			return err
 		}
-		return h.Record(ctx, tx, "object", outcome, seq)
+		return o.Register.RecordOutcome(ctx, tx, h, "object", outcome, seq, result)
 	})
 	if err != nil {
 		return nil, err

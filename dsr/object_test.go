@@ -80,3 +80,50 @@ func TestObject(t *testing.T) {
 		}
 	})
 }
+
+// A refusal through a request the operator opened records that request as
+// refused, with the policy's reason (Art. 12(4)), in the objection's own
+// transaction: the register never shows it pending, nor lets it be closed as
+// done.
+func TestObjectRefusedThroughRequest(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		o := w.objector()
+		subj, err := store.FindSubject(ctx, db, store.SubjectKey{UserID: "u-alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := o.Register.Open(ctx, "objection", subj, erNow.Add(-3600e9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := o.Object(ctx, store.SubjectKey{UserID: "u-alice"}, "customer_support", req.RequestID)
+		if !errors.Is(err, policies.ErrRefused) || rep == nil {
+			t.Fatalf("objection to customer_support: %v; want refused", err)
+		}
+		got, acts, err := o.Register.Get(ctx, req.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.RequestRefused || !got.RefusalReason.Valid || !strings.Contains(got.RefusalReason.String, rep.Reason) || rep.Reason == "" {
+			t.Errorf("request after a refused objection: status %s, reason %q; want refused with %q", got.Status, got.RefusalReason.String, rep.Reason)
+		}
+		if rep.RequestDone != store.RequestRefused {
+			t.Errorf("report's request status = %q, want refused", rep.RequestDone)
+		}
+		// object (refused) and request.close (refused), both audited.
+		var sawClose bool
+		for _, a := range acts {
+			if a.Action == "request.close" && a.Outcome == store.RequestRefused && a.AuditSeq.Valid {
+				sawClose = true
+			}
+		}
+		if !sawClose {
+			t.Errorf("actions = %+v, want a refused request.close", acts)
+		}
+		if _, err := o.Register.Close(ctx, req.RequestID, false, ""); !errors.Is(err, ErrState) {
+			t.Errorf("closing the refused request as done: %v, want ErrState", err)
+		}
+	})
+}

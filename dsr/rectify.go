@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -81,7 +82,8 @@ func validEmail(v string) (string, error) {
 	if err := ingest.ValidEmail(v); err != nil {
 		return "", err
 	}
-	return v, nil
+	// Stored in the one normalised form ingest stores and lookups compare.
+	return store.NormalizeEmail(v), nil
 }
 
 func validPseudo(v string) (string, error) {
@@ -107,6 +109,8 @@ type Rectifier struct {
 	Hasher   *store.Hasher
 	Now      func() time.Time
 	Actor    string
+	// Notify queues the Art. 19 notifications in the rectification's transaction.
+	Notify *notify.Outbox
 }
 
 // RectifyReport says what a rectification did.
@@ -116,6 +120,9 @@ type RectifyReport struct {
 	At         time.Time            `json:"at"`
 	Fields     []string             `json:"fields"`
 	Recipients []policies.Recipient `json:"recipients"` // to tell (Art. 19)
+
+	// Notifications are the Art. 19 notifications queued with the change.
+	Notifications []notify.Queued `json:"notifications"`
 }
 
 // Rectify applies the changes everywhere the store holds the values: the
@@ -154,7 +161,23 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 	}
 	rep.RequestID = h.Request.RequestID
 	err = r.DB.InTx(ctx, func(tx *store.Tx) error {
+		if email != "" {
+			// Two subjects must never share an address: lookups and erasure
+			// by e-mail would become ambiguous. The refusal names no other
+			// subject's data.
+			taken, err := store.EmailHeldByOther(ctx, tx, email, subj.UserID)
+			if err != nil {
+				return err
+			}
+			if taken {
+				return fmt.Errorf("rectify: %w: another subject holds this e-mail address (compared after normalisation: NFC, Unicode case folding)", policies.ErrRefused)
+			}
+		}
 		if err := store.RectifySubject(ctx, tx, subj.UserID, email, pseudo, store.Millis(at)); err != nil {
+			return err
+		}
+		var err error
+		if rep.Notifications, err = r.Notify.Queue(ctx, tx, notify.Rectification(rep.RequestID, rep.SubjectRef, subj.UserID, at, email, pseudo)); err != nil {
 			return err
 		}
 		names := make([]string, 0, len(recips))

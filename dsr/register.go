@@ -19,8 +19,9 @@ import (
 
 // ErrState marks an operation the request's current state does not allow: a
 // second extension, an extension after the due date, closing a closed
-// request (exit 3, refused).
-var ErrState = errors.New("not allowed in the request's current state")
+// request, executing a closed request (exit 3, refused). It is
+// store.ErrState, the one sentinel of a wrong state.
+var ErrState = store.ErrState
 
 // Deadlines is the part of the policies engine the register needs
 // (*policies.Engine implements it): the due date of a request and the latest
@@ -246,8 +247,19 @@ func (r *Register) Extend(ctx context.Context, id, reason string, until time.Tim
 	return req, err
 }
 
+// TypeAction is the action that answers each type of request: a request is
+// done only when the register holds that action, with outcome ok, for it.
+var TypeAction = map[string]string{
+	"access":        "export",
+	"rectification": "rectify",
+	"objection":     "object",
+	"erasure":       "erase",
+}
+
 // Close closes a pending request as done or, when refuse is set, as refused
-// with a mandatory reason. Closing a closed request is refused (ErrState).
+// with a mandatory reason. Closing a closed request, or closing as done a
+// request whose type's action (TypeAction) was never recorded for it, is
+// refused (ErrState); ForceClose records the latter with a reason.
 func (r *Register) Close(ctx context.Context, id string, refuse bool, reason string) (store.Request, error) {
 	if refuse {
 		var err error
@@ -264,13 +276,80 @@ func (r *Register) Close(ctx context.Context, id string, refuse bool, reason str
 		if err != nil {
 			return err
 		}
+		if !refuse {
+			if err := needAction(ctx, tx, req); err != nil {
+				return err
+			}
+		}
+		if err := checkNotified(ctx, tx, req); err != nil && (req.Status == store.RequestOpen || req.Status == store.RequestInProgress) {
+			return err
+		}
 		return r.close(ctx, tx, &req, refuse, reason)
 	})
 	return req, err
 }
 
+// ForceClose closes a pending request as done although the register holds
+// no action of its type for it (the action was taken outside oubli), or
+// although some of its Art. 19 notifications are not delivered or
+// acknowledged (they stay queued and are still delivered), with a mandatory
+// reason kept on the request; the closing audit entry says it was forced and
+// how many notifications were pending.
+func (r *Register) ForceClose(ctx context.Context, id, reason string) (store.Request, error) {
+	reason, err := checkReason("forcing a request closed", reason)
+	if err != nil {
+		return store.Request{}, err
+	}
+	var req store.Request
+	err = r.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		req, err = store.LockRequest(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		pending, err := store.PendingNotifications(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		req.CloseReason.String, req.CloseReason.Valid = reason, true
+		if err := r.close(ctx, tx, &req, false, ""); err != nil {
+			return err
+		}
+		if pending == 0 {
+			return nil
+		}
+		return r.record(ctx, tx, req, "request.force_close", "ok", map[string]any{"pending_notifications": pending})
+	})
+	return req, err
+}
+
+// needAction refuses (ErrState) closing req as done when the register holds
+// no successful action of its type for it.
+func needAction(ctx context.Context, tx *store.Tx, req store.Request) error {
+	want := TypeAction[req.Type]
+	acts, err := store.RequestActions(ctx, tx, req.RequestID)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if a.Action == want && a.Outcome == "ok" {
+			return nil
+		}
+	}
+	if isClosed(req.Status) {
+		return nil // close says why
+	}
+	return fmt.Errorf("request %s: no %s was recorded for this %s request, so it cannot be closed as done: run `oubli %s --request %s`, close it as refused (--refuse --reason), or, if it was done outside oubli, --force --reason: %w",
+		req.RequestID, want, req.Type, want, req.RequestID, ErrState)
+}
+
+// isClosed reports whether a request status is final (done or refused).
+func isClosed(status string) bool {
+	return status != store.RequestOpen && status != store.RequestInProgress
+}
+
 func (r *Register) close(ctx context.Context, tx *store.Tx, req *store.Request, refuse bool, reason string) error {
-	if req.Status != store.RequestOpen && req.Status != store.RequestInProgress {
+	if isClosed(req.Status) {
 		return fmt.Errorf("request %s is already %s: %w", req.RequestID, req.Status, ErrState)
 	}
 	now := r.now()
@@ -284,7 +363,7 @@ func (r *Register) close(ctx context.Context, tx *store.Tx, req *store.Request, 
 		return err
 	}
 	return r.record(ctx, tx, *req, "request.close", req.Status, map[string]any{
-		"late": req.ClosedAt.Int64 > req.DueAt,
+		"late": req.ClosedAt.Int64 > req.DueAt, "forced": req.CloseReason.Valid,
 	})
 }
 
@@ -299,8 +378,8 @@ type Handle struct {
 }
 
 // Start attaches a DSR command to a request: the given request id (must
-// exist, else store.ErrNotFound; be open or in_progress, of the right type
-// and the same subject, else store.ErrInvalid), or, when requestID is "", a
+// exist, else store.ErrNotFound; be open or in_progress, else ErrState; of
+// the right type and the same subject, else store.ErrInvalid), or, when requestID is "", a
 // new request opened now that Finish closes: nothing goes unrecorded. The
 // request is in_progress when Start returns.
 func (r *Register) Start(ctx context.Context, requestID, typ string, subj store.Subject) (*Handle, error) {
@@ -319,8 +398,8 @@ func (r *Register) Start(ctx context.Context, requestID, typ string, subj store.
 			return err
 		}
 		switch {
-		case req.Status != store.RequestOpen && req.Status != store.RequestInProgress:
-			return fmt.Errorf("request %s is %s: %w", requestID, req.Status, store.ErrInvalid)
+		case isClosed(req.Status):
+			return fmt.Errorf("request %s is already %s: %w", requestID, req.Status, ErrState)
 		case req.Type != typ:
 			return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
 		case req.SubjectHash != r.SubjectHash(subj.UserID):
@@ -355,12 +434,46 @@ func (h *Handle) Record(ctx context.Context, tx *store.Tx, action, outcome strin
 	return store.InsertRequestAction(ctx, tx, a)
 }
 
+// RecordOutcome links an action to the request (as Record does) and, when
+// result wraps policies.ErrRefused, closes the request as refused with the
+// policy's reason in the same transaction (Art. 12(4)) — whether the request
+// was opened by Start or named by the operator: a refusal is the request's
+// answer, and the register must not show it pending (nor let it be closed as
+// done).
+func (r *Register) RecordOutcome(ctx context.Context, tx *store.Tx, h *Handle, action, outcome string, auditSeq int64, result error) error {
+	if err := h.Record(ctx, tx, action, outcome, auditSeq); err != nil {
+		return err
+	}
+	if !errors.Is(result, policies.ErrRefused) {
+		return nil
+	}
+	req, err := store.LockRequest(ctx, tx, h.Request.RequestID)
+	if err != nil {
+		return err
+	}
+	if err := r.close(ctx, tx, &req, true, refusalReason(result)); err != nil {
+		return err
+	}
+	h.Request = req
+	return nil
+}
+
+// refusalReason is the register's reason for a refusal error, bounded.
+func refusalReason(err error) string {
+	reason := err.Error()
+	if len(reason) > maxReasonLen {
+		reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
+	}
+	return reason
+}
+
 // Finish closes an auto-opened request: done when err is nil, refused (with
 // the error's reason) when err wraps policies.ErrRefused, left in_progress
 // otherwise, so that the failure stays visible in the register. A request
-// named by the operator is left for them to close.
+// named by the operator is left for them to close; one already closed (a
+// refusal recorded by RecordOutcome) is left as it is.
 func (r *Register) Finish(ctx context.Context, h *Handle, err error) error {
-	if h == nil || !h.AutoClose {
+	if h == nil || !h.AutoClose || isClosed(h.Request.Status) {
 		return nil
 	}
 	refuse := errors.Is(err, policies.ErrRefused)
@@ -369,10 +482,7 @@ func (r *Register) Finish(ctx context.Context, h *Handle, err error) error {
 	}
 	reason := ""
 	if refuse {
-		reason = err.Error()
-		if len(reason) > maxReasonLen {
-			reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
-		}
+		reason = refusalReason(err)
 	}
 	return r.DB.InTx(ctx, func(tx *store.Tx) error {
 		req, lerr := store.LockRequest(ctx, tx, h.Request.RequestID)

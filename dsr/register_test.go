@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestRegisterExtend(t *testing.T) {
 		}
 		// Closed.
 		done, _ := r.Open(ctx, "access", s, received)
-		if _, err := r.Close(ctx, done.RequestID, false, ""); err != nil {
+		if _, err := r.ForceClose(ctx, done.RequestID, "answered by post"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.Extend(ctx, done.RequestID, "why not", time.Time{}); !errors.Is(err, ErrState) {
@@ -166,7 +167,7 @@ func TestOverdue(t *testing.T) {
 			t.Fatal(err)
 		}
 		lateDone := open(clock.AddDate(0, -3, 0))
-		if _, err := r.Close(ctx, lateDone.RequestID, false, ""); err != nil {
+		if _, err := r.ForceClose(ctx, lateDone.RequestID, "answered by post"); err != nil {
 			t.Fatal(err)
 		}
 		fresh := open(clock.AddDate(0, 0, -1))
@@ -215,7 +216,7 @@ func TestRegisterClose(t *testing.T) {
 		if _, err := r.Close(ctx, a.RequestID, false, "a note"); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("close with a reason but no --refuse: %v, want ErrInvalid", err)
 		}
-		got, err := r.Close(ctx, a.RequestID, false, "")
+		got, err := r.ForceClose(ctx, a.RequestID, "answered by post")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +253,7 @@ func TestStartFinish(t *testing.T) {
 		other := addSubject(t, db, "u-2", "b@example.org", "b")
 		access, _ := r.Open(ctx, "access", s, time.Time{})
 		closed, _ := r.Open(ctx, "access", s, time.Time{})
-		r.Close(ctx, closed.RequestID, false, "")
+		r.ForceClose(ctx, closed.RequestID, "answered by post")
 
 		for _, tc := range []struct {
 			name, id, typ string
@@ -262,7 +263,7 @@ func TestStartFinish(t *testing.T) {
 			{"unknown request", "DSR-2026-123456", "access", s, store.ErrNotFound},
 			{"wrong type", access.RequestID, "erasure", s, store.ErrInvalid},
 			{"other subject", access.RequestID, "access", other, store.ErrInvalid},
-			{"closed request", closed.RequestID, "access", s, store.ErrInvalid},
+			{"closed request", closed.RequestID, "access", s, ErrState}, // a wrong state: exit 3
 			{"bad type", "", "portability", s, store.ErrInvalid},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -429,4 +430,61 @@ func assertCount(t *testing.T, db *store.DB, q string, want int64) {
 	if n != want {
 		t.Errorf("%s = %d, want %d", q, n, want)
 	}
+}
+
+// "Done" needs an action: a request whose type's action (erase, export,
+// rectify, object) was never recorded for it cannot be closed as done; the
+// register would claim what nobody did.
+func TestRegisterCloseNeedsAction(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := newRegister(t, db)
+		s := addSubject(t, db, "u-1", "a@example.org", "a")
+		for _, typ := range store.RequestTypes {
+			req, err := r.Open(ctx, typ, s, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Close(ctx, req.RequestID, false, ""); !errors.Is(err, ErrState) {
+				t.Errorf("closing a %s request with no action as done: %v, want ErrState", typ, err)
+			}
+			if got, _, _ := r.Get(ctx, req.RequestID); got.Status != store.RequestOpen {
+				t.Errorf("%s request after a refused close: %s, want open", typ, got.Status)
+			}
+			if _, err := r.ForceClose(ctx, req.RequestID, " "); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("forcing without a reason: %v, want ErrInvalid", err)
+			}
+			got, err := r.ForceClose(ctx, req.RequestID, "erased by hand in the CRM, ticket OPS-12")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, acts, _ := r.Get(ctx, req.RequestID)
+			if stored.Status != store.RequestDone || stored.CloseReason.String != "erased by hand in the CRM, ticket OPS-12" || got.Status != store.RequestDone {
+				t.Errorf("forced %s request = %+v", typ, stored)
+			}
+			last := acts[len(acts)-1]
+			if last.Action != "request.close" || !last.AuditSeq.Valid {
+				t.Fatalf("last action = %+v", last)
+			}
+			var detail string
+			if err := db.Get(ctx, &detail, "SELECT detail FROM audit_log WHERE seq = ?", last.AuditSeq.Int64); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(detail, `"forced":true`) || strings.Contains(detail, "CRM") {
+				t.Errorf("audit detail of a forced close = %s, want forced:true and not the reason's text", detail)
+			}
+		}
+		// With the action recorded, done is allowed without force.
+		req, _ := r.Open(ctx, "access", s, time.Time{})
+		h, err := r.Start(ctx, req.RequestID, "access", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { return h.Record(ctx, tx, "export", "ok", 0) }); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.Close(ctx, req.RequestID, false, ""); err != nil || got.CloseReason.Valid {
+			t.Errorf("closing an exported access request: %+v, %v", got, err)
+		}
+	})
 }

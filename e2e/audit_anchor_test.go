@@ -151,7 +151,7 @@ func TestAuditAnchor(t *testing.T) {
 		tampered := restored.file("tampered.txt", []byte(strings.Replace(cp, "\n"+seqLine+"\n", "\n1\n", 1)))
 		other := strings.TrimSpace(restored.must("audit", "keygen", "--name", "dpo", "--out", key+"2").stdout)
 		for name, args := range map[string][]string{
-			"tampered": {"audit", "verify", "--checkpoint", tampered, "--pubkey", pub},
+			"tampered":  {"audit", "verify", "--checkpoint", tampered, "--pubkey", pub},
 			"wrong key": {"audit", "verify", "--checkpoint", cpFile, "--pubkey", other},
 		} {
 			if r := restored.run(nil, args...); r.code != 1 || !strings.Contains(r.stderr, "checkpoint does not verify") {

@@ -107,6 +107,12 @@ var badInputs = []badInput{
 	{input: "unknown subject (erase)", args: []string{"erase", "--user-id", "nobody"}, code: 5, msg: "unknown subject (by user id)"},
 	{input: "unknown subject (export, by e-mail)", args: []string{"export", "--email", "nobody@example.org", "--out", "{dir}/x.zip"}, code: 5, msg: "unknown subject (by e-mail)"},
 	{input: "both --user-id and --email", args: []string{"erase", "--user-id", "u-000", "--email", "a@example.org"}, code: 2, msg: "exactly one of --user-id or --email"},
+	{input: "erase --from: an invalid line (nothing erased)", args: []string{"erase", "--from", "{file}"}, file: "u-000\nu-001 u-002\nnot@an@address\n", code: 2, msg: "2: more than one word"},
+	{input: "erase --from: a subject named twice", args: []string{"erase", "--from", "{file}"}, file: "u-000\n# comment\nu-000\n", code: 2, msg: "3: the same subject as line 1"},
+	{input: "erase --from: no subject in the file", args: []string{"erase", "--from", "{file}"}, file: "# nothing\n\n", code: 2, msg: "no subject in the file"},
+	{input: "erase --from: a file that does not exist", args: []string{"erase", "--from", "{dir}/nope.txt"}, code: 2, msg: "cannot read the file"},
+	{input: "erase --from with --user-id", args: []string{"erase", "--from", "{dir}/nope.txt", "--user-id", "u-000"}, code: 2, msg: "--from takes no --user-id"},
+	{input: "erase --checkpoint-wait 0s", args: []string{"erase", "--user-id", "u-000", "--checkpoint-wait", "0s"}, code: 2, msg: "--checkpoint-wait 0s"},
 	{input: "unknown request", args: []string{"requests", "show", "DSR-1999-000001"}, code: 5, msg: "DSR-1999-000001"},
 	{input: "erase for an unknown request", args: []string{"erase", "--user-id", "u-000", "--request", "DSR-1999-000001"}, code: 5, msg: "DSR-1999-000001"},
 	{input: "unknown request type", args: []string{"requests", "open", "--type", "deletion", "--user-id", "u-000"}, code: 2, msg: "deletion"},
@@ -173,7 +179,10 @@ var badInputs = []badInput{
 	{input: "--batch-size out of range", args: []string{"retention", "run", "--batch-size", "0"}, code: 2, msg: "--batch-size 0"},
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
 	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
+	{input: "retention run --at in the future", args: []string{"retention", "run", "--at", "2999-01-01"}, code: 2, msg: "--at 2999-01-01T00:00:00Z: in the future"},
+	{input: "check --grace not positive", args: []string{"check", "--grace", "-1s"}, code: 2, msg: "--grace -1s: want a positive duration"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
+	{input: "stats refresh --full not a boolean", args: []string{"stats", "refresh", "--full=maybe"}, code: 2, msg: `invalid argument "maybe" for "--full" flag`},
 	{input: "export --out inside the blobs directory", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/blobs/x.zip"}, code: 2, msg: "is inside the blobs directory",
 		note: "a file there would be taken for a blob by check and the residue sweep"},
 	{input: "check --residue with --repair", args: []string{"check", "--residue", "--repair"}, code: 2, msg: "--residue goes alone"},
@@ -195,9 +204,76 @@ var badInputs = []badInput{
 		prep: hostilePolicy(`x := net.lookup_ip_addr("example.org")`)},
 	{input: "policy calling opa.runtime", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "opa.runtime",
 		prep: hostilePolicy(`x := opa.runtime()`)},
+	{input: "policy file that is a symlink out of the directory (to /proc/self/environ)", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "zz.rego: path escapes from parent",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			if err := os.Symlink("/proc/self/environ", filepath.Join(w.dir, "pol", "zz.rego")); err != nil {
+				t.Fatal(err)
+			}
+			return args, ""
+		}},
+	{input: "policy file that does not parse: file, line and column, never its text", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "zz.rego:1:",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			w.file("pol/zz.rego", []byte("OUBLI_SECRET=fake\x00"))
+			return args, ""
+		}},
+	{input: "`--policy-timeout` not a positive duration", args: []string{"--policy-timeout", "0s", "inventory"}, code: 2, msg: "--policy-timeout \"0s\": want a positive duration"},
+	{input: "a policy too slow to decide (nested `every`, `--policy-timeout 1s`)", args: []string{"--policies", "{dir}/pol", "--policy-timeout", "1s", "retention", "plan"}, code: 2, msg: "did not decide within 1s",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "slow.rego")) })
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "policies", "slow", "slow.rego"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.file("pol/slow.rego", b)
+			return args, ""
+		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},
+	{input: "--blobs with an unknown URL scheme", args: []string{"--blobs", "gs://bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: `unknown scheme "gs"`,
+		note: "never a local directory named gs:"},
+	{input: "--blobs s3: without //", args: []string{"--blobs", "s3:/bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "want s3://BUCKET[/PREFIX]"},
+	{input: "--blobs with an invalid bucket name", args: []string{"--blobs", "s3://Bad_Bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "invalid bucket name"},
+	{input: "--blobs with credentials in the URL", args: []string{"--blobs", "s3://AKIAEXAMPLE:s3cr3t@bucket/x", "ingest", "{file}"}, file: line(), code: 2, msg: "credentials do not belong in the URL",
+		note: "the message does not echo them"},
+	{input: "unreachable S3 endpoint", args: []string{"--blobs", "s3://oubli-blobs/x", "ingest", "{file}"}, file: line(), code: 1, msg: "blob store unavailable",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			w.env = append(append([]string(nil), w.env...), "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE",
+				"AWS_SECRET_ACCESS_KEY=s3cr3t-example", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			return args, ""
+		}},
+	{input: "recipients file not JSON", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/r.json"}, code: 2, msg: "recipients file",
+		prep: recipientsFile(`{"adevinta_france": `)},
+	{input: "recipients file naming an unknown recipient id", args: []string{"rectify", "--user-id", "u-000", "--set", "pseudo=zq-x", "--recipients", "{dir}/r.json"}, code: 2, msg: `unknown recipient id "acme"`,
+		prep: recipientsFile(`{"acme": {"manual": true}}`)},
+	{input: "recipients file: webhook without secret_env", args: []string{"object", "--user-id", "u-000", "--purpose", "statistics", "--recipients", "{dir}/r.json"}, code: 2, msg: `recipient "processors": a webhook needs secret_env`,
+		prep: recipientsFile(`{"processors": {"webhook": "https://example.org/h"}}`)},
+	{input: "recipients file: plain-http webhook off this machine", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/r.json"}, code: 2, msg: "webhook must be https://",
+		prep: recipientsFile(`{"processors": {"webhook": "http://example.org/h", "secret_env": "S"}}`)},
+	{input: "recipients file that does not exist", args: []string{"erase", "--user-id", "u-000", "--recipients", "{dir}/none.json"}, code: 2, msg: "recipients file"},
+	{input: "webhook secret variable not set", args: []string{"notify", "deliver", "--recipients", "{dir}/r.json"}, code: 2, msg: "environment variable OUBLI_TEST_UNSET_SECRET",
+		prep: recipientsFile(`{"processors": {"webhook": "https://example.org/h", "secret_env": "OUBLI_TEST_UNSET_SECRET"}}`), note: "the variable is named, its value never printed"},
+	{input: "--actor with a control character", args: []string{"--actor", "dpo\tx", "erase", "--user-id", "u-000"}, code: 2, msg: "--actor (or OUBLI_ACTOR): actor: holds control characters"},
+	{input: "notify list --status unknown", args: []string{"notify", "list", "--status", "sent"}, code: 2, msg: `--status "sent"`},
+	{input: "notify deliver --horizon 0", args: []string{"notify", "deliver", "--horizon", "0s"}, code: 2, msg: "--horizon 0s"},
+	{input: "notify deliver --concurrency out of range", args: []string{"notify", "deliver", "--concurrency", "0"}, code: 2, msg: "--concurrency 0: want 1..256"},
+	{input: "notify ack without a note", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000"}, code: 2, msg: "--note is required"},
+	{input: "notify ack of an unknown notification", args: []string{"notify", "ack", "ntf_00000000000000000000000000000000", "--note", "x"}, code: 5, msg: "unknown notification"},
+	{input: "requests close --force without a reason", args: []string{"requests", "close", "DSR-1999-000001", "--force"}, code: 2, msg: "--force needs --reason"},
+	{input: "bad --notify cron spec", args: []string{"schedule", "--notify", "every minute", "--listen", ""}, code: 2, msg: `--notify "every minute": not a cron spec`},
+}
+
+// recipientsFile returns a prep writing {dir}/r.json.
+func recipientsFile(body string) func(t *testing.T, w *world, args []string) ([]string, string) {
+	return func(t *testing.T, w *world, args []string) ([]string, string) {
+		w.file("r.json", []byte(body))
+		return args, ""
+	}
 }
 
 // hostilePolicy returns a prep that copies the embedded policies' files

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -96,12 +97,48 @@ var crashCases = []crashCase{
 			return []string{"erase", "--user-id", "u-004", "--request", base.request}
 		},
 		recover: func(t *testing.T, w *world) {
+			// The erasure and its Art. 19 notifications commit together:
+			// after a kill both are there or neither is.
+			db := w.open()
+			var erased, queued int64
+			if err := db.Get(context.Background(), &erased, "SELECT COUNT(*) FROM dsr_actions WHERE action = 'erase'"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Get(context.Background(), &queued, "SELECT COUNT(*) FROM notifications WHERE type = 'erasure'"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if queued != 2*erased {
+				t.Fatalf("after the kill: %d erasure(s) recorded but %d notification(s) queued (2 recipients each)", erased, queued)
+			}
 			// Re-run with the same request: it completes an interrupted
 			// erasure, and is refused (exit 2, the request is done) after a
 			// completed one. Then finish any queued blob deletion.
 			r := w.run(nil, "erase", "--user-id", "u-004", "--request", w.request)
 			if r.code != 0 && !(r.code == 2 && strings.Contains(r.stderr, "is done")) {
 				t.Fatalf("erase rerun after kill: %s", r)
+			}
+			if r := w.run(nil, "check", "--repair", "--grace", "1ms"); r.code != 0 {
+				t.Fatalf("check --repair after kill: %s", r)
+			}
+		},
+	},
+	{
+		// A batch erasure killed at any moment: the rerun with the same
+		// file erases the rest (the ones done are "already erased"; a
+		// request a killed run opened is executed, not duplicated), then
+		// the repair finishes queued contents.
+		name: "erase-from",
+		base: func(w *world) {
+			w.must("migrate")
+			w.ingestFixture(genFixture(11, 40))
+			w.must("stats", "refresh", "--at", "2025-06-01")
+			w.fixture = w.file("subjects.txt", []byte("# closures\nu-001\nu-002\nu-003\nzq005.secret-mail@example.org\nu-006\nu-007\nu-008\nu-009\n"))
+		},
+		args: func(base *world) []string { return []string{"erase", "--from", base.fixture} },
+		recover: func(t *testing.T, w *world) {
+			if r := w.run(nil, "erase", "--from", w.fixture); r.code != 0 {
+				t.Fatalf("erase --from rerun after kill: %s", r)
 			}
 			if r := w.run(nil, "check", "--repair", "--grace", "1ms"); r.code != 0 {
 				t.Fatalf("check --repair after kill: %s", r)
@@ -128,7 +165,7 @@ var crashCases = []crashCase{
 	},
 }
 
-// TestCrash SIGKILLs retention run, erase and ingest at random moments;
+// TestCrash SIGKILLs retention run, erase, erase --from and ingest at random moments;
 // after each kill the documented recovery completes, check is clean, the
 // audit chain verifies and the final state equals an uninterrupted run's.
 // OUBLI_CRASH_SEED replays a sequence, OUBLI_CRASH_ITERS sets its length.

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -24,7 +26,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 		f := genFixture(41, 12)
 		const newEmail = "zq-rectified.secret@example.org"
 		const password = "Pw-s3cr3t-NeverPrint"
-		secrets := append(append([]string(nil), f.secrets...), newEmail, password)
+		secrets := append(append([]string(nil), f.secrets...), newEmail, password, webhookSecret)
+		// Art. 19: one recipient behind a webhook that fails (so deliver
+		// logs), the other manual.
+		var hookMu sync.Mutex
+		var hookBodies []string
+		hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			hookMu.Lock()
+			if !strings.Contains(string(b), `"type":"rectification"`) { // a rectification carries the new values, by design
+				hookBodies = append(hookBodies, string(b))
+			}
+			hookMu.Unlock()
+			rw.WriteHeader(http.StatusInternalServerError)
+		}))
+		defer hook.Close()
+		rf := w.file("recipients.json", []byte(`{"adevinta_france": {"webhook": "`+hook.URL+`", "secret_env": "E2E_HOOK_SECRET"}, "processors": {"manual": true}}`))
+		w = w.with("OUBLI_RECIPIENTS="+rf, "E2E_HOOK_SECRET="+webhookSecret)
 
 		var captured strings.Builder
 		var logs strings.Builder // stderr, metrics and stored records: no user id either
@@ -55,15 +73,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 		mustDo(true, "--output", "json", "export", "--email", f.emails[3], "--out", filepath.Join(w.dir, "y.zip"))
 		mustDo(true, "rectify", "--user-id", "u-004", "--set", "email="+newEmail, "--set", "pseudo=Pseudo-rect-Xq")
 		secrets = append(secrets, "Pseudo-rect-Xq")
-		mustDo(true, "object", "--email", newEmail, "--purpose", "statistics")
+		// DSR commands echo the subject as the operator typed it (stdout is
+		// theirs): not searched when named by e-mail.
+		mustDo(false, "object", "--email", newEmail, "--purpose", "statistics")
 		mustDo(true, "hold", "add", "--user-id", "u-005", "--reason", "litige")
 		mustDo(true, "hold", "list")
-		mustDo(true, "erase", "--email", f.emails[1])
+		mustDo(false, "erase", "--email", f.emails[1])
 		mustDo(true, "--output", "json", "erase", "--user-id", "u-006", "--dry-run")
 		mustDo(true, "retention", "plan", "--at", at, "--explain", "5")
 		mustDo(true, "--output", "json", "retention", "run", "--at", at, "--allow-large")
 		mustDo(true, "retention", "history")
 		mustDo(true, "requests", "list")
+		mustDo(true, "notify", "deliver", "--all")
+		mustDo(true, "--output", "json", "notify", "deliver", "--all")
+		mustDo(true, "notify", "list")
+		mustDo(true, "--output", "json", "notify", "list")
+		mustDo(true, "requests", "list", "--overdue")
 		mustDo(true, "check")
 		mustDo(true, "audit", "verify")
 		mustDo(true, "audit", "log")
@@ -117,6 +142,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			"SELECT key || '=' || value FROM settings",
 			"SELECT action || outcome FROM dsr_actions",
 			"SELECT request_id || COALESCE(extension_reason, '') || COALESCE(refusal_reason, '') || subject_hash FROM dsr_requests",
+			"SELECT id || request_id || recipient_id || type || status || subject_ref || payload_sha256 || COALESCE(last_error, '') FROM notifications",
 		} {
 			rows, err := db.SQL().QueryContext(context.Background(), q)
 			if err != nil {
@@ -133,6 +159,27 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 			rows.Close()
 		}
+		// Payloads hold the user id the recipient needs, never an e-mail
+		// address or pseudo (a rectification's new values aside).
+		rows, err := db.SQL().QueryContext(context.Background(), "SELECT payload FROM notifications WHERE type <> 'rectification'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		captured.WriteString("\n### notification payloads\n")
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			captured.WriteString(s + "\n")
+		}
+		rows.Close()
+		hookMu.Lock()
+		if len(hookBodies) == 0 {
+			t.Error("no notification reached the webhook")
+		}
+		captured.WriteString("\n### webhook bodies\n" + strings.Join(hookBodies, "\n"))
+		hookMu.Unlock()
 		all := captured.String()
 		lower := strings.ToLower(all)
 		for _, s := range secrets {

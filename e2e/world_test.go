@@ -129,6 +129,7 @@ var dumpQueries = []struct{ name, q string }{
 	{"legal_holds", `SELECT COALESCE(ticket_id, '-') || '|' || COALESCE(user_id, '-') || '|' || CASE WHEN released_at IS NULL THEN 'active' ELSE 'released' END FROM legal_holds`},
 	{"objections", `SELECT user_id || '|' || purpose FROM objections`},
 	{"blob_deletions", `SELECT CAST(COUNT(*) AS TEXT) FROM blob_deletions`},
+	{"notifications", `SELECT type || '|' || recipient_id || '|' || status || '|' || CAST(attempts AS TEXT) FROM notifications`},
 }
 
 // dump returns the canonical dump of the world: sorted rows per table and

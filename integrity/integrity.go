@@ -26,6 +26,9 @@ const (
 	ProblemBlobSizeMismatch = "attachment_blob_size_mismatch"
 	ProblemBlobHashMismatch = "attachment_blob_sha256_mismatch"
 	ProblemBlobWithoutRow   = "blob_without_row"
+	// ProblemNotABlob is a file in the blob directory whose name is not a
+	// blob key (put there by hand, or by another program): never removed.
+	ProblemNotABlob = "not_a_blob_file"
 )
 
 // DefaultGrace is how old a blob file without a row must be before Repair
@@ -45,7 +48,8 @@ type Options struct {
 	// DryRun makes Repair report what it would do without doing it.
 	DryRun bool
 	// Grace is the minimum age of an orphan blob file that Repair removes
-	// (DefaultGrace when 0).
+	// and that Check reports: a younger one may belong to an ingest that
+	// has not committed yet (DefaultGrace when 0).
 	Grace time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -71,6 +75,12 @@ type Report struct {
 	Attachments int64            `json:"attachments_checked"`
 	Blobs       int64            `json:"blobs_checked"`
 	Deep        bool             `json:"deep"`
+	// FreshBlobs counts blob files without a row younger than the grace
+	// period: left alone, not problems.
+	FreshBlobs int64 `json:"fresh_blobs_without_row"`
+	// BlobStore describes an object store (versioning, Object Lock,
+	// lifecycle warnings); nil for a directory.
+	BlobStore *blobs.Description `json:"blob_store,omitempty"`
 }
 
 func (r *Report) add(p store.Problem, maxListed int) {
@@ -93,6 +103,13 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 	if err := db.CheckRows(ctx, h, func(p store.Problem) error { r.add(p, opts.MaxListed); return nil }); err != nil {
 		return r, err
 	}
+	if d, ok := bs.(blobs.Describer); ok {
+		desc, err := d.Describe(ctx)
+		if err != nil {
+			return r, fmt.Errorf("blob store: %w", err)
+		}
+		r.BlobStore = &desc
+	}
 	// Rows without blobs, and blobs that differ from their row.
 	err = store.EachAttachmentBlob(ctx, db, func(a store.AttachmentBlob) error {
 		r.Attachments++
@@ -114,9 +131,23 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 	if err != nil {
 		return r, err
 	}
+	cutoff := opts.Now().Add(-opts.Grace)
 	err = bs.Walk(ctx, func(key string) error {
 		r.Blobs++
-		if !referenced[key] && !queued[key] {
+		if referenced[key] || queued[key] {
+			return nil
+		}
+		mod, ok, err := age(ctx, bs, key)
+		switch {
+		case errors.Is(err, errNotABlob):
+			r.add(store.Problem{Kind: ProblemNotABlob, Ref: key}, opts.MaxListed)
+		case errors.Is(err, os.ErrNotExist):
+			// removed meanwhile (a drain)
+		case err != nil:
+			return err
+		case ok && mod.After(cutoff):
+			r.FreshBlobs++
+		default:
 			r.add(store.Problem{Kind: ProblemBlobWithoutRow, Ref: key}, opts.MaxListed)
 		}
 		return nil
@@ -131,7 +162,7 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 
 // checkBlob returns the kind of problem of one attachment's blob, or "".
 func checkBlob(ctx context.Context, bs blobs.Store, a store.AttachmentBlob, deep bool) (string, error) {
-	if size, _, ok, err := stat(bs, a.BlobKey); ok || err != nil {
+	if size, _, ok, err := stat(ctx, bs, a.BlobKey); ok || err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return ProblemBlobMissing, nil
@@ -180,22 +211,51 @@ type pather interface {
 	Path(key string) (string, error)
 }
 
-// stat returns a blob file's size and modification time; ok is false when
-// the store has no files to stat.
-func stat(bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err error) {
+// errNotABlob marks a file of the blob directory whose name is not a key.
+var errNotABlob = errors.New("not a blob key")
+
+// stat returns a blob's size and modification time; ok is false when
+// the store has no files to stat and cannot stat objects either.
+func stat(ctx context.Context, bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err error) {
+	if st, isStater := bs.(interface {
+		Stat(context.Context, string) (blobs.Info, error)
+	}); isStater {
+		info, err := st.Stat(ctx, key)
+		if errors.Is(err, blobs.ErrNotFound) {
+			return 0, time.Time{}, true, os.ErrNotExist
+		}
+		return info.Size, info.Modified, true, err
+	}
 	p, isPather := bs.(pather)
 	if !isPather {
 		return 0, time.Time{}, false, nil
 	}
 	path, err := p.Path(key)
 	if err != nil {
-		return 0, time.Time{}, true, err
+		return 0, time.Time{}, true, fmt.Errorf("%w: %w", errNotABlob, err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, time.Time{}, true, err
 	}
 	return fi.Size(), fi.ModTime(), true, nil
+}
+
+// age returns when an orphan was last written, for the grace period. An
+// object store tells it from its versions (an orphan may have only
+// noncurrent ones); a directory from the file.
+func age(ctx context.Context, bs blobs.Store, key string) (mod time.Time, ok bool, err error) {
+	if lm, isLM := bs.(interface {
+		LastModified(context.Context, string) (time.Time, bool, error)
+	}); isLM {
+		mod, found, err := lm.LastModified(ctx, key)
+		if err == nil && !found {
+			return mod, true, os.ErrNotExist
+		}
+		return mod, true, err
+	}
+	_, mod, ok, err = stat(ctx, bs, key)
+	return mod, ok, err
 }
 
 // DrainBlobQueue carries out up to limit queued blob deletions (all of them
@@ -215,6 +275,21 @@ func DrainBlobQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int
 		keys, err := store.PendingBlobDeletions(ctx, db, n)
 		if err != nil {
 			return done, err
+		}
+		if bd, ok := bs.(blobs.BatchDeleter); ok {
+			// An object store: one DeleteObjects request per 1,000 keys.
+			gone, err := bd.DeleteKeys(ctx, keys)
+			if _, derr := store.DequeueBlobs(ctx, db, gone); derr != nil {
+				return done, derr
+			}
+			done += len(gone)
+			if err != nil {
+				return done, fmt.Errorf("drain blob deletion queue: %w", err)
+			}
+			if len(keys) < n {
+				break
+			}
+			continue
 		}
 		for _, k := range keys {
 			if err := bs.Delete(ctx, k); err != nil {
@@ -239,6 +314,7 @@ type RepairResult struct {
 	OrphansRemoved    int      `json:"orphan_blobs_removed"`
 	OrphansTooRecent  int      `json:"orphan_blobs_too_recent"`
 	OrphansUnknownAge int      `json:"orphan_blobs_unknown_age"`
+	NotBlobs          int      `json:"not_a_blob_files"` // files whose name is not a blob key: skipped
 	OrphanKeys        []string `json:"orphan_blob_keys"` // removed (or, in a dry run, to remove)
 	TempFilesRemoved  int      `json:"interrupted_writes_removed"`
 	GraceSeconds      int64    `json:"grace_seconds"`
@@ -297,9 +373,12 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			}
 		}
 		for _, k := range orphans {
-			_, mod, ok, err := stat(bs, k)
+			mod, ok, err := age(ctx, bs, k)
 			switch {
 			case errors.Is(err, os.ErrNotExist):
+				continue
+			case errors.Is(err, errNotABlob):
+				res.NotBlobs++
 				continue
 			case err != nil:
 				return err
@@ -326,7 +405,7 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			Detail: map[string]any{
 				"blob_deletions_drained": res.DeletionsDrained, "orphan_blobs_removed": res.OrphansRemoved,
 				"orphan_blobs_too_recent": res.OrphansTooRecent, "grace_seconds": res.GraceSeconds,
-				"interrupted_writes_removed": res.TempFilesRemoved,
+				"interrupted_writes_removed": res.TempFilesRemoved, "not_a_blob_files": res.NotBlobs,
 			},
 		})
 		res.AuditSeq = seq

@@ -11,18 +11,20 @@ package oubli.purposes
 
 # METADATA
 # title: Recipients
-# description: The controller's service providers, among them its parent company, which contribute administratively and technically to the purposes.
+# description: The controller's service providers, among them its parent company, which contribute administratively and technically to the purposes. Each has a stable id, the key of its delivery settings in the --recipients file (Art. 19 notifications).
 # custom:
 #   id: purposes.recipients
 #   legal_basis: Art. 28 GDPR (processors); Art. 6(1)(f) for the parent company
 #   wording: Ces données sont accessibles aux prestataires de LBC France, dont Adevinta France (société-mère de LBC France) sur la base de son intérêt légitime, qui concourent administrativement et techniquement à réaliser ces finalités.
 recipients := [
 	{
+		"id": "adevinta_france",
 		"name": "Adevinta France (parent company of LBC France)",
 		"role": "service provider contributing administratively and technically to customer support and statistics",
 		"basis": "legitimate interest (Art. 6(1)(f) GDPR)",
 	},
 	{
+		"id": "processors",
 		"name": "LBC France's service providers (processors)",
 		"role": "hosting, support tooling and maintenance, acting on LBC France's instructions",
 		"basis": "processing contract (Art. 28 GDPR)",

@@ -40,3 +40,18 @@ test_every_purpose_has_recipients_and_categories if {
 test_unknown_purpose_undefined if {
 	not purposes.by_name.marketing
 }
+
+test_recipients_have_unique_ids if {
+	ids := [r.id | some r in purposes.recipients]
+	count(ids) == count(purposes.recipients)
+	count({id | some id in ids}) == count(ids)
+	every id in ids {
+		regex.match(`^[a-z0-9_-]{1,64}$`, id)
+	}
+}
+
+test_parent_company_id_is_stable if {
+	some r in purposes.recipients
+	r.id == "adevinta_france"
+	contains(r.name, "Adevinta France")
+}

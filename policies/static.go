@@ -28,7 +28,7 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 		if err != nil {
 			return err
 		}
-		v, err := evalOne(ctx, pq, q, ast.NewObject(), time.Time{})
+		v, err := e.evalOne(ctx, pq, q, ast.NewObject(), time.Time{})
 		if err != nil {
 			return err
 		}
@@ -38,6 +38,9 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 		return err
 	}
 	if err := get(queryRecipients, &e.recipients); err != nil {
+		return err
+	}
+	if err := checkRecipientIDs(e.recipients); err != nil {
 		return err
 	}
 	if err := get(querySchedule, &e.retentionDB); err != nil {
@@ -140,7 +143,7 @@ func (e *Engine) RequestDeadline(ctx context.Context, requestType string, receiv
 		ast.Item(ast.StringTerm("type"), ast.StringTerm(requestType)),
 		ast.Item(ast.StringTerm("received_ns"), ast.NumberTerm(json.Number(strconv.FormatInt(received.UnixNano(), 10)))),
 	)
-	v, err := evalOne(ctx, e.deadline, fmt.Sprintf("deadline for a %q request", requestType), in, received)
+	v, err := e.evalOne(ctx, e.deadline, fmt.Sprintf("deadline for a %q request", requestType), in, received)
 	if err != nil {
 		return due, maxExtended, err
 	}
@@ -187,4 +190,32 @@ func clone[T any](v T) T {
 		panic(err)
 	}
 	return out
+}
+
+// checkRecipientIDs fails closed when a recipient has no id, an id that is
+// not a plain token, or the id of another: notifications are keyed by it.
+func checkRecipientIDs(rs []Recipient) error {
+	seen := map[string]bool{}
+	for i, r := range rs {
+		if !validRecipientID(r.ID) {
+			return fmt.Errorf("%w: recipient #%d (%q) needs an id of 1-64 characters a-z, 0-9, _ or -, not %q", ErrPolicy, i+1, r.Name, r.ID)
+		}
+		if seen[r.ID] {
+			return fmt.Errorf("%w: recipient id %q is given twice", ErrPolicy, r.ID)
+		}
+		seen[r.ID] = true
+	}
+	return nil
+}
+
+func validRecipientID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,9 @@ type Purpose struct {
 
 // Recipient is a recipient (or category of recipients) of personal data.
 type Recipient struct {
+	// ID is the recipient's stable id: the key of its delivery settings in
+	// the --recipients file and the recipient of its notifications.
+	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Role  string `json:"role"`
 	Basis string `json:"basis"`
@@ -160,4 +163,7 @@ type Schedule struct {
 	Purposes   []Purpose        `json:"purposes"`
 	Recipients []Recipient      `json:"recipients"`
 	Rules      []RuleDoc        `json:"rules"`
+	// Approval is the revision's approval status in the store it was
+	// rendered against (oubli policy approve), "" when rendered without one.
+	Approval string `json:"approval,omitempty"`
 }

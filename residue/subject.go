@@ -327,10 +327,10 @@ func containsTokens(v string, toks []string) bool {
 // equality look-up (the owner query is for single rows).
 func ownerCol(t Table) string {
 	switch t.Name {
-	case "stats_dirty":
-		return "CASE WHEN kind = 'u' THEN key END"
 	case "subjects", "tickets", "account_events", "subject_stats", "objections", "dsr_requests", "legal_holds":
 		return "user_id"
+	case "stats_dirty":
+		return "key" // the look-up is by identifier: a row found holds a user id
 	}
 	return "NULL"
 }

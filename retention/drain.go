@@ -101,9 +101,15 @@ type pather interface {
 // files are removed grouped by directory, each directory synced once after
 // its removals (a chunk of 2,000 keys spreads over the 256 directories of
 // blobs.Dir: 8 times fewer syncs than one per key, the same durability
-// before the dequeue); other stores delete key by key. Either way
-// drainWorkers run at once.
+// before the dequeue); an object store deletes in batches
+// (blobs.BatchDeleter); other stores delete key by key, drainWorkers at
+// once.
 func (d *drainer) remove(ctx context.Context, keys []string) ([]string, error) {
+	if bd, ok := d.bs.(blobs.BatchDeleter); ok {
+		// An object store: DeleteObjects in requests of up to 1,000 keys
+		// (every version of each on a versioned bucket).
+		return bd.DeleteKeys(ctx, keys)
+	}
 	var groups [][]string
 	var paths map[string]string
 	if pd, ok := d.bs.(pather); ok {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/internal/tests3"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -40,7 +41,7 @@ func nullMs(v int64, ok bool) sql.NullInt64 { return sql.NullInt64{Int64: v, Val
 // world is a store with a blob directory.
 type world struct {
 	db *store.DB
-	bs *blobs.Dir
+	bs blobs.Store
 }
 
 func newWorld(t *testing.T, db *store.DB) *world {
@@ -49,6 +50,11 @@ func newWorld(t *testing.T, db *store.DB) *world {
 		t.Fatal(err)
 	}
 	return &world{db: db, bs: bs}
+}
+
+// newWorldOn is a world on the blob store of kind (tests3.Kinds).
+func newWorldOn(t *testing.T, db *store.DB, kind string) *world {
+	return &world{db: db, bs: tests3.Open(t, kind)}
 }
 
 func (w *world) exec(t testing.TB, q store.Querier, query string, args ...any) {

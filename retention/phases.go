@@ -385,7 +385,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 			continue
 		}
 		ref := p.hasher.Hash("user_id", s.ID)
-		p.tally(policies.CatSubjects, d, ref)
+		p.tally(policies.CatSubjects, d, s.ID) // plan --explain: the plain id, as for every category
 		switch d.Action {
 		case policies.Delete:
 			groups.add(d.Rule, s.ID)

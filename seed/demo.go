@@ -14,6 +14,7 @@ import (
 type Requests interface {
 	Open(ctx context.Context, typ string, subj store.Subject, receivedAt time.Time) (store.Request, error)
 	Close(ctx context.Context, id string, refuse bool, reason string) (store.Request, error)
+	ForceClose(ctx context.Context, id, reason string) (store.Request, error)
 }
 
 // DemoOptions shape the demo data set.
@@ -128,19 +129,23 @@ func (g *gen) demoExtras(ctx context.Context, tx *store.Tx) error {
 	return nil
 }
 
-// demoRequests opens a few requests in the register, closing the older ones.
+// demoRequests opens a few requests in the register and closes the older
+// ones as what they were: the old access and objection requests were answered
+// before oubli kept the register (closed with --force and that reason), and
+// the old erasure request was refused (its subject's data is still there).
 func (g *gen) demoRequests(ctx context.Context, db *store.DB, reg Requests) error {
 	reqs := []struct {
 		typ     string
 		subject int
 		ago     time.Duration
-		close   bool
+		refuse  string // close as refused with this reason
+		force   string // close as done, outside oubli, with this reason
 	}{
-		{"access", 11, 5 * day, false},
-		{"rectification", 23, 40 * day, false}, // overdue unless extended
-		{"erasure", 31, 2 * 365 * day, true},
-		{"access", 47, 3 * 365 * day, true},
-		{"objection", 7, 200 * day, true},
+		{"access", 11, 5 * day, "", ""},
+		{"rectification", 23, 40 * day, "", ""}, // overdue unless extended
+		{"erasure", 31, 2 * 365 * day, "Art. 17(3)(e) : commande en litige, données nécessaires à la défense de droits en justice ; le demandeur en a été informé", ""},
+		{"access", 47, 3 * 365 * day, "", "Copie envoyée par courrier avant la tenue du registre dans oubli"},
+		{"objection", 7, 200 * day, "", "Opposition aux statistiques enregistrée avant la tenue du registre dans oubli"},
 	}
 	for _, r := range reqs {
 		subj, err := store.FindSubject(ctx, db, store.SubjectKey{UserID: g.subjects[r.subject].id})
@@ -152,10 +157,14 @@ func (g *gen) demoRequests(ctx context.Context, db *store.DB, reg Requests) erro
 			return fmt.Errorf("demo request: %w", err)
 		}
 		g.sum.DSRRequests++
-		if r.close {
-			if _, err := reg.Close(ctx, req.RequestID, false, ""); err != nil {
-				return fmt.Errorf("demo request %s: %w", req.RequestID, err)
-			}
+		switch {
+		case r.refuse != "":
+			_, err = reg.Close(ctx, req.RequestID, true, r.refuse)
+		case r.force != "":
+			_, err = reg.ForceClose(ctx, req.RequestID, r.force)
+		}
+		if err != nil {
+			return fmt.Errorf("demo request %s: %w", req.RequestID, err)
 		}
 	}
 	return nil

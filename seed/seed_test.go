@@ -256,3 +256,50 @@ func BenchmarkSyntheticLoad(b *testing.B) {
 		})
 	}
 }
+
+// The demo's register says nothing the data contradicts: a request closed as
+// done has its type's action recorded (or says why not, forced); a done
+// erasure leaves no data of its subject.
+func TestDemoRegisterConsistent(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := seed.Demo(ctx, db, newBlobs(t), seed.DemoOptions{Now: anchor, Requests: register(t, db)}); err != nil {
+			t.Fatal(err)
+		}
+		var reqs []store.Request
+		if err := store.EachRequest(ctx, db, store.RequestFilter{}, func(r store.Request) error {
+			reqs = append(reqs, r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		closed := 0
+		for _, r := range reqs {
+			if r.Status != store.RequestDone {
+				continue
+			}
+			closed++
+			acts, err := store.RequestActions(ctx, db, r.RequestID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acted := false
+			for _, a := range acts {
+				acted = acted || (a.Action == dsr.TypeAction[r.Type] && a.Outcome == "ok")
+			}
+			if !acted && !r.CloseReason.Valid {
+				t.Errorf("%s (%s) is done with no %s recorded and no reason", r.RequestID, r.Type, dsr.TypeAction[r.Type])
+			}
+			if r.Type == "erasure" && r.UserID.Valid {
+				var n int
+				if err := db.Get(ctx, &n, "SELECT COUNT(*) FROM tickets WHERE user_id = ?", r.UserID.String); err != nil {
+					t.Fatal(err)
+				}
+				t.Errorf("erasure %s is done while its subject %s is still known (%d tickets)", r.RequestID, r.UserID.String, n)
+			}
+		}
+		if closed == 0 {
+			t.Errorf("the demo register has no closed request")
+		}
+	})
+}

@@ -29,7 +29,7 @@ type AuditEntry struct {
 // AuditRecord is what a caller appends.
 type AuditRecord struct {
 	At         time.Time      // zero means now
-	Actor      string         // who: "cli", "scheduler", "retention", …
+	Actor      string         // who: "cli", "scheduler", …; the context's actor (WithActor) wins
 	Action     string         // what: "ingest", "retention.run", "dsr.erase", …
 	SubjectRef string         // keyed hash of the subject, or ""
 	Outcome    string         // "ok", "refused", "failed", "dry-run", …
@@ -104,8 +104,12 @@ func AppendAudit(ctx context.Context, tx *Tx, r AuditRecord) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("audit tail: %w", err)
 	}
+	actor := r.Actor
+	if a := ActorFrom(ctx); a != "" {
+		actor = a
+	}
 	e := AuditEntry{
-		Seq: last.Seq + 1, At: at.UnixMilli(), Actor: r.Actor, Action: r.Action,
+		Seq: last.Seq + 1, At: at.UnixMilli(), Actor: actor, Action: r.Action,
 		SubjectRef: r.SubjectRef, Outcome: r.Outcome, Detail: detail, PrevHash: last.Hash,
 	}
 	e.Hash = e.ComputeHash()
@@ -155,6 +159,7 @@ type AuditFilter struct {
 	AfterSeq   int64 // entries with seq > AfterSeq
 	Action     string
 	SubjectRef string
+	Actor      string
 	Limit      int // 0: no limit
 }
 
@@ -169,6 +174,10 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter, fn func(AuditEntry) 
 	if f.SubjectRef != "" {
 		q += " AND subject_ref = ?"
 		args = append(args, f.SubjectRef)
+	}
+	if f.Actor != "" {
+		q += " AND actor = ?"
+		args = append(args, f.Actor)
 	}
 	q += " ORDER BY seq"
 	if f.Limit > 0 {

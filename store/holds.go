@@ -98,14 +98,14 @@ func GetHold(ctx context.Context, q Querier, id string) (Hold, error) {
 }
 
 // ReleaseHold sets the release time of an unreleased hold, inside tx, and
-// returns the hold as it was. Releasing a released hold is ErrConflict.
+// returns the hold as it was. Releasing a released hold is ErrState.
 func ReleaseHold(ctx context.Context, tx *Tx, id string, at int64) (Hold, error) {
 	h, err := GetHold(ctx, tx, id)
 	if err != nil {
 		return h, err
 	}
 	if h.ReleasedAt.Valid {
-		return h, fmt.Errorf("hold %q was already released: %w", id, ErrConflict)
+		return h, fmt.Errorf("hold %q was already released: %w", id, ErrState)
 	}
 	if _, err := tx.Exec(ctx, "UPDATE legal_holds SET released_at = ? WHERE hold_id = ? AND released_at IS NULL", at, id); err != nil {
 		return h, fmt.Errorf("release hold: %w", err)

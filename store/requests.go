@@ -22,7 +22,7 @@ var RequestTypes = []string{"access", "rectification", "objection", "erasure"}
 // RequestStatuses are the statuses a request can have.
 var RequestStatuses = []string{RequestOpen, RequestInProgress, RequestDone, RequestRefused}
 
-const requestCols = "request_id, type, user_id, subject_hash, status, received_at, due_at, extended, extension_reason, refusal_reason, closed_at, created_at"
+const requestCols = "request_id, type, user_id, subject_hash, status, received_at, due_at, extended, extension_reason, refusal_reason, closed_at, created_at, close_reason"
 
 // NextRequestID reserves the next readable request id of a year,
 // "DSR-2026-000123", inside tx. The per-year counter is taken with an upsert,
@@ -53,9 +53,9 @@ func NextRequestID(ctx context.Context, tx *Tx, year int) (string, error) {
 // InsertRequest adds r to the register.
 func InsertRequest(ctx context.Context, q Querier, r Request) error {
 	_, err := q.Exec(ctx, `INSERT INTO dsr_requests (`+requestCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.RequestID, r.Type, r.UserID, r.SubjectHash, r.Status, r.ReceivedAt, r.DueAt,
-		r.Extended, r.ExtensionReason, r.RefusalReason, r.ClosedAt, r.CreatedAt)
+		r.Extended, r.ExtensionReason, r.RefusalReason, r.ClosedAt, r.CreatedAt, r.CloseReason)
 	if err != nil {
 		return fmt.Errorf("insert request %s: %w", r.RequestID, err)
 	}
@@ -94,11 +94,11 @@ func LockRequest(ctx context.Context, tx *Tx, id string) (Request, error) {
 }
 
 // UpdateRequest writes back the mutable fields of r: status, due date,
-// extension, refusal and closing time.
+// extension, refusal, closing time and forced-closing reason.
 func UpdateRequest(ctx context.Context, q Querier, r Request) error {
 	res, err := q.Exec(ctx, `UPDATE dsr_requests SET status = ?, due_at = ?, extended = ?,
-		extension_reason = ?, refusal_reason = ?, closed_at = ? WHERE request_id = ?`,
-		r.Status, r.DueAt, r.Extended, r.ExtensionReason, r.RefusalReason, r.ClosedAt, r.RequestID)
+		extension_reason = ?, refusal_reason = ?, closed_at = ?, close_reason = ? WHERE request_id = ?`,
+		r.Status, r.DueAt, r.Extended, r.ExtensionReason, r.RefusalReason, r.ClosedAt, r.CloseReason, r.RequestID)
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.RequestID, err)
 	}

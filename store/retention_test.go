@@ -202,8 +202,8 @@ func TestHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := db.InTx(ctx, func(tx *store.Tx) error { _, err := store.ReleaseHold(ctx, tx, "H-t", 160); return err })
-		if !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("second release: %v, want ErrConflict", err)
+		if !errors.Is(err, store.ErrState) {
+			t.Fatalf("second release: %v, want ErrState", err)
 		}
 		if _, err := store.GetHold(ctx, db, "H-none"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("GetHold unknown: %v", err)

@@ -53,6 +53,10 @@ var (
 	// transaction held; the transaction rolled back, nothing was changed,
 	// and the command can be retried. It is not ErrBusy.
 	ErrLockTimeout = errors.New("timed out waiting for a lock held by another transaction (PostgreSQL lock_timeout); nothing was changed; retry, or raise lock_timeout for oubli's role")
+	// ErrState is returned for an operation the current state of what it
+	// names does not allow: releasing a released hold, closing a closed
+	// request (exit 3, refused).
+	ErrState = errors.New("not allowed in the current state")
 )
 
 //go:embed migrations

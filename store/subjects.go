@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,8 +30,10 @@ func (k SubjectKey) String() string {
 	return "subject (by e-mail)"
 }
 
-// FindSubject loads the subject named by k. E-mail lookup is
-// case-insensitive. ErrNotFound when there is none.
+// FindSubject loads the subject named by k. An e-mail address is compared
+// after NormalizeEmail (ingest stores that form); addresses stored before
+// it are still found by an ASCII case-insensitive match. ErrNotFound when
+// there is none.
 func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) {
 	if err := k.Validate(); err != nil {
 		return Subject{}, err
@@ -42,8 +45,9 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 		err = q.Get(ctx, &s, "SELECT "+cols+" FROM subjects WHERE user_id = ?", k.UserID)
 	} else {
 		var all []Subject
-		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email = ? OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
-			k.Email, strings.ToLower(strings.TrimSpace(k.Email)))
+		raw := strings.TrimSpace(k.Email)
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN (?, ?) OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+			raw, NormalizeEmail(raw), strings.ToLower(raw))
 		switch {
 		case err != nil:
 		case len(all) == 0:
@@ -108,4 +112,95 @@ func LockSubjects(ctx context.Context, tx *Tx, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// SubjectMatch is a subject found by SearchSubjects: its user id and the
+// state of its account.
+type SubjectMatch struct {
+	UserID          string        `db:"user_id" json:"user_id"`
+	AccountClosedAt sql.NullInt64 `db:"account_closed_at" json:"-"`
+	AnonymizedAt    sql.NullInt64 `db:"anonymized_at" json:"-"`
+	Tickets         int64         `db:"tickets" json:"tickets"`
+}
+
+// SubjectQuery names what SearchSubjects looks for: exactly one of an
+// e-mail address (case-insensitive, trimmed, as lookups compare it), a
+// pseudo (exact) or a ticket id.
+type SubjectQuery struct {
+	Email, Pseudo, Ticket string
+}
+
+// SearchSubjects returns the subjects matching q, by user id; none is
+// ErrNotFound. Several subjects may share a pseudo.
+func SearchSubjects(ctx context.Context, q Querier, sq SubjectQuery) ([]SubjectMatch, error) {
+	n := 0
+	for _, v := range []string{sq.Email, sq.Pseudo, sq.Ticket} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("look a subject up by exactly one of --email, --pseudo or --ticket: %w", ErrInvalid)
+	}
+	const sel = `SELECT s.user_id, s.account_closed_at, s.anonymized_at,
+		(SELECT COUNT(*) FROM tickets t WHERE t.user_id = s.user_id) AS tickets FROM subjects s WHERE `
+	var where, what string
+	var args []any
+	switch {
+	case sq.Email != "":
+		where, what = "s.email = ? OR LOWER(s.email) = ?", "e-mail address"
+		args = []any{sq.Email, strings.ToLower(strings.TrimSpace(sq.Email))}
+	case sq.Pseudo != "":
+		where, what = "s.pseudo = ?", "pseudo"
+		args = []any{sq.Pseudo}
+	default:
+		where, what = "s.user_id IN (SELECT user_id FROM tickets WHERE ticket_id = ?)", "ticket"
+		args = []any{sq.Ticket}
+	}
+	out := []SubjectMatch{}
+	if err := q.Select(ctx, &out, sel+where+" ORDER BY s.user_id LIMIT 1000", args...); err != nil {
+		return nil, fmt.Errorf("find subjects: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no subject has this %s: %w", what, ErrNotFound)
+	}
+	return out, nil
+}
+
+// EmailHolders returns, for the given normalised e-mail addresses
+// (NormalizeEmail), the user ids of the subjects that hold each.
+func EmailHolders(ctx context.Context, q Querier, emails []string) (map[string][]string, error) {
+	holders := make(map[string][]string)
+	const batch = 500
+	for i := 0; i < len(emails); i += batch {
+		part := emails[i:min(i+batch, len(emails))]
+		query, args, err := In("SELECT email, user_id FROM subjects WHERE email IN (?)", part)
+		if err != nil {
+			return nil, err
+		}
+		var rows []struct {
+			Email  string `db:"email"`
+			UserID string `db:"user_id"`
+		}
+		if err := q.Select(ctx, &rows, query, args...); err != nil {
+			return nil, fmt.Errorf("look up e-mail addresses: %w", err)
+		}
+		for _, r := range rows {
+			holders[r.Email] = append(holders[r.Email], r.UserID)
+		}
+	}
+	return holders, nil
+}
+
+// EmailHeldByOther reports whether a subject other than userID holds the
+// e-mail address (compared as FindSubject compares).
+func EmailHeldByOther(ctx context.Context, q Querier, email, userID string) (bool, error) {
+	raw := strings.TrimSpace(email)
+	var n int
+	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN (?, ?) OR LOWER(email) = ?) AND user_id <> ?",
+		raw, NormalizeEmail(raw), strings.ToLower(raw), userID)
+	if err != nil {
+		return false, fmt.Errorf("look up e-mail address: %w", err)
+	}
+	return n > 0, nil
 }

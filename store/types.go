@@ -98,6 +98,9 @@ type Request struct {
 	RefusalReason   sql.NullString `db:"refusal_reason"`
 	ClosedAt        sql.NullInt64  `db:"closed_at"`
 	CreatedAt       int64          `db:"created_at"`
+	// CloseReason is why a request was closed as done without an action of
+	// its type in the register (requests close --force --reason).
+	CloseReason sql.NullString `db:"close_reason"`
 }
 
 // RequestAction is one action taken for a request.

@@ -53,6 +53,7 @@ func newAuditCmd(e *Env) *cobra.Command {
 	}
 	log.Flags().StringVar(&f.Action, "action", "", "only entries of this action")
 	log.Flags().StringVar(&f.SubjectRef, "subject-ref", "", "only entries about this keyed subject hash")
+	log.Flags().StringVar(&f.Actor, "actor", "", "only entries of this actor (who acted)")
 	log.Flags().Int64Var(&f.AfterSeq, "after", 0, "only entries after this sequence number")
 	log.Flags().IntVar(&f.Limit, "limit", 0, "at most this many entries")
 	c.AddCommand(newAuditVerifyCmd(e), newAuditCheckpointCmd(e), newAuditKeygenCmd(e))

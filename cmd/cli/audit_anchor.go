@@ -65,7 +65,7 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				fmt.Fprintln(e.Err, "oubli: no audit anchor file (--audit-anchor): the chain is verified, not that its tail is complete")
 				r.AuditVerification, err = db.VerifyAudit(e.Ctx)
 			case acceptRestore:
-				r, err = anchor.AcceptRestore(e.Ctx, db, f, "cli", reason, e.Now())
+				r, err = anchor.AcceptRestore(e.Ctx, db, f, e.Actor, reason, e.Now())
 			default:
 				r, err = anchor.Verify(e.Ctx, db, f)
 			}

@@ -4,12 +4,15 @@ import (
 	"errors"
 
 	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/notify"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/review"
 	"github.com/oubli/oubli/store"
 )
 
@@ -39,16 +42,19 @@ var exitCodes = []struct {
 	{store.ErrAuditBehind, ExitFailed},
 	{anchor.ErrCheckpoint, ExitFailed},
 	{anchor.ErrNothingToAccept, ExitRefused},
+	{review.ErrUnapproved, ExitRefused},
 	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
 	{residue.ErrFound, ExitFailed},
 	{residue.ErrNotRedactable, ExitRefused},
 	{ledger.ErrKeyMismatch, ExitBadInput},
 	{ErrUsage, ExitBadInput},
+	{notify.ErrConfig, ExitBadInput},
+	{notify.ErrState, ExitRefused},
 	{policies.ErrPolicy, ExitBadInput},
 	{policies.ErrUnknownPurpose, ExitBadInput},
 	{policies.ErrRefused, ExitRefused},
-	{dsr.ErrState, ExitRefused},
+	{store.ErrState, ExitRefused}, // dsr.ErrState is the same sentinel
 	{dsr.ErrIntegrity, ExitFailed},
 	{store.ErrInvalid, ExitBadInput},
 	{store.ErrSchema, ExitBadInput},
@@ -58,6 +64,10 @@ var exitCodes = []struct {
 	{store.ErrLockLost, ExitFailed},
 	{store.ErrBusy, ExitBusy},
 	{store.ErrNotFound, ExitNotFound},
+	{blobs.ErrLocked, ExitRefused},
+	{blobs.ErrBadLocation, ExitBadInput},
+	{blobs.ErrSetup, ExitBadInput},
+	{blobs.ErrUnavailable, ExitFailed},
 }
 
 // ExitCode returns the exit code for an error returned by a command.

@@ -43,6 +43,9 @@ func newHoldCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := e.objectHold(h, true); err != nil {
+				return err
+			}
 			if e.JSON() {
 				return e.PrintJSON(holdJSON(h, e.Now()))
 			}
@@ -107,6 +110,9 @@ func newHoldCmd(e *Env) *cobra.Command {
 				return fmt.Errorf("%w: %w", ErrUsage, err)
 			}
 			if err != nil {
+				return err
+			}
+			if err := e.objectHold(h, false); err != nil {
 				return err
 			}
 			if e.JSON() {

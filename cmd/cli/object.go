@@ -35,15 +35,20 @@ func newObjectCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := &dsr.Objector{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli"}
+			ob, err := e.Outbox()
+			if err != nil {
+				return err
+			}
+			o := &dsr.Objector{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
 			rep, err := o.Object(e.Ctx, key, purpose, request)
 			if rep != nil {
 				if e.JSON() {
 					_ = e.PrintJSON(rep)
 				} else if rep.Applies {
 					e.Printf("objection to %s recorded for %s (request %s)%s: subject_stats removed %d, agent_stats recomputed %d\n  %s\n",
-						rep.Purpose, rep.SubjectRef, rep.RequestID, map[bool]string{true: " (already recorded)"}[rep.Already],
+						rep.Purpose, typedSubject(key), rep.RequestID, map[bool]string{true: " (already recorded)"}[rep.Already],
 						rep.StatsGone, rep.AgentStats, rep.Reason)
+					printQueued(e, rep.Notifications, false)
 				} else {
 					e.Printf("objection to %s refused (request %s): %s\n", rep.Purpose, rep.RequestID, rep.Reason)
 				}
@@ -53,7 +58,7 @@ func newObjectCmd(e *Env) *cobra.Command {
 	}
 	c.Flags().StringVar(&key.UserID, "user-id", "", "the subject's user id")
 	c.Flags().StringVar(&key.Email, "email", "", "the subject's e-mail address")
-	c.Flags().StringVar(&purpose, "purpose", "", "the purpose objected to (see `oubli policy schedule`)")
+	c.Flags().StringVar(&purpose, "purpose", "", "the purpose objected to (see: oubli policy schedule)")
 	c.Flags().StringVar(&request, "request", "", "the objection request of the register this executes")
 	return c
 }

@@ -35,7 +35,11 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli"}
+			ob, err := e.Outbox()
+			if err != nil {
+				return err
+			}
+			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
 			rep, err := r.Rectify(e.Ctx, key, changes, request)
 			if err != nil {
 				return err
@@ -43,11 +47,12 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			if e.JSON() {
 				return e.PrintJSON(rep)
 			}
-			e.Printf("rectified %s of %s (request %s)\n", strings.Join(rep.Fields, ", "), rep.SubjectRef, rep.RequestID)
+			e.Printf("rectified %s of %s (request %s)\n", strings.Join(rep.Fields, ", "), typedSubject(key), rep.RequestID)
 			e.Printf("recipients to inform (Art. 19):\n")
 			for _, rc := range rep.Recipients {
 				e.Printf("  - %s (%s; %s)\n", rc.Name, rc.Role, rc.Basis)
 			}
+			printQueued(e, rep.Notifications, false)
 			return nil
 		},
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -27,9 +29,15 @@ type requestView struct {
 	Extended        bool         `json:"extended"`
 	ExtensionReason *string      `json:"extension_reason"`
 	RefusalReason   *string      `json:"refusal_reason"`
+	CloseReason     *string      `json:"close_reason"`
 	ClosedAt        *string      `json:"closed_at"`
 	CreatedAt       string       `json:"created_at"`
 	Actions         []actionView `json:"actions,omitempty"`
+
+	// Notifications are the request's Art. 19 notifications (show), and
+	// NotificationsFailed how many failed or met a gone endpoint (list).
+	Notifications       []notificationView `json:"notifications,omitempty"`
+	NotificationsFailed int64              `json:"notifications_failed,omitempty"`
 }
 
 type actionView struct {
@@ -37,6 +45,7 @@ type actionView struct {
 	Action   string `json:"action"`
 	Outcome  string `json:"outcome"`
 	AuditSeq *int64 `json:"audit_seq"`
+	Actor    string `json:"actor,omitempty"` // who acted, from the audit entry
 }
 
 func reqTime(ms int64) string { return store.FromMillis(ms).Format(time.RFC3339) }
@@ -55,6 +64,9 @@ func viewRegisterEntry(r store.Request, at time.Time, acts []store.RequestAction
 	}
 	if r.RefusalReason.Valid {
 		v.RefusalReason = &r.RefusalReason.String
+	}
+	if r.CloseReason.Valid {
+		v.CloseReason = &r.CloseReason.String
 	}
 	if r.ClosedAt.Valid {
 		s := reqTime(r.ClosedAt.Int64)
@@ -94,12 +106,21 @@ func (e *Env) printRequest(v requestView) error {
 	if v.RefusalReason != nil {
 		e.Printf("  refused   %s\n", *v.RefusalReason)
 	}
+	if v.CloseReason != nil {
+		e.Printf("  forced    %s\n", *v.CloseReason)
+	}
 	for _, a := range v.Actions {
 		seq := "-"
 		if a.AuditSeq != nil {
 			seq = "audit #" + strconv.FormatInt(*a.AuditSeq, 10)
 		}
-		e.Printf("  %s  %-16s %-10s %s\n", a.At, a.Action, a.Outcome, seq)
+		e.Printf("  %s  %-16s %-10s %s  %s\n", a.At, a.Action, a.Outcome, seq, a.Actor)
+	}
+	if len(v.Notifications) > 0 {
+		e.Printf("  recipients (Art. 19):\n")
+		for _, n := range v.Notifications {
+			e.printNotificationLine(n, "    ")
+		}
 	}
 	return nil
 }
@@ -178,7 +199,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 	var key store.SubjectKey
 	c := &cobra.Command{
 		Use:   "list [--overdue [--at TIME]] [--status S] [--type T] [--user-id ID | --email ADDR]",
-		Short: "List the register, earliest due date first; --overdue: pending requests past their due date",
+		Short: "List the register, earliest due date first; --overdue: pending requests past their due date, and those with failed notifications",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at := e.Now()
@@ -229,12 +250,21 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				}
 				f.SubjectHash = reg.SubjectHash(id)
 			}
+			var failed map[string]int64
+			if overdue {
+				if failed, err = store.FailedNotificationRequests(e.Ctx, reg.DB); err != nil {
+					return err
+				}
+			}
+			listed := map[string]bool{}
 			views := []requestView{}
 			if !e.JSON() {
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "RECEIVED", "DUE", "")
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "USER ID", "RECEIVED", "DUE", "")
 			}
 			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
 				v := viewRegisterEntry(r, at, nil)
+				v.NotificationsFailed = failed[r.RequestID]
+				listed[r.RequestID] = true
 				if e.JSON() {
 					views = append(views, v)
 					return nil
@@ -245,11 +275,34 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				} else if v.Extended {
 					flag = "extended"
 				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, flag)
+				who := "(erased)"
+				if v.UserID != nil {
+					who = *v.UserID
+				}
+				if v.NotificationsFailed > 0 {
+					flag += fmt.Sprintf(" NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
+				}
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 				return nil
 			})
 			if err != nil {
 				return err
+			}
+			// Requests whose notifications failed stay listed until handled,
+			// whatever their status or due date.
+			for _, id := range slices.Sorted(maps.Keys(failed)) {
+				r, gerr := store.GetRequest(e.Ctx, reg.DB, id)
+				if listed[id] || gerr != nil || (f.Type != "" && r.Type != f.Type) || (f.SubjectHash != "" && r.SubjectHash != f.SubjectHash) ||
+					(status != "" && r.Status != status) {
+					continue
+				}
+				v := viewRegisterEntry(r, at, nil)
+				v.NotificationsFailed = failed[id]
+				if e.JSON() {
+					views = append(views, v)
+					continue
+				}
+				e.Printf("%-16s %-14s %-12s %-20s %-20s NOTIFICATIONS FAILED: %d\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, v.NotificationsFailed)
 			}
 			if e.JSON() {
 				return e.PrintJSON(map[string]any{"at": at.UTC().Format(time.RFC3339), "overdue_only": overdue, "count": len(views), "requests": views})
@@ -280,7 +333,11 @@ func newRequestsShowCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printRequest(viewRegisterEntry(req, e.Now(), acts))
+			v := viewRegisterEntry(req, e.Now(), acts)
+			if err := e.addWhoAndRecipients(&v); err != nil {
+				return err
+			}
+			return e.printRequest(v)
 		},
 	}
 }
@@ -325,21 +382,37 @@ func newRequestsExtendCmd(e *Env) *cobra.Command {
 }
 
 func newRequestsCloseCmd(e *Env) *cobra.Command {
-	var refuse bool
+	var refuse, force bool
 	var reason string
 	c := &cobra.Command{
-		Use:   "close ID [--refuse --reason TEXT]",
+		Use:   "close ID [--refuse --reason TEXT | --force --reason TEXT]",
 		Short: "Close a pending request as done, or as refused with a reason (Art. 12(4))",
-		Args:  cobra.ExactArgs(1),
+		Long: "close records a pending request as done — only when the register holds its type's action\n" +
+			"(export, rectify, object, erase) for it and every notification to its recipients (Art. 19)\n" +
+			"is delivered or acknowledged — or as refused with a reason told to the subject.\n" +
+			"A request answered outside oubli, or closed while notifications are pending, is closed as\n" +
+			"done with --force and a reason, kept on the request; the closing audit entry says it was\n" +
+			"forced (and how many notifications were pending). Otherwise close is refused (exit 3).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if refuse && reason == "" {
+			switch {
+			case refuse && force:
+				return usageErrorf("--refuse and --force exclude each other")
+			case refuse && reason == "":
 				return usageErrorf("--refuse needs --reason: the subject must be told why (Art. 12(4))")
+			case force && reason == "":
+				return usageErrorf("--force needs --reason: why the request is done although its action is not in the register or its notifications are pending")
 			}
 			reg, err := e.Register()
 			if err != nil {
 				return err
 			}
-			if _, err := reg.Close(e.Ctx, args[0], refuse, reason); err != nil {
+			if force {
+				_, err = reg.ForceClose(e.Ctx, args[0], reason)
+			} else {
+				_, err = reg.Close(e.Ctx, args[0], refuse, reason)
+			}
+			if err != nil {
 				return err
 			}
 			req, acts, err := reg.Get(e.Ctx, args[0])
@@ -350,6 +423,7 @@ func newRequestsCloseCmd(e *Env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&refuse, "refuse", false, "close as refused")
-	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse)")
+	c.Flags().BoolVar(&force, "force", false, "close as done although the register holds no action of the request's type, or notifications are pending (audited; needs --reason)")
+	c.Flags().StringVar(&reason, "reason", "", "why the request is refused (with --refuse) or forced closed (with --force)")
 	return c
 }

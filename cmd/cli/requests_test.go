@@ -162,6 +162,15 @@ func TestRequestsAndExportCLI(t *testing.T) {
 			w.must(0, "requests", "close", id)
 			w.must(3, "requests", "close", id)
 			w.must(2, "requests", "close", late["request_id"].(string), "--refuse")
+			// done needs the erasure: refused without it, unless forced with a reason.
+			w.must(3, "requests", "close", late["request_id"].(string))
+			w.must(2, "requests", "close", late["request_id"].(string), "--force")
+			w.must(2, "requests", "close", late["request_id"].(string), "--force", "--refuse", "--reason", "x")
+			forced := w.must(0, "requests", "open", "--type", "erasure", "--user-id", "u-7", "--output", "json")
+			fc := w.must(0, "requests", "close", forced["request_id"].(string), "--force", "--reason", "erased by hand in the CRM", "--output", "json")
+			if fc["status"] != "done" || fc["close_reason"] != "erased by hand in the CRM" {
+				t.Fatalf("forced close %v", fc)
+			}
 			c := w.must(0, "requests", "close", late["request_id"].(string), "--refuse", "--reason", "identity not verified", "--output", "json")
 			if c["status"] != "refused" || c["refusal_reason"] != "identity not verified" {
 				t.Fatalf("refused %v", c)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -46,8 +47,20 @@ type Env struct {
 	AuditAnchor string
 	Policies    string
 	Output      string
+	// Actor is who acts (--actor / OUBLI_ACTOR; default the OS user name,
+	// "schedule" for the scheduler): the actor of every audit entry.
+	Actor string
+	// RecipientsFile is the Art. 19 delivery settings (--recipients /
+	// OUBLI_RECIPIENTS); "" makes every recipient manual.
+	RecipientsFile string
+	// PolicyTimeout bounds one policy evaluation (--policy-timeout).
+	PolicyTimeout time.Duration
+	policyTimeout string
 
 	db *store.DB
+	// allowUnapproved is --allow-unapproved of the commands gated on the
+	// policies' approval.
+	allowUnapproved bool
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
 	// mayCreate lets the command create a missing SQLite file (migrate,
@@ -96,6 +109,9 @@ func (e *Env) Run(args []string) int {
 	if e.Log == nil {
 		e.Log = newLogger(e.Err)
 	}
+	out := &countingWriter{w: e.Out}
+	e.Out = out
+	defer func() { e.Out = out.w }()
 	root := e.newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(e.Ctx)
@@ -108,13 +124,46 @@ func (e *Env) Run(args []string) int {
 	}
 	code := ExitCode(err)
 	msg := err.Error()
-	if e.Output == "json" {
-		enc := json.NewEncoder(e.Err)
+	// The plain line always goes to stderr. Under --output json, stdout
+	// holds exactly one JSON document: the command's report when it printed
+	// one before failing (it carries its outcome), else the error. A flag
+	// that failed to parse may have stopped --output from being read, so the
+	// arguments are looked at too.
+	fmt.Fprintf(e.Err, "oubli: %s\n", msg)
+	if (e.Output == "json" || wantsJSON(args)) && out.n == 0 {
+		enc := json.NewEncoder(out.w)
 		_ = enc.Encode(map[string]any{"error": msg, "exit_code": code})
-	} else {
-		fmt.Fprintf(e.Err, "oubli: %s\n", msg)
 	}
 	return code
+}
+
+// countingWriter counts what a command wrote on stdout.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// wantsJSON reports whether args ask for --output json (before any "--").
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--output=json":
+			return true
+		case a == "--output" && i+1 < len(args):
+			if args[i+1] == "json" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newLogger(w io.Writer) *slog.Logger {
@@ -136,14 +185,25 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			d, err := time.ParseDuration(e.policyTimeout)
+			if err != nil || d <= 0 {
+				return usageErrorf("--policy-timeout %q: want a positive duration (30s, 2m)", e.policyTimeout)
+			}
+			e.PolicyTimeout = d
 			top := cmd
 			for top.HasParent() && top.Parent().HasParent() {
 				top = top.Parent()
 			}
 			e.mayCreate = creatingCommands[top.Name()]
-			return nil
+			if err := e.resolveActor(cmd); err != nil {
+				return err
+			}
+			return e.gateApproval(cmd)
 		},
 	}
+	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
+	// shows it as people type it, the column kept aligned.
+	root.SetUsageTemplate(strings.ReplaceAll(root.UsageTemplate(), "FlagUsages", "FlagUsages | plainBools"))
 	root.SetIn(e.In)
 	root.SetOut(e.Out)
 	root.SetErr(e.Err)
@@ -157,6 +217,10 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.AuditAnchor, "audit-anchor", e.Getenv("OUBLI_AUDIT_ANCHOR"), "file of audit-trail heads kept outside the store (env OUBLI_AUDIT_ANCHOR; default oubli-audit-anchor.log beside a SQLite file, or beside --ledger)")
 	pf.StringVar(&e.Policies, "policies", e.Getenv("OUBLI_POLICIES"), "Rego policy directory replacing the embedded policies (env OUBLI_POLICIES)")
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
+	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
+	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
+	pf.StringVar(&e.policyTimeout, "policy-timeout", envOr(e.Getenv, "OUBLI_POLICY_TIMEOUT", policies.DefaultEvalTimeout.String()),
+		"longest a policy may take to decide (one evaluation); slower is a policy error, exit 2 (env OUBLI_POLICY_TIMEOUT)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))
@@ -166,11 +230,44 @@ func (e *Env) newRoot() *cobra.Command {
 		wrapArgs(c)
 		root.AddCommand(c)
 	}
+	groupCommand(root)
+	e.addApprovalFlags(root)
 	return root
 }
 
-// wrapArgs makes positional-argument errors usage errors (exit 2).
+func init() {
+	cobra.AddTemplateFunc("plainBools", func(s string) string {
+		return strings.ReplaceAll(s, "[=true|false]", "             ")
+	})
+}
+
+// groupCommand makes a command that only groups subcommands print its help
+// when called alone and refuse an unknown subcommand as bad usage (exit 2),
+// where cobra would print the help and exit 0 (or, at the root, exit 1).
+func groupCommand(c *cobra.Command) {
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+			}
+			return fmt.Errorf("%w: %s", ErrUsage, msg)
+		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+}
+
+// wrapArgs makes positional-argument errors usage errors (exit 2), and
+// unknown subcommands of a group command too.
 func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		groupCommand(c)
+		for _, s := range c.Commands() {
+			wrapArgs(s)
+		}
+		return
+	}
 	if c.Args != nil {
 		inner := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
@@ -238,8 +335,9 @@ func (e *Env) sqlitePath() string {
 	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
 }
 
-// BlobsPath returns the blob directory: --blobs, or oubli-blobs beside a
-// SQLite file. It is required with PostgreSQL.
+// BlobsPath returns the blob store's location: --blobs (a directory or
+// s3://BUCKET[/PREFIX]), or oubli-blobs beside a SQLite file. It is required
+// with PostgreSQL.
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
@@ -251,13 +349,32 @@ func (e *Env) BlobsPath() (string, error) {
 	return filepath.Join(filepath.Dir(p), "oubli-blobs"), nil
 }
 
-// Blobs opens the blob store.
-func (e *Env) Blobs() (*blobs.Dir, error) {
+// BlobsLocation parses the blob store's location: an unknown URL scheme
+// or a bad s3:// URL is a usage error (exit 2), never a directory named
+// after it.
+func (e *Env) BlobsLocation() (blobs.Location, error) {
 	p, err := e.BlobsPath()
+	if err != nil {
+		return blobs.Location{}, err
+	}
+	loc, err := blobs.ParseLocation(p)
+	if err != nil {
+		return loc, fmt.Errorf("%w: --blobs: %v", ErrUsage, err)
+	}
+	return loc, nil
+}
+
+// Blobs opens the blob store: a directory, or an S3 bucket reached through
+// the standard AWS environment and config chain.
+func (e *Env) Blobs() (blobs.Store, error) {
+	loc, err := e.BlobsLocation()
 	if err != nil {
 		return nil, err
 	}
-	return blobs.NewDir(p)
+	if loc.IsS3() {
+		return blobs.NewS3(e.Ctx, loc, blobs.S3Options{})
+	}
+	return blobs.NewDir(loc.Dir)
 }
 
 // LedgerPath returns the erasure ledger path: --ledger, or

@@ -20,7 +20,7 @@ import (
 func init() { register(newScheduleCmd) }
 
 func newScheduleCmd(e *Env) *cobra.Command {
-	var retSpec, statsSpec, reportSpec, residueSpec, tz, listen string
+	var retSpec, statsSpec, reportSpec, residueSpec, notifySpec, tz, listen string
 	var batch, workers int
 	var maxShare float64
 	var allowLarge bool
@@ -122,12 +122,25 @@ exists from start-up.`,
 					if err != nil {
 						return scheduler.Result{}, err
 					}
-					_, err = residue.Sweep(ctx, db, bs, h, residue.SweepOptions{Now: e.Now, Actor: "scheduler"})
+					_, err = residue.Sweep(ctx, db, bs, h, residue.SweepOptions{Now: e.Now, Actor: e.Actor})
+					return scheduler.Result{}, err
+				}})
+			}
+			if notifySpec != "" {
+				d, err := e.Deliverer()
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, scheduler.Job{Name: "notify", Spec: notifySpec, Run: func(ctx context.Context) (scheduler.Result, error) {
+					_, err := d.Deliver(ctx, false)
+					if errors.Is(err, store.ErrBusy) {
+						return scheduler.Result{}, scheduler.ErrSkipped
+					}
 					return scheduler.Result{}, err
 				}})
 			}
 			if len(jobs) == 0 {
-				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report, --residue")
+				return usageErrorf("no job to schedule: give at least one of --retention, --stats, --report, --residue, --notify")
 			}
 			return scheduler.Run(e.Ctx, scheduler.Config{Jobs: jobs, Location: loc, Listen: listen, DB: db, Log: e.Log, Now: e.Now})
 		},
@@ -137,6 +150,7 @@ exists from start-up.`,
 	f.StringVar(&statsSpec, "stats", "30 0 * * *", "cron spec of the statistics refresh (\"\" to disable)")
 	f.StringVar(&reportSpec, "report", "0 8 * * *", "cron spec of the overdue-request report (\"\" to disable)")
 	f.StringVar(&residueSpec, "residue", "0 4 * * *", "cron spec of the residue sweep, oubli check --residue (\"\" to disable)")
+	f.StringVar(&notifySpec, "notify", "@every 1m", "cron spec of the delivery of queued notifications to recipients (Art. 19; \"\" to disable)")
 	f.StringVar(&tz, "tz", "UTC", "time zone the specs are read in (IANA name, e.g. Europe/Paris)")
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")

@@ -31,10 +31,9 @@ CREATE TABLE residue_findings (
 );
 CREATE INDEX residue_findings_status ON residue_findings (status);
 
--- The erasure's own-record check looks the pseudo up by equality.
-CREATE INDEX subjects_pseudo ON subjects (pseudo);
+-- The erasure's own-record check looks the pseudo up by equality: the index
+-- subjects_pseudo of migration 00091 serves it.
 
 -- +goose Down
-DROP INDEX subjects_pseudo;
 DROP TABLE residue_findings;
 DROP TABLE residue_worklist;

@@ -1,0 +1,326 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/oubli/oubli/store"
+)
+
+// Defaults of a Deliverer.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultHorizon     = 72 * time.Hour
+	DefaultBaseDelay   = 30 * time.Second
+	DefaultMaxDelay    = time.Hour
+	DefaultConcurrency = 16
+)
+
+// Deliverer sends queued notifications to the recipients' webhooks.
+type Deliverer struct {
+	DB      *store.DB
+	Config  *Config
+	Secrets map[string][]byte // recipient id → HMAC key (Config.Secrets)
+	// Client sends the requests; nil: one with Timeout, no redirects.
+	Client *http.Client
+	// Timeout bounds one attempt (DefaultTimeout when zero).
+	Timeout time.Duration
+	// Horizon: a notification not delivered this long after it was queued
+	// is failed (DefaultHorizon when zero).
+	Horizon time.Duration
+	// BaseDelay and MaxDelay shape the exponential backoff (with jitter).
+	BaseDelay, MaxDelay time.Duration
+	// Concurrency bounds the requests in flight (DefaultConcurrency when zero).
+	Concurrency int
+	Now         func() time.Time
+	Log         *slog.Logger
+	// UserAgent is sent with each request.
+	UserAgent string
+}
+
+// Report says what one Deliver run did.
+type Report struct {
+	Attempted int `json:"attempted"`
+	Delivered int `json:"delivered"`
+	Retrying  int `json:"retrying"`
+	Failed    int `json:"failed"`
+	Gone      int `json:"gone"`
+	Manual    int `json:"manual"`
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now != nil {
+		return d.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (d *Deliverer) client() *http.Client {
+	if d.Client != nil {
+		return d.Client
+	}
+	to := d.Timeout
+	if to <= 0 {
+		to = DefaultTimeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = d.concurrency()
+	d.Client = &http.Client{Timeout: to, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return d.Client
+}
+
+func (d *Deliverer) concurrency() int {
+	if d.Concurrency > 0 {
+		return d.Concurrency
+	}
+	return DefaultConcurrency
+}
+
+// Deliver sends every queued notification whose next attempt is due (all:
+// also those waiting for a retry), each at most once in this run. On
+// PostgreSQL each batch's rows are locked FOR UPDATE SKIP LOCKED until their
+// outcome is recorded, so deliverers running at once never send one
+// notification twice; on SQLite the run holds the "notify" file lock (a
+// second deliverer gets store.ErrBusy). A crash between a send and its record
+// leaves the notification queued: it is sent again, with the same id.
+func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
+	rep := &Report{}
+	if d.DB.Dialect() == store.SQLite {
+		l, err := d.DB.TryLock(ctx, "notify")
+		if err != nil {
+			return rep, fmt.Errorf("notify deliver: %w", err)
+		}
+		defer l.Unlock()
+	}
+	batch := d.concurrency() * 8
+	after := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		n, last, err := d.batch(ctx, after, all, batch, rep)
+		if err != nil {
+			return rep, err
+		}
+		if n < batch {
+			break
+		}
+		after = last
+	}
+	if rep.Attempted+rep.Manual > 0 {
+		err := d.DB.InTx(ctx, func(tx *store.Tx) error {
+			_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: d.now(), Actor: "notify", Action: "notify.deliver", Outcome: "ok",
+				Detail: map[string]any{"attempted": rep.Attempted, "delivered": rep.Delivered, "retrying": rep.Retrying,
+					"failed": rep.Failed, "gone": rep.Gone, "manual": rep.Manual}})
+			return err
+		})
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// batch claims, sends and records up to limit notifications after id after.
+// It returns how many it claimed and the last id.
+func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int, rep *Report) (int, string, error) {
+	now := d.now()
+	var due int64
+	if !all {
+		due = store.Millis(now)
+	}
+	var tx *store.Tx
+	var q store.Querier = d.DB
+	if d.DB.Dialect() == store.Postgres {
+		var err error
+		if tx, err = d.DB.Begin(ctx); err != nil {
+			return 0, "", err
+		}
+		defer tx.Rollback()
+		q = tx
+	}
+	ns, err := store.ClaimNotifications(ctx, q, after, due, limit)
+	if err != nil || len(ns) == 0 {
+		return 0, "", err
+	}
+	results := make([]store.Notification, len(ns))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, d.concurrency())
+	for i, n := range ns {
+		if d.Config.Webhook(n.RecipientID) == "" || d.Secrets[n.RecipientID] == nil {
+			// The recipient is told by hand now.
+			n.Status = store.NotifyManual
+			results[i] = n
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = d.attempt(ctx, n)
+		}()
+	}
+	wg.Wait()
+	if tx == nil {
+		if tx, err = d.DB.Begin(ctx); err != nil {
+			return 0, "", err
+		}
+		defer tx.Rollback()
+	}
+	if err := store.UpdateNotifications(ctx, tx, results); err != nil {
+		return 0, "", err
+	}
+	for _, n := range results {
+		switch n.Status {
+		case store.NotifyManual:
+			rep.Manual++
+			continue
+		case store.NotifyDelivered:
+			rep.Delivered++
+		case store.NotifyFailed:
+			rep.Failed++
+		case store.NotifyGone:
+			rep.Gone++
+		default:
+			rep.Retrying++
+		}
+		rep.Attempted++
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, "", fmt.Errorf("notify deliver: record outcomes: %w", err)
+	}
+	for _, n := range results {
+		if n.Status != store.NotifyManual && n.Status != store.NotifyDelivered {
+			// Ids and recipients only: never the payload or the URL.
+			d.log().Warn("notification not delivered", "notification", n.ID, "recipient", n.RecipientID,
+				"status", n.Status, "attempts", n.Attempts, "error", n.LastError.String)
+		}
+	}
+	return len(ns), ns[len(ns)-1].ID, nil
+}
+
+func (d *Deliverer) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// attempt sends n once and returns it with its new state.
+func (d *Deliverer) attempt(ctx context.Context, n store.Notification) store.Notification {
+	now := d.now()
+	n.Attempts++
+	n.LastAttemptAt.Int64, n.LastAttemptAt.Valid = store.Millis(now), true
+	code, err := d.send(ctx, n, now)
+	switch {
+	case err == nil && code >= 200 && code < 300:
+		n.Status = store.NotifyDelivered
+		n.DeliveredAt.Int64, n.DeliveredAt.Valid = store.Millis(d.now()), true
+		n.Payload = "" // sent: only its SHA-256 stays
+		n.LastError = nullString("")
+		return n
+	case err == nil && code == http.StatusGone:
+		n.Status = store.NotifyGone
+		n.LastError = nullString("HTTP 410 Gone: the recipient's endpoint is gone")
+		return n
+	case err == nil:
+		n.LastError = nullString("HTTP " + strconv.Itoa(code))
+	default:
+		n.LastError = nullString(err.Error())
+	}
+	next := now.Add(d.backoff(n.Attempts))
+	horizon := d.Horizon
+	if horizon <= 0 {
+		horizon = DefaultHorizon
+	}
+	if next.After(store.FromMillis(n.CreatedAt).Add(horizon)) {
+		n.Status = store.NotifyFailed
+		n.LastError = nullString(n.LastError.String + fmt.Sprintf("; not delivered within %s: failed", horizon))
+		return n
+	}
+	n.NextAttemptAt = store.Millis(next)
+	return n
+}
+
+// backoff is the wait after the attempt-th failed attempt: BaseDelay·2^(attempt-1)
+// capped at MaxDelay, of which a random half is kept ("equal jitter").
+func (d *Deliverer) backoff(attempt int) time.Duration {
+	base, maxd := d.BaseDelay, d.MaxDelay
+	if base <= 0 {
+		base = DefaultBaseDelay
+	}
+	if maxd <= 0 {
+		maxd = DefaultMaxDelay
+	}
+	delay := maxd
+	if attempt-1 < 32 {
+		if x := base << (attempt - 1); x > 0 && x < maxd {
+			delay = x
+		}
+	}
+	return delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
+}
+
+// Sign returns the Standard Webhooks signature header value of body: "v1,"
+// and the standard base64 of HMAC-SHA256(key, id + "." + timestamp + "." + body).
+func Sign(key []byte, id string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(timestamp, 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// send POSTs the payload once and returns the status code. Errors name the
+// kind of failure (timeout, connection), never the URL or the body.
+func (d *Deliverer) send(ctx context.Context, n store.Notification, now time.Time) (int, error) {
+	url := d.Config.Webhook(n.RecipientID)
+	body := []byte(n.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, errors.New("bad webhook URL")
+	}
+	ts := now.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", n.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", Sign(d.Secrets[n.RecipientID], n.ID, ts, body))
+	if d.UserAgent != "" {
+		req.Header.Set("User-Agent", d.UserAgent)
+	}
+	resp, err := d.client().Do(req)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			return 0, errors.New("timeout")
+		case ctx.Err() != nil:
+			return 0, errors.New("canceled")
+		default:
+			return 0, errors.New("connection error")
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func nullString(s string) (ns sql.NullString) {
+	ns.String, ns.Valid = s, s != ""
+	return ns
+}
