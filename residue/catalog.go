@@ -114,6 +114,9 @@ var Tables = []Table{
 	// trigger.
 	{Name: "stats_dirty", PK: "id", Ticket: "NULL",
 		Owner: "SELECT CASE WHEN d.kind IN ('u', 's') THEN d.key END, " + keptSubject + " FROM stats_dirty d LEFT JOIN subjects s ON d.kind IN ('u', 's') AND s.user_id = d.key WHERE CAST(d.id AS TEXT) = ?"},
+	// Notifications to recipients (Art. 19): their payload may name the
+	// subject; they are the controller's records.
+	{Name: "notifications", PK: "id", Ticket: "NULL", Owner: "SELECT NULL, 0 FROM notifications WHERE id = ?"},
 	{Name: "legal_holds", PK: "hold_id", Ticket: "ticket_id",
 		Owner: "SELECT COALESCE(h.user_id, t.user_id), CASE WHEN s.restricted OR t.restricted THEN 1 ELSE 0 END FROM legal_holds h LEFT JOIN tickets t ON t.ticket_id = h.ticket_id LEFT JOIN subjects s ON s.user_id = h.user_id WHERE h.hold_id = ?"},
 }
@@ -171,6 +174,26 @@ var Catalog = []Column{
 	{"dsr_requests", "status", None, "enumeration"},
 	{"dsr_requests", "extension_reason", Text, ""},
 	{"dsr_requests", "refusal_reason", Text, ""},
+	{"dsr_requests", "close_reason", Text, ""},
+
+	{"notifications", "id", None, "internal id"},
+	{"notifications", "request_id", None, "internal id"},
+	{"notifications", "recipient_id", None, "a recipient of the policies"},
+	{"notifications", "type", None, "enumeration"},
+	{"notifications", "subject_ref", None, "keyed hash"},
+	{"notifications", "status", None, "enumeration"},
+	{"notifications", "payload", Text, ""},
+	{"notifications", "payload_sha256", None, "digest"},
+	{"notifications", "last_error", None, "a transport error"},
+	{"notifications", "ack_note", Text, ""},
+	{"notifications", "ack_actor", None, "a staff member's name"},
+
+	{"policy_approvals", "revision", None, "digest"},
+	{"policy_approvals", "approved_by", None, "a staff member's name"},
+	{"policy_approvals", "note", None, "a note on a policy revision"},
+	{"policy_approvals", "files", None, "policy file names and digests"},
+	{"policy_approvals", "previous_revision", None, "digest"},
+	{"policy_approvals", "summary", None, "JSON of the policy changes"},
 
 	{"dsr_actions", "request_id", None, "internal id"},
 	{"dsr_actions", "action", None, "enumeration"},
@@ -202,9 +225,6 @@ var Catalog = []Column{
 	{"retention_runs", "outcome", None, "enumeration"},
 	{"retention_runs", "counts", None, "JSON of counts"},
 	{"retention_runs", "progress", None, "JSON of counts"},
-
-	{"stats_dirty", "kind", None, "enumeration"},
-	{"stats_dirty", "key", Key, ""},
 
 	{"residue_worklist", "subject_ref", None, "keyed hash"},
 	{"residue_worklist", "token_hash", None, "keyed hash"},

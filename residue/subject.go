@@ -82,11 +82,15 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 	default:
 		res.Checkpoint = "busy"
 	}
-	unclassified, _, err := Review(ctx, db)
+	unclassified, stale, err := Review(ctx, db)
 	if err != nil {
 		return res, err
 	}
 	res.Unclassified = unclassified
+	missing := map[string]bool{} // catalogued, not in this schema
+	for _, p := range stale {
+		missing[p] = true
+	}
 
 	strong := map[string]bool{}
 	var ids []any
@@ -111,6 +115,9 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 				return res, fmt.Errorf("residue: catalog: table %s has key columns but no row description", name)
 			}
 			for _, c := range byTable[name] {
+				if missing[c.Place()] {
+					continue
+				}
 				var rows []struct {
 					Value  string         `db:"v"`
 					Owner  sql.NullString `db:"owner"`
