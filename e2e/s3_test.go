@@ -264,8 +264,8 @@ func TestS3Setup(t *testing.T) {
 
 // TestS3LegalHold: on a bucket with Object Lock, `hold add` puts the S3
 // legal hold ON on the held subject's documents, a deletion never removes
-// them while it is on (an out-of-band lock is reported, exit 3, the key
-// left queued), `hold release` turns it OFF and retention then removes every
+// them while it is on (an out-of-band lock is reported, the erasure's
+// follow-up exit 6, the key left queued), `hold release` turns it OFF and retention then removes every
 // version. On a bucket without Object Lock, hold add says so once.
 func TestS3LegalHold(t *testing.T) {
 	w := newS3World(t, "sqlite")
@@ -309,8 +309,10 @@ func TestS3LegalHold(t *testing.T) {
 		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}}); err != nil {
 		t.Fatal(err)
 	}
+	// The erasure commits and says what is left (exit 6, the document
+	// queued): it never tried to delete the locked version.
 	r := w.run(nil, "erase", "--user-id", "u-9001")
-	if r.code != 3 || !strings.Contains(r.stderr, "Object Lock") {
+	if r.code != 6 || !strings.Contains(r.stderr, "kept by S3 Object Lock") {
 		t.Fatalf("erase of a locked document: %s", r)
 	}
 	if _, n := w.versions(); n != 1 {
