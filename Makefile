@@ -36,6 +36,8 @@ demo: build
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db seed --demo
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db inventory
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention plan
+	@echo "--- legal approves the policy revision that will run (from now on an unapproved revision is refused):"
+	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db policy approve --by "Demo legal team" --note "make demo"
 	@echo "--- the nightly purge; six years of backlog trip the 25% safety valve (exit 3, nothing deleted):"
 	-$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db retention run
 	@echo "--- so the first run on a backlog is allowed explicitly:"
@@ -49,10 +51,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
 
-## lint: gofmt, go vet, and the policies compiled strictly and formatted as opa fmt would.
+## lint: gofmt, go vet, staticcheck (pinned), and the policies compiled strictly and formatted as opa fmt would.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint: build
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 	$(BIN) --policies policies policy check
 
 ## fuzz: run every fuzzer for FUZZTIME (default 30s) each; crashers land in PKG/testdata/fuzz/ (commit them).

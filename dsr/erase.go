@@ -58,6 +58,9 @@ type EraseOptions struct {
 	RequestID string
 	// SkipLedger does not append to the ledger (reapply: it is there).
 	SkipLedger bool
+	// closeRequest closes a named request too, with the erasure (batch:
+	// the requests it executes are its own).
+	closeRequest bool
 }
 
 // Kept is a record the policies keep (Art. 17(3)), restricted.
@@ -423,7 +426,7 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	// An auto-opened request is closed with the erasure it records: after
 	// the commit the register already says "done", whatever the follow-up
 	// below meets (issue 17 item 5). Finish then has nothing left to do.
-	if h.AutoClose {
+	if h.AutoClose || opt.closeRequest {
 		req, err := store.LockRequest(ctx, tx, h.Request.RequestID)
 		if err != nil {
 			return nil, err

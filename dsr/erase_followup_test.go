@@ -12,12 +12,17 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-// lostScan is a blob store whose walk fails as a terminated connection
-// would fail the post-commit residue scan.
-type lostScan struct{ *blobs.Dir }
+// lostStep is a blob store whose removals fail after the commit, as a
+// terminated connection or an unreachable bucket fails a post-commit step.
+type lostStep struct{ *blobs.Dir }
 
-func (lostScan) Walk(context.Context, func(string) error) error {
+func (lostStep) Delete(context.Context, string) error {
 	return errors.New("driver: bad connection")
+}
+
+// Exists fails too: the residue check looks the removed contents up by key.
+func (lostScan) Exists(context.Context, string) (bool, error) {
+	return false, errors.New("driver: bad connection")
 }
 
 // TestEraseFollowUpRecorded (issue 17 item 5, issue 18 item 10): an erasure
@@ -33,7 +38,7 @@ func TestEraseFollowUpRecorded(t *testing.T) {
 		er := w.eraser()
 		now := erNow.Add(123456789 * time.Nanosecond)
 		er.Now = func() time.Time { return now }
-		er.Blobs = lostScan{w.bs}
+		er.Blobs = lostStep{w.bs}
 		rep, err := er.Erase(ctx, store.SubjectKey{UserID: "u-bob"}, EraseOptions{})
 		if !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("erase with a failing post-commit scan: err = %v, want ErrIncomplete", err)
@@ -41,7 +46,7 @@ func TestEraseFollowUpRecorded(t *testing.T) {
 		if rep == nil || rep.RequestID == "" {
 			t.Fatalf("no report naming the request: %+v", rep)
 		}
-		if !strings.Contains(err.Error(), "residue_scan") || !strings.Contains(err.Error(), rep.RequestID) {
+		if !strings.Contains(err.Error(), "attachment_contents") || !strings.Contains(err.Error(), rep.RequestID) {
 			t.Errorf("the error does not say what is left and for which request: %v", err)
 		}
 		req, acts, gerr := er.Register.Get(ctx, rep.RequestID)

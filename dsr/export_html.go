@@ -45,6 +45,8 @@ var pageLabels = map[string]policies.Label{
 	"status":                     {FR: "Statut", EN: "Status"},
 	"open":                       {FR: "ouverte", EN: "open"},
 	"closed":                     {FR: "fermée le", EN: "closed on"},
+	"status_open":                {FR: "ouverte", EN: "open"},
+	"status_closed":              {FR: "fermée", EN: "closed"},
 	"in_progress":                {FR: "en cours", EN: "in progress"},
 	"done":                       {FR: "traitée", EN: "done"},
 	"refused":                    {FR: "refusée", EN: "refused"},

@@ -82,7 +82,8 @@ func validEmail(v string) (string, error) {
 	if err := ingest.ValidEmail(v); err != nil {
 		return "", err
 	}
-	return v, nil
+	// Stored in the one normalised form ingest stores and lookups compare.
+	return store.NormalizeEmail(v), nil
 }
 
 func validPseudo(v string) (string, error) {
@@ -160,6 +161,18 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 	}
 	rep.RequestID = h.Request.RequestID
 	err = r.DB.InTx(ctx, func(tx *store.Tx) error {
+		if email != "" {
+			// Two subjects must never share an address: lookups and erasure
+			// by e-mail would become ambiguous. The refusal names no other
+			// subject's data.
+			taken, err := store.EmailHeldByOther(ctx, tx, email, subj.UserID)
+			if err != nil {
+				return err
+			}
+			if taken {
+				return fmt.Errorf("rectify: %w: another subject holds this e-mail address (compared after normalisation: NFC, Unicode case folding)", policies.ErrRefused)
+			}
+		}
 		if err := store.RectifySubject(ctx, tx, subj.UserID, email, pseudo, store.Millis(at)); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -94,6 +95,47 @@ func TestRectify(t *testing.T) {
 		}
 		if _, err := db.VerifyAudit(ctx); err != nil {
 			t.Error(err)
+		}
+	})
+}
+
+// Issue 16 item 5: rectifying to an address another subject holds (a case
+// variant too, or the same address in another Unicode form) is refused
+// (exit 3), naming no other subject's data; the request is recorded refused.
+func TestRectifyToAnotherSubjectsEmailRefused(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		if err := store.UpsertSubject(ctx, db, store.Subject{UserID: "u-elise", Email: store.NormalizeEmail("Élise@example.org"), Pseudo: "el"}, erNow); err != nil {
+			t.Fatal(err)
+		}
+		r := &Rectifier{DB: db, Policy: w.eng, Register: &Register{DB: db, Policies: w.eng, Hasher: w.h}, Hasher: w.h, Now: func() timeNow { return erNow }, Actor: "test"}
+		for _, addr := range []string{"ÉLISE@example.org", "E\u0301lise@EXAMPLE.org"} {
+			changes, err := ParseSet([]string{"email=" + addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.Rectify(ctx, store.SubjectKey{UserID: "u-alice"}, changes, "")
+			if !errors.Is(err, policies.ErrRefused) {
+				t.Fatalf("%s: want refused, got %v", addr, err)
+			}
+			if strings.Contains(strings.ToLower(err.Error()), "elise") || strings.Contains(strings.ToLower(err.Error()), "élise") || strings.Contains(err.Error(), "u-elise") {
+				t.Errorf("the refusal names the other subject's data: %v", err)
+			}
+		}
+		if got := erRows(t, db, "SELECT email FROM subjects WHERE user_id = 'u-alice'"); len(got) != 1 || strings.Contains(got[0], "lise") {
+			t.Errorf("alice's address changed: %v", got)
+		}
+		if n := erCount(t, db, "SELECT COUNT(*) FROM dsr_requests WHERE type = 'rectification' AND status = 'refused'"); n != 2 {
+			t.Errorf("refused rectification requests = %d, want 2", n)
+		}
+		// Her own address in another case is not a collision.
+		changes, _ := ParseSet([]string{"email=Alice.New@Example.net"})
+		if _, err := r.Rectify(ctx, store.SubjectKey{UserID: "u-alice"}, changes, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := erRows(t, db, "SELECT email FROM subjects WHERE user_id = 'u-alice'"); len(got) != 1 || got[0] != "alice.new@example.net|" {
+			t.Errorf("stored address %v, want the normalised form", got)
 		}
 	})
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // checkStart makes, without changing anything, the checks Start makes on a
-// named request: it exists (store.ErrNotFound), is open or in_progress, of
-// type typ and made by subj (store.ErrInvalid). A dry run calls it so that
+// named request: it exists (store.ErrNotFound), is not closed (ErrState),
+// is of type typ and made by subj (store.ErrInvalid). Keep it in step with
+// Start. A dry run calls it so that
 // it refuses whatever the real run refuses, with the same error (issue 16
 // item 4).
 func (r *Register) checkStart(ctx context.Context, requestID, typ string, subj store.Subject) error {
@@ -21,8 +22,8 @@ func (r *Register) checkStart(ctx context.Context, requestID, typ string, subj s
 		return err
 	}
 	switch {
-	case req.Status != store.RequestOpen && req.Status != store.RequestInProgress:
-		return fmt.Errorf("request %s is %s: %w", requestID, req.Status, store.ErrInvalid)
+	case isClosed(req.Status):
+		return fmt.Errorf("request %s is already %s: %w", requestID, req.Status, ErrState)
 	case req.Type != typ:
 		return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
 	case req.SubjectHash != r.SubjectHash(subj.UserID):

@@ -107,6 +107,12 @@ var badInputs = []badInput{
 	{input: "unknown subject (erase)", args: []string{"erase", "--user-id", "nobody"}, code: 5, msg: "unknown subject (by user id)"},
 	{input: "unknown subject (export, by e-mail)", args: []string{"export", "--email", "nobody@example.org", "--out", "{dir}/x.zip"}, code: 5, msg: "unknown subject (by e-mail)"},
 	{input: "both --user-id and --email", args: []string{"erase", "--user-id", "u-000", "--email", "a@example.org"}, code: 2, msg: "exactly one of --user-id or --email"},
+	{input: "erase --from: an invalid line (nothing erased)", args: []string{"erase", "--from", "{file}"}, file: "u-000\nu-001 u-002\nnot@an@address\n", code: 2, msg: "2: more than one word"},
+	{input: "erase --from: a subject named twice", args: []string{"erase", "--from", "{file}"}, file: "u-000\n# comment\nu-000\n", code: 2, msg: "3: the same subject as line 1"},
+	{input: "erase --from: no subject in the file", args: []string{"erase", "--from", "{file}"}, file: "# nothing\n\n", code: 2, msg: "no subject in the file"},
+	{input: "erase --from: a file that does not exist", args: []string{"erase", "--from", "{dir}/nope.txt"}, code: 2, msg: "cannot read the file"},
+	{input: "erase --from with --user-id", args: []string{"erase", "--from", "{dir}/nope.txt", "--user-id", "u-000"}, code: 2, msg: "--from takes no --user-id"},
+	{input: "erase --checkpoint-wait 0s", args: []string{"erase", "--user-id", "u-000", "--checkpoint-wait", "0s"}, code: 2, msg: "--checkpoint-wait 0s"},
 	{input: "unknown request", args: []string{"requests", "show", "DSR-1999-000001"}, code: 5, msg: "DSR-1999-000001"},
 	{input: "erase for an unknown request", args: []string{"erase", "--user-id", "u-000", "--request", "DSR-1999-000001"}, code: 5, msg: "DSR-1999-000001"},
 	{input: "unknown request type", args: []string{"requests", "open", "--type", "deletion", "--user-id", "u-000"}, code: 2, msg: "deletion"},
@@ -173,7 +179,10 @@ var badInputs = []badInput{
 	{input: "--batch-size out of range", args: []string{"retention", "run", "--batch-size", "0"}, code: 2, msg: "--batch-size 0"},
 	{input: "--max-share out of range", args: []string{"retention", "run", "--max-share", "2"}, code: 2, msg: "--max-share 2"},
 	{input: "--workers out of range", args: []string{"retention", "run", "--workers", "9"}, code: 2, msg: "--workers 9: want 1..8"},
+	{input: "retention run --at in the future", args: []string{"retention", "run", "--at", "2999-01-01"}, code: 2, msg: "--at 2999-01-01T00:00:00Z: in the future"},
+	{input: "check --grace not positive", args: []string{"check", "--grace", "-1s"}, code: 2, msg: "--grace -1s: want a positive duration"},
 	{input: "schedule --workers out of range", args: []string{"schedule", "--workers", "0", "--listen", ""}, code: 2, msg: "--workers 0: want 1..8"},
+	{input: "stats refresh --full not a boolean", args: []string{"stats", "refresh", "--full=maybe"}, code: 2, msg: `invalid argument "maybe" for "--full" flag`},
 	{input: "export --out inside the blobs directory", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/blobs/x.zip"}, code: 2, msg: "is inside the blobs directory",
 		note: "a file there would be taken for a blob by check and the residue sweep"},
 	{input: "check --residue with --repair", args: []string{"check", "--residue", "--repair"}, code: 2, msg: "--residue goes alone"},
@@ -195,6 +204,34 @@ var badInputs = []badInput{
 		prep: hostilePolicy(`x := net.lookup_ip_addr("example.org")`)},
 	{input: "policy calling opa.runtime", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "opa.runtime",
 		prep: hostilePolicy(`x := opa.runtime()`)},
+	{input: "policy file that is a symlink out of the directory (to /proc/self/environ)", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "zz.rego: path escapes from parent",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			if err := os.Symlink("/proc/self/environ", filepath.Join(w.dir, "pol", "zz.rego")); err != nil {
+				t.Fatal(err)
+			}
+			return args, ""
+		}},
+	{input: "policy file that does not parse: file, line and column, never its text", args: []string{"--policies", "{dir}/pol", "retention", "plan"}, code: 2, msg: "zz.rego:1:",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "zz.rego")) })
+			w.file("pol/zz.rego", []byte("OUBLI_SECRET=fake\x00"))
+			return args, ""
+		}},
+	{input: "`--policy-timeout` not a positive duration", args: []string{"--policy-timeout", "0s", "inventory"}, code: 2, msg: "--policy-timeout \"0s\": want a positive duration"},
+	{input: "a policy too slow to decide (nested `every`, `--policy-timeout 1s`)", args: []string{"--policies", "{dir}/pol", "--policy-timeout", "1s", "retention", "plan"}, code: 2, msg: "did not decide within 1s",
+		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
+			hostilePolicy("x := 1")(t, w, args)
+			t.Cleanup(func() { os.Remove(filepath.Join(w.dir, "pol", "slow.rego")) })
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "policies", "slow", "slow.rego"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.file("pol/slow.rego", b)
+			return args, ""
+		}},
 	{input: "unknown flag", args: []string{"inventory", "--colour"}, code: 2, msg: "unknown flag: --colour"},
 	{input: "--output yaml", args: []string{"--output", "yaml", "inventory"}, code: 2, msg: "--output must be text or json"},
 	{input: "hold without a reason", args: []string{"hold", "add", "--ticket", "T-000-0"}, code: 2, msg: "reason"},

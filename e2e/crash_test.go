@@ -109,6 +109,28 @@ var crashCases = []crashCase{
 		},
 	},
 	{
+		// A batch erasure killed at any moment: the rerun with the same
+		// file erases the rest (the ones done are "already erased"; a
+		// request a killed run opened is executed, not duplicated), then
+		// the repair finishes queued contents.
+		name: "erase-from",
+		base: func(w *world) {
+			w.must("migrate")
+			w.ingestFixture(genFixture(11, 40))
+			w.must("stats", "refresh", "--at", "2025-06-01")
+			w.fixture = w.file("subjects.txt", []byte("# closures\nu-001\nu-002\nu-003\nzq005.secret-mail@example.org\nu-006\nu-007\nu-008\nu-009\n"))
+		},
+		args: func(base *world) []string { return []string{"erase", "--from", base.fixture} },
+		recover: func(t *testing.T, w *world) {
+			if r := w.run(nil, "erase", "--from", w.fixture); r.code != 0 {
+				t.Fatalf("erase --from rerun after kill: %s", r)
+			}
+			if r := w.run(nil, "check", "--repair", "--grace", "1ms"); r.code != 0 {
+				t.Fatalf("check --repair after kill: %s", r)
+			}
+		},
+	},
+	{
 		name: "ingest",
 		base: func(w *world) {
 			w.must("migrate")
@@ -128,7 +150,7 @@ var crashCases = []crashCase{
 	},
 }
 
-// TestCrash SIGKILLs retention run, erase and ingest at random moments;
+// TestCrash SIGKILLs retention run, erase, erase --from and ingest at random moments;
 // after each kill the documented recovery completes, check is clean, the
 // audit chain verifies and the final state equals an uninterrupted run's.
 // OUBLI_CRASH_SEED replays a sequence, OUBLI_CRASH_ITERS sets its length.

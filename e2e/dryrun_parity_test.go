@@ -38,7 +38,7 @@ func TestDryRunRefusesLikeRealRun(t *testing.T) {
 		}{
 			{"erase: an access request", w, []string{"erase", "--user-id", "u-022", "--request", access}, 2},
 			{"erase: another subject's erasure request", w, []string{"erase", "--user-id", "u-022", "--request", otherErasure}, 2},
-			{"erase: a closed request", w, []string{"erase", "--user-id", "u-013", "--request", refused}, 2},
+			{"erase: a closed request", w, []string{"erase", "--user-id", "u-013", "--request", refused}, 3},
 			{"erase: an unknown request", w, []string{"erase", "--user-id", "u-022", "--request", "DSR-2026-999999"}, 5},
 			{"erase: an unknown subject", w, []string{"erase", "--user-id", "u-999"}, 5},
 			{"erase: an erased subject", w, []string{"erase", "--user-id", "u-014"}, 5},

@@ -233,3 +233,34 @@ func ticketsExist(t *testing.T, db interface {
 	}
 	return n
 }
+
+// TestRetentionHistoryTellsWhy (issue 16 item 7, issue 18 item 10):
+// `retention history` shows a refused run's reason and counts, and a run
+// left "running" by a process that died (a PostgreSQL restart, SIGKILL) is
+// shown as interrupted as soon as no run holds the lock, not as running
+// until the next run.
+func TestRetentionHistoryTellsWhy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, w *world) {
+		w.must("migrate")
+		w.ingestFixture(genFixture(21, 40))
+		if r := w.run(nil, "retention", "run", "--at", at, "--max-share", "0.01"); r.code != 3 {
+			t.Fatalf("run with a tiny --max-share: %s", r)
+		}
+		db := w.open()
+		defer db.Close()
+		if _, err := db.Exec(context.Background(), "INSERT INTO retention_runs (run_id, at, started_at, policy_revision, outcome, counts, progress) VALUES ('R-dead', 1, 1, 'x', 'running', '{}', '{}')"); err != nil {
+			t.Fatal(err)
+		}
+		h := w.must("retention", "history")
+		if !strings.Contains(h.stdout, "refused") || !strings.Contains(h.stdout, "safety valve") || !strings.Contains(h.stdout, "more than the allowed 1.0%") {
+			t.Errorf("history does not say why the run was refused:\n%s", h.stdout)
+		}
+		if !strings.Contains(h.stdout, "R-dead  interrupted") {
+			t.Errorf("history shows a dead run as running:\n%s", h.stdout)
+		}
+		hj := w.must("--output", "json", "retention", "history")
+		if !strings.Contains(hj.stdout, `"reason"`) || !strings.Contains(hj.stdout, `"total"`) {
+			t.Errorf("history JSON lacks reason or total:\n%s", hj.stdout)
+		}
+	})
+}

@@ -109,3 +109,53 @@ func closedBy(t *testing.T, p *proc, path string) {
 	}
 	t.Fatal("the ingest never finished reading its first pass")
 }
+
+// TestIngestStdinLeavesNoNamedSpool (issue 17 item 10): `ingest -` killed
+// while it reads leaves no named file holding e-mail addresses in TMPDIR.
+func TestIngestStdinLeavesNoNamedSpool(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	tmp := t.TempDir()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	p := w.with("TMPDIR="+tmp).start(pr, "ingest", "-")
+	defer p.kill()
+	if _, err := pw.WriteString(iTicket("T-1", "u-spool", []string{"M-1"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the spool file exists (the process holds a file of tmp).
+	spooling := func() bool {
+		dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, tmp+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(cmdTimeout); !spooling(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) || p.finished() {
+			t.Fatalf("the ingest never spooled: %s", p.res)
+		}
+	}
+	named := func() []string {
+		ents, _ := os.ReadDir(tmp)
+		var n []string
+		for _, e := range ents {
+			n = append(n, e.Name())
+		}
+		return n
+	}
+	if n := named(); len(n) != 0 {
+		t.Errorf("while reading, TMPDIR holds named files: %v", n)
+	}
+	p.kill()
+	pw.Close()
+	if n := named(); len(n) != 0 {
+		t.Errorf("after a kill, TMPDIR holds: %v", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -95,4 +96,101 @@ func TestMissingStoreNotCreated(t *testing.T) {
 		}
 	}
 	w.must("--db", "sqlite:"+created, "requests", "list")
+}
+
+// TestPolicyErrorsShowNoSecret (issue 17 item 3): a policy directory with
+// a symlink to a file holding secrets (as /proc/self/environ does), or a
+// file holding them that fails to parse, never shows them, in text or JSON.
+func TestPolicyErrorsShowNoSecret(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	secret := "OUBLI_SECRET=fake-s3cret-77\x00PGPASSWORD=hunter2-pw\x00"
+	outside := w.file("environ", []byte(secret))
+	for i, mk := range []func(dir string){
+		func(dir string) { _ = os.Symlink(outside, filepath.Join(dir, "zz.rego")) },
+		func(dir string) { _ = os.WriteFile(filepath.Join(dir, "zz.rego"), []byte(secret), 0o600) },
+	} {
+		hostilePolicy("x := 1")(t, w, nil)
+		dir := filepath.Join(w.dir, "pol")
+		os.Remove(filepath.Join(dir, "zz.rego"))
+		mk(dir)
+		for _, args := range [][]string{
+			{"--policies", dir, "policy", "check"},
+			{"--policies", dir, "--output", "json", "policy", "check"},
+			{"--policies", dir, "retention", "plan", "--at", "2026-01-01"},
+		} {
+			r := w.run(nil, args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "zz.rego") {
+				t.Errorf("case %d %v: want exit 2 naming zz.rego: %s", i, args, r)
+			}
+			for _, s := range []string{"fake-s3cret", "hunter2", "OUBLI_SECRET", "e2e-test-secret"} {
+				if strings.Contains(r.stdout+r.stderr, s) {
+					t.Errorf("case %d %v: output shows %q: %s", i, args, s, r)
+				}
+			}
+		}
+	}
+}
+
+// slowPolicies copies the repository's policies and the slow fixture (a
+// nested `every` over numbers.range(1, 30000)) into dir.
+func slowPolicies(t *testing.T, w *world) string {
+	t.Helper()
+	hostilePolicy("x := 1")(t, w, nil)
+	dir := filepath.Join(w.dir, "pol")
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "policies", "slow", "slow.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.file("pol/slow.rego", b)
+	return dir
+}
+
+// TestSlowPolicyIsAPolicyError (issue 17 item 4): a policy too slow to
+// decide is a policy error under --policy-timeout (exit 2, nothing deleted,
+// the run's lock released), and SIGTERM stops an evaluation.
+func TestSlowPolicyIsAPolicyError(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(5, 6))
+	dir := slowPolicies(t, w)
+	before := w.counts()
+	for _, args := range [][]string{
+		{"--policies", dir, "--policy-timeout", "1s", "retention", "plan", "--at", "2035-01-01"},
+		{"--policies", dir, "--policy-timeout", "1s", "retention", "run", "--at", "2026-01-01", "--allow-large"},
+	} {
+		r := w.run(nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "did not decide within 1s") {
+			t.Fatalf("%v: want exit 2, too slow: %s", args, r)
+		}
+	}
+	if got := w.with("OUBLI_POLICY_TIMEOUT=1s").run(nil, "--policies", dir, "retention", "plan", "--at", "2035-01-01"); got.code != 2 {
+		t.Fatalf("OUBLI_POLICY_TIMEOUT: %s", got)
+	}
+	if r := w.run(nil, "--policy-timeout", "-1s", "inventory"); r.code != 2 || !strings.Contains(r.stderr, "--policy-timeout") {
+		t.Fatalf("negative --policy-timeout: %s", r)
+	}
+	data := func(m map[string]int64) string {
+		for k := range m {
+			if strings.Contains(k, "audit") || strings.Contains(k, "run") {
+				delete(m, k)
+			}
+		}
+		return fmt.Sprint(m)
+	}
+	if after := w.counts(); data(after) != data(before) {
+		t.Fatalf("a run whose policy was too slow changed data: %v -> %v", before, after)
+	}
+	// The lock was released: a run with sound policies proceeds.
+	w.must("retention", "run", "--at", "2026-01-01", "--allow-large")
+	// SIGTERM ends a long evaluation (here allowed ten minutes): the
+	// process ends on its own, well before the harness would kill it.
+	p := w.start(nil, "--policies", dir, "--policy-timeout", "10m", "retention", "plan", "--at", "2035-01-01")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait()
+	if r.code == 0 || r.code == -int(syscall.SIGKILL) {
+		t.Fatalf("retention plan after SIGTERM: %s", r)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -121,21 +122,39 @@ type Result struct {
 }
 
 // Reader ingests from r (for example stdin): it is spooled to a temporary
-// file first, since the load reads the data twice.
+// file first, since the load reads the data twice. Where the system lets a
+// file be reopened through /proc/self/fd (Linux), the spool file's name is
+// removed before any data is written to it, so that an ingest killed while
+// it reads leaves no file with e-mail addresses behind (issue 17).
 func Reader(ctx context.Context, db *store.DB, bs blobs.Store, r io.Reader, opts Options) (Result, error) {
 	f, err := os.CreateTemp("", "oubli-ingest-*.jsonl")
 	if err != nil {
 		return Result{}, fmt.Errorf("spool input: %w", err)
 	}
-	defer os.Remove(f.Name())
 	defer f.Close()
+	path := f.Name()
+	if p := fmt.Sprintf("/proc/self/fd/%d", f.Fd()); runtime.GOOS == "linux" && canReopen(p) {
+		if err := os.Remove(f.Name()); err != nil {
+			return Result{}, fmt.Errorf("spool input: %w", err)
+		}
+		path = p
+	} else {
+		defer os.Remove(f.Name())
+	}
 	if _, err := io.Copy(f, r); err != nil {
 		return Result{}, fmt.Errorf("spool input: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return Result{}, fmt.Errorf("spool input: %w", err)
+	return File(ctx, db, bs, path, opts)
+}
+
+// canReopen reports whether p (a /proc/self/fd link) can be opened.
+func canReopen(p string) bool {
+	g, err := os.Open(p)
+	if err != nil {
+		return false
 	}
-	return File(ctx, db, bs, f.Name(), opts)
+	g.Close()
+	return true
 }
 
 // File validates and loads the JSON Lines file at path.
@@ -257,11 +276,6 @@ func (s *idSet) add(id string, line int) int {
 	return 0
 }
 
-func (s *idSet) has(id string) bool {
-	_, ok := s.m[[2]uint64{maphash.String(s.s1, id), maphash.String(s.s2, id)}]
-	return ok
-}
-
 // userSeen is what the validation keeps per subject: where it was first
 // defined and a digest of its fields, so that two lines describing one
 // subject differently are caught.
@@ -299,8 +313,10 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 		attachments = newIDSet()
 		events      = newIDSet()
 		users       = make(map[[2]uint64]userSeen)
-		seed1       = maphash.MakeSeed()
-		seed2       = maphash.MakeSeed()
+		// E-mail addresses (normalised) → the subject that first had it.
+		emails = make(map[[2]uint64]userSeen)
+		seed1  = maphash.MakeSeed()
+		seed2  = maphash.MakeSeed()
 		// Subjects named only by account events so far: checked against the
 		// file's ticket lines and then against the store at the end.
 		eventUsers = make(map[string][]int32)
@@ -350,7 +366,9 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 		if len(fs) == 0 {
 			switch {
 			case rec.Ticket != nil:
-				ownership.addTicket(rec.Ticket, n)
+				k := [2]uint64{maphash.String(seed1, rec.Ticket.User.ID), maphash.String(seed2, rec.Ticket.User.ID)}
+				_, seen := users[k]
+				ownership.addTicket(rec.Ticket, n, !seen)
 			case rec.Event != nil:
 				ownership.add(store.OwnedEvent, rec.Event.ID, rec.Event.UserID, n, 0)
 			}
@@ -389,6 +407,15 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 				d := userDigest(seed1, seed2, u)
 				if seen, ok := users[k]; !ok {
 					users[k] = userSeen{line: int32(n), digest: d}
+					if u.Email != "" {
+						ek := store.NormalizeEmail(u.Email)
+						ek2 := [2]uint64{maphash.String(seed1, ek), maphash.String(seed2, ek)}
+						if other, ok := emails[ek2]; ok && other.digest != k {
+							fault(n, fmt.Sprintf("user.email: the subject on line %d has the same e-mail address (compared after normalisation: NFC, Unicode case folding)", other.line))
+						} else if !ok {
+							emails[ek2] = userSeen{line: int32(n), digest: k}
+						}
+					}
 					res.Subjects++
 					for _, l := range eventUsers[u.ID] {
 						deferred[int(l)] = true

@@ -170,7 +170,7 @@ func (b *batch) addTicket(t *ticket, subjects *idSet, line int) {
 	}}
 	if subjects.add(t.User.ID, line) == 0 {
 		l.subject = &store.Subject{
-			UserID: t.User.ID, Email: t.User.Email, Pseudo: t.User.Pseudo,
+			UserID: t.User.ID, Email: store.NormalizeEmail(t.User.Email), Pseudo: t.User.Pseudo,
 			AccountCreatedAt: store.NullMillis(t.User.CreatedAt), AccountClosedAt: store.NullMillis(t.User.ClosedAt),
 		}
 	}
@@ -220,6 +220,9 @@ func (b *batch) guard(ctx context.Context, tx *store.Tx, opts Options) error {
 		switch {
 		case l.ticket != nil:
 			uid = l.ticket.UserID.String
+			if l.subject != nil && l.subject.Email != "" {
+				owners.add(store.OwnedEmail, l.subject.Email, uid, l.line, 0)
+			}
 			owners.add(store.OwnedTicket, l.ticket.TicketID, uid, l.line, 0)
 			for i, m := range l.messages {
 				owners.add(store.OwnedMessage, m.MessageID, m.TicketID, l.line, i)

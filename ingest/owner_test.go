@@ -85,3 +85,43 @@ func TestReingestNeverMovesRecords(t *testing.T) {
 		}
 	})
 }
+
+// Issue 16 item 5, issue 17 item 9: ingest stores the one normalised form
+// of an e-mail address (found whatever its case or Unicode form), and
+// refuses an address another subject holds, in the file or in the store,
+// as LINE: reason without the address. Look-alikes stay distinct.
+func TestIngestEmailNormalisedAndCollisionsRefused(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		bs := newBlobs(t)
+		elise := ticketLine("T-1", "u-e", nil, nil)
+		elise["user"].(obj)["email"] = "ÉLISE@example.org"
+		if _, err := ingest.File(ctx, db, bs, writeFile(t, jsonl(t, elise)), opts()); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := store.FindSubject(ctx, db, store.SubjectKey{Email: "élise@example.org"}); err != nil || s.UserID != "u-e" {
+			t.Fatalf("lookup by a case variant: %v %v", s.UserID, err)
+		}
+		lookalike := ticketLine("T-2", "u-l", nil, nil)
+		lookalike["user"].(obj)["email"] = "\u0415LISE@example.org" // Cyrillic Е
+		if _, err := ingest.File(ctx, db, bs, writeFile(t, jsonl(t, lookalike)), opts()); err != nil {
+			t.Fatalf("a look-alike address is another address: %v", err)
+		}
+		other := ticketLine("T-3", "u-o", nil, nil)
+		other["user"].(obj)["email"] = "E\u0301lise@Example.org"
+		twin1 := ticketLine("T-4", "u-t1", nil, nil)
+		twin2 := ticketLine("T-5", "u-t2", nil, nil)
+		twin1["user"].(obj)["email"] = "twin@example.org"
+		twin2["user"].(obj)["email"] = "TWIN@example.org"
+		_, err := ingest.File(ctx, db, bs, writeFile(t, jsonl(t, other, twin1, twin2)), opts())
+		var fe *ingest.FaultsError
+		if !errors.As(err, &fe) || len(fe.Faults) != 2 ||
+			fe.Faults[0].Line != 1 || !strings.HasPrefix(fe.Faults[0].Reason, "user.email: another subject in the store holds this e-mail address") ||
+			fe.Faults[1].Line != 3 || !strings.HasPrefix(fe.Faults[1].Reason, "user.email: the subject on line 2 has the same e-mail address") {
+			t.Fatalf("want two e-mail faults, got %v", err)
+		}
+		if strings.Contains(strings.ToLower(err.Error()), "lise") || strings.Contains(strings.ToLower(err.Error()), "twin") {
+			t.Errorf("the faults echo the address: %v", err)
+		}
+	})
+}

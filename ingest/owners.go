@@ -47,8 +47,12 @@ func (c *ownerCheck) add(kind store.OwnedKind, id, owner string, line, index int
 	c.items = append(c.items, ownedItem{kind: kind, id: id, owner: owner, line: line, index: index})
 }
 
-// addTicket gathers a ticket line's records.
-func (c *ownerCheck) addTicket(t *ticket, line int) {
+// addTicket gathers a ticket line's records (and, the first time the file
+// names a subject, its e-mail address).
+func (c *ownerCheck) addTicket(t *ticket, line int, firstOfSubject bool) {
+	if firstOfSubject && t.User.Email != "" {
+		c.add(store.OwnedEmail, store.NormalizeEmail(t.User.Email), t.User.ID, line, 0)
+	}
 	c.add(store.OwnedTicket, t.ID, t.User.ID, line, 0)
 	for i, m := range t.Messages {
 		c.add(store.OwnedMessage, m.ID, t.ID, line, i)
@@ -69,7 +73,7 @@ func (c *ownerCheck) run(ctx context.Context, owners ownersFunc) ([]Fault, error
 		return nil, nil
 	}
 	var faults []Fault
-	for _, kind := range []store.OwnedKind{store.OwnedTicket, store.OwnedMessage, store.OwnedAttachment, store.OwnedEvent} {
+	for _, kind := range []store.OwnedKind{store.OwnedEmail, store.OwnedTicket, store.OwnedMessage, store.OwnedAttachment, store.OwnedEvent} {
 		var ids []string
 		for _, it := range c.items {
 			if it.kind == kind {
@@ -98,6 +102,8 @@ func (c *ownerCheck) run(ctx context.Context, owners ownersFunc) ([]Fault, error
 func ownerReason(it ownedItem) string {
 	const between = "(records never move between tickets)"
 	switch it.kind {
+	case store.OwnedEmail:
+		return "user.email: another subject in the store holds this e-mail address (compared after normalisation: NFC, Unicode case folding)"
 	case store.OwnedTicket:
 		return "ticket_id: this ticket belongs to another subject in the store (an owner change is refused)"
 	case store.OwnedMessage:

@@ -26,6 +26,9 @@ const (
 	ProblemBlobSizeMismatch = "attachment_blob_size_mismatch"
 	ProblemBlobHashMismatch = "attachment_blob_sha256_mismatch"
 	ProblemBlobWithoutRow   = "blob_without_row"
+	// ProblemNotABlob is a file in the blob directory whose name is not a
+	// blob key (put there by hand, or by another program): never removed.
+	ProblemNotABlob = "not_a_blob_file"
 )
 
 // DefaultGrace is how old a blob file without a row must be before Repair
@@ -45,7 +48,8 @@ type Options struct {
 	// DryRun makes Repair report what it would do without doing it.
 	DryRun bool
 	// Grace is the minimum age of an orphan blob file that Repair removes
-	// (DefaultGrace when 0).
+	// and that Check reports: a younger one may belong to an ingest that
+	// has not committed yet (DefaultGrace when 0).
 	Grace time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -71,6 +75,9 @@ type Report struct {
 	Attachments int64            `json:"attachments_checked"`
 	Blobs       int64            `json:"blobs_checked"`
 	Deep        bool             `json:"deep"`
+	// FreshBlobs counts blob files without a row younger than the grace
+	// period: left alone, not problems.
+	FreshBlobs int64 `json:"fresh_blobs_without_row"`
 	// BlobStore describes an object store (versioning, Object Lock,
 	// lifecycle warnings); nil for a directory.
 	BlobStore *blobs.Description `json:"blob_store,omitempty"`
@@ -124,9 +131,23 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 	if err != nil {
 		return r, err
 	}
+	cutoff := opts.Now().Add(-opts.Grace)
 	err = bs.Walk(ctx, func(key string) error {
 		r.Blobs++
-		if !referenced[key] && !queued[key] {
+		if referenced[key] || queued[key] {
+			return nil
+		}
+		mod, ok, err := age(ctx, bs, key)
+		switch {
+		case errors.Is(err, errNotABlob):
+			r.add(store.Problem{Kind: ProblemNotABlob, Ref: key}, opts.MaxListed)
+		case errors.Is(err, os.ErrNotExist):
+			// removed meanwhile (a drain)
+		case err != nil:
+			return err
+		case ok && mod.After(cutoff):
+			r.FreshBlobs++
+		default:
 			r.add(store.Problem{Kind: ProblemBlobWithoutRow, Ref: key}, opts.MaxListed)
 		}
 		return nil
@@ -190,6 +211,9 @@ type pather interface {
 	Path(key string) (string, error)
 }
 
+// errNotABlob marks a file of the blob directory whose name is not a key.
+var errNotABlob = errors.New("not a blob key")
+
 // stat returns a blob's size and modification time; ok is false when
 // the store has no files to stat and cannot stat objects either.
 func stat(ctx context.Context, bs blobs.Store, key string) (size int64, mod time.Time, ok bool, err error) {
@@ -208,7 +232,7 @@ func stat(ctx context.Context, bs blobs.Store, key string) (size int64, mod time
 	}
 	path, err := p.Path(key)
 	if err != nil {
-		return 0, time.Time{}, true, err
+		return 0, time.Time{}, true, fmt.Errorf("%w: %w", errNotABlob, err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -290,6 +314,7 @@ type RepairResult struct {
 	OrphansRemoved    int      `json:"orphan_blobs_removed"`
 	OrphansTooRecent  int      `json:"orphan_blobs_too_recent"`
 	OrphansUnknownAge int      `json:"orphan_blobs_unknown_age"`
+	NotBlobs          int      `json:"not_a_blob_files"` // files whose name is not a blob key: skipped
 	OrphanKeys        []string `json:"orphan_blob_keys"` // removed (or, in a dry run, to remove)
 	TempFilesRemoved  int      `json:"interrupted_writes_removed"`
 	GraceSeconds      int64    `json:"grace_seconds"`
@@ -352,6 +377,9 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			switch {
 			case errors.Is(err, os.ErrNotExist):
 				continue
+			case errors.Is(err, errNotABlob):
+				res.NotBlobs++
+				continue
 			case err != nil:
 				return err
 			case !ok:
@@ -377,7 +405,7 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 			Detail: map[string]any{
 				"blob_deletions_drained": res.DeletionsDrained, "orphan_blobs_removed": res.OrphansRemoved,
 				"orphan_blobs_too_recent": res.OrphansTooRecent, "grace_seconds": res.GraceSeconds,
-				"interrupted_writes_removed": res.TempFilesRemoved,
+				"interrupted_writes_removed": res.TempFilesRemoved, "not_a_blob_files": res.NotBlobs,
 			},
 		})
 		res.AuditSeq = seq

@@ -85,7 +85,7 @@ func (e *Engine) decideOne(ctx context.Context, q rego.PreparedEvalQuery, what s
 	if err != nil {
 		return nil, err
 	}
-	v, err := evalRaw(ctx, q, what+" decisions", input, at)
+	v, err := e.evalRaw(ctx, q, what+" decisions", input, at)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,7 @@ func toInt64(v any) (int64, error) {
 // decisions (see Cutoff).
 func (e *Engine) Candidates(ctx context.Context, at time.Time) (map[string]Cutoff, error) {
 	in := ast.NewObject(ast.Item(ast.StringTerm("now_ms"), ast.NumberTerm(json.Number(strconv.FormatInt(at.UnixMilli(), 10)))))
-	v, err := evalOne(ctx, e.cutoffs, "retention cutoffs", in, at)
+	v, err := e.evalOne(ctx, e.cutoffs, "retention cutoffs", in, at)
 	if err != nil {
 		return nil, err
 	}

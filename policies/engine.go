@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -40,6 +43,10 @@ type Engine struct {
 	erasure   rego.PreparedEvalQuery
 	cutoffs   rego.PreparedEvalQuery
 	deadline  rego.PreparedEvalQuery
+
+	// evalTimeout bounds one evaluation (DefaultEvalTimeout unless the
+	// loading context said otherwise, see WithEvalTimeout).
+	evalTimeout time.Duration
 
 	purposes    []Purpose
 	recipients  []Recipient
@@ -91,7 +98,11 @@ func Capabilities() *ast.Capabilities {
 	return caps
 }
 
-// LoadDir loads the *.rego files of dir (not recursive).
+// LoadDir loads the *.rego files of dir (not recursive). Only regular files
+// inside dir are read: a symlink leading out of it, a device or a FIFO is
+// refused by name, its contents never read (issue 17: a link to
+// /proc/self/environ printed the environment in a parse error). Symlinks
+// that stay inside dir (as Kubernetes ConfigMap mounts make) are followed.
 func LoadDir(ctx context.Context, dir string) (*Engine, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -100,7 +111,64 @@ func LoadDir(ctx context.Context, dir string) (*Engine, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: policies directory %s is not a directory", ErrPolicy, dir)
 	}
-	return Load(ctx, os.DirFS(dir))
+	files, err := readPolicyDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return load(ctx, files)
+}
+
+// maxPolicyFile bounds one policy file's size.
+const maxPolicyFile = 16 << 20
+
+// readPolicyDir reads the *.rego files of dir through an os.Root, which
+// refuses any path (symlinks included) that leads out of dir, and keeps
+// regular files only; a FIFO is opened without blocking.
+func readPolicyDir(dir string) (map[string]string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: policies directory: %v", ErrPolicy, err)
+	}
+	defer root.Close()
+	names, err := fs.Glob(root.FS(), "*.rego")
+	if err != nil {
+		return nil, fmt.Errorf("%w: list policies: %v", ErrPolicy, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no *.rego file found", ErrPolicy)
+	}
+	files := make(map[string]string, len(names))
+	for _, n := range names {
+		b, err := readRegular(root, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrPolicy, n, err)
+		}
+		files[n] = string(b)
+	}
+	return files, nil
+}
+
+func readRegular(root *os.Root, name string) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the policy's name, said once
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if st.Size() > maxPolicyFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxPolicyFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 }
 
 // Load parses every *.rego file at the root of fsys, compiles them in strict
@@ -112,7 +180,13 @@ func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{files: files, caps: Capabilities()}
+	return load(ctx, files)
+}
+
+// load compiles and prepares the policy files (name → source).
+func load(ctx context.Context, files map[string]string) (*Engine, error) {
+	var err error
+	e := &Engine{files: files, caps: Capabilities(), evalTimeout: evalTimeoutFrom(ctx)}
 	e.revision = revision(files)
 	if e.modules, err = parseModules(files, e.caps); err != nil {
 		return nil, err
@@ -124,7 +198,7 @@ func Load(ctx context.Context, fsys fs.FS) (*Engine, error) {
 		WithUseTypeCheckAnnotations(true)
 	e.compiler.Compile(e.modules)
 	if e.compiler.Failed() {
-		return nil, fmt.Errorf("%w: compile: %v", ErrPolicy, e.compiler.Errors)
+		return nil, fmt.Errorf("%w: compile: %s", ErrPolicy, sourceless(e.compiler.Errors))
 	}
 	prep := func(q string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
@@ -208,7 +282,7 @@ func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*
 			RegoVersion:       ast.RegoV1,
 		})
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, sourceless(err))
 			continue
 		}
 		mods[n] = m
@@ -217,6 +291,34 @@ func parseModules(files map[string]string, caps *ast.Capabilities) (map[string]*
 		return nil, fmt.Errorf("%w: parse: %s", ErrPolicy, strings.Join(errs, "; "))
 	}
 	return mods, nil
+}
+
+// quoted matches quoted text inside an error message.
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|` + "`[^`]*`")
+
+// sourceless formats a parse or compile error as "file:line:col: code:
+// message" for each error, without the source lines OPA adds as details and
+// with quoted text masked: a file that is not a policy (a secret, an
+// environment) is named and located, never shown.
+func sourceless(err error) string {
+	var errs ast.Errors
+	var one *ast.Error
+	switch {
+	case errors.As(err, &errs):
+	case errors.As(err, &one):
+		errs = ast.Errors{one}
+	default:
+		return "(details withheld: they may show the file's contents)"
+	}
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
+		loc := "?"
+		if e.Location != nil {
+			loc = fmt.Sprintf("%s:%d:%d", e.Location.File, e.Location.Row, e.Location.Col)
+		}
+		out = append(out, fmt.Sprintf("%s: %s: %s", loc, e.Code, quoted.ReplaceAllString(e.Message, "…")))
+	}
+	return strings.Join(out, "; ")
 }
 
 // Revision identifies the policies: a hash over every policy file, which
@@ -235,15 +337,69 @@ func (e *Engine) Source(name string) (string, bool) {
 // IsTestFile reports whether a policy file holds Rego unit tests.
 func IsTestFile(name string) bool { return strings.HasSuffix(path.Base(name), "_test.rego") }
 
+// DefaultEvalTimeout bounds one policy evaluation (a batch of decisions, a
+// static document) unless WithEvalTimeout says otherwise: a policy too slow
+// to decide is a policy error, so that nothing is deleted on its account
+// and no lock is held for ever (issue 17: a nested `every` ran 727 s).
+const DefaultEvalTimeout = 60 * time.Second
+
+type evalTimeoutKey struct{}
+
+// WithEvalTimeout returns a context that makes Load and LoadDir build an
+// engine whose evaluations each get at most d (d > 0).
+func WithEvalTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, evalTimeoutKey{}, d)
+}
+
+func evalTimeoutFrom(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(evalTimeoutKey{}).(time.Duration); ok && d > 0 {
+		return d
+	}
+	return DefaultEvalTimeout
+}
+
+// SetEvalTimeout changes the bound of one evaluation (d > 0).
+func (e *Engine) SetEvalTimeout(d time.Duration) {
+	if d > 0 {
+		e.evalTimeout = d
+	}
+}
+
+// EvalTimeout returns the bound of one evaluation.
+func (e *Engine) EvalTimeout() time.Duration { return e.evalTimeout }
+
+// eval runs a prepared query under the evaluation deadline. Past the
+// deadline the evaluation stops and the error wraps ErrPolicy; when ctx
+// itself ends (a signal), ctx's error is returned.
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, what string, opts ...rego.EvalOption) (rego.ResultSet, error) {
+	limit := e.evalTimeout
+	if limit <= 0 {
+		limit = DefaultEvalTimeout
+	}
+	ectx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	rs, err := q.Eval(ectx, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if ectx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s did not decide within %s (the policy is too slow; see --policy-timeout)", ErrPolicy, what, limit)
+		}
+		return nil, policyEvalError(what, err)
+	}
+	return rs, nil
+}
+
 // evalOne evaluates a prepared query and returns its single value.
-func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (any, error) {
+func (e *Engine) evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (any, error) {
 	opts := []rego.EvalOption{rego.EvalParsedInput(input)}
 	if !at.IsZero() {
 		opts = append(opts, rego.EvalTime(at))
 	}
-	rs, err := q.Eval(ctx, opts...)
+	rs, err := e.eval(ctx, q, what, opts...)
 	if err != nil {
-		return nil, policyEvalError(what, err)
+		return nil, err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)
@@ -253,11 +409,11 @@ func evalOne(ctx context.Context, q rego.PreparedEvalQuery, what string, input a
 
 // evalRaw is evalOne returning the evaluator's own value, without the
 // conversion to Go maps and slices.
-func evalRaw(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (ast.Value, error) {
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(at),
+func (e *Engine) evalRaw(ctx context.Context, q rego.PreparedEvalQuery, what string, input ast.Value, at time.Time) (ast.Value, error) {
+	rs, err := e.eval(ctx, q, what, rego.EvalParsedInput(input), rego.EvalTime(at),
 		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }))
 	if err != nil {
-		return nil, policyEvalError(what, err)
+		return nil, err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return nil, fmt.Errorf("%w: %s is undefined", ErrPolicy, what)

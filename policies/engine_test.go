@@ -139,10 +139,11 @@ func TestBrokenPolicies(t *testing.T) {
 		{"undefined", false, []string{"no rule decides tickets T-old"}},
 		{"conflict", false, []string{"tickets.open", "tickets.rogue", "T-open"}},
 		{"conflict_function", false, []string{"two rules disagree", "rogue.rego"}},
+		{"slow", false, []string{"retention decisions did not decide within 300ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			e, err := Load(context.Background(), overlay(t, tt.fixture))
+			e, err := Load(WithEvalTimeout(context.Background(), 300*time.Millisecond), overlay(t, tt.fixture))
 			if !tt.atLoad {
 				if err != nil {
 					t.Fatalf("Load: %v", err)

@@ -23,7 +23,7 @@ func FuzzBuildInput(f *testing.F) {
 	f.Add("tickets", "T-1", "closed_at", int64(1551780000000), 1.5, "closed", true, uint8(0))
 	f.Add("", "x' OR '1'='1", "id", int64(-1), math.Inf(1), "", false, uint8(1))
 	f.Add("subjects", "\x00", "__proto__", int64(math.MaxInt64), math.NaN(), "<script>", true, uint8(2))
-	f.Add("agent_stats", "\xff", "day", int64(0), -0.0, "2019-01-01", false, uint8(3))
+	f.Add("agent_stats", "\xff", "day", int64(0), math.Copysign(0, -1), "2019-01-01", false, uint8(3))
 	f.Fuzz(func(t *testing.T, cat, id, key string, n int64, x float64, s string, b bool, kind uint8) {
 		var v any
 		switch kind % 8 {

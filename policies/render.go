@@ -110,6 +110,9 @@ func renderMarkdown(w io.Writer, s Schedule) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Retention schedule and register of processing\n\n")
 	p("Rendered from the oubli policies, revision `%s`. Art. 30 GDPR.\n\n", s.Revision)
+	if s.Approval != "" {
+		p("**Approval:** %s\n\n", s.Approval)
+	}
 	p("- Controller: %s (%s)\n", cell(s.Controller.Name), cell(s.Controller.Email))
 	p("- Data Protection Officer: %s (%s)\n\n", cell(s.DPO.Name), cell(s.DPO.Email))
 	p("## Retention schedule\n\n")
@@ -168,6 +171,7 @@ th{background:#f0f0f0}code{font-family:ui-monospace,Menlo,monospace;font-size:.9
 <body>
 <h1>Retention schedule and register of processing</h1>
 <p class="meta">Rendered from the oubli policies, revision <code>{{.Revision}}</code>. Art. 30 GDPR.</p>
+{{with .Approval}}<p class="meta" id="approval"><strong>Approval:</strong> {{.}}</p>{{end}}
 <p>Controller: {{.Controller.Name}} ({{.Controller.Email}})<br>Data Protection Officer: {{.DPO.Name}} ({{.DPO.Email}})</p>
 <h2>Retention schedule</h2>
 <table>

@@ -28,7 +28,7 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 		if err != nil {
 			return err
 		}
-		v, err := evalOne(ctx, pq, q, ast.NewObject(), time.Time{})
+		v, err := e.evalOne(ctx, pq, q, ast.NewObject(), time.Time{})
 		if err != nil {
 			return err
 		}
@@ -143,7 +143,7 @@ func (e *Engine) RequestDeadline(ctx context.Context, requestType string, receiv
 		ast.Item(ast.StringTerm("type"), ast.StringTerm(requestType)),
 		ast.Item(ast.StringTerm("received_ns"), ast.NumberTerm(json.Number(strconv.FormatInt(received.UnixNano(), 10)))),
 	)
-	v, err := evalOne(ctx, e.deadline, fmt.Sprintf("deadline for a %q request", requestType), in, received)
+	v, err := e.evalOne(ctx, e.deadline, fmt.Sprintf("deadline for a %q request", requestType), in, received)
 	if err != nil {
 		return due, maxExtended, err
 	}

@@ -163,4 +163,7 @@ type Schedule struct {
 	Purposes   []Purpose        `json:"purposes"`
 	Recipients []Recipient      `json:"recipients"`
 	Rules      []RuleDoc        `json:"rules"`
+	// Approval is the revision's approval status in the store it was
+	// rendered against (oubli policy approve), "" when rendered without one.
+	Approval string `json:"approval,omitempty"`
 }

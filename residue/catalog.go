@@ -109,6 +109,11 @@ var Tables = []Table{
 	// forgotten (user_id NULL) a mention there is a finding.
 	{Name: "dsr_requests", PK: "request_id", Ticket: "NULL",
 		Owner: "SELECT r.user_id, " + keptSubject + " FROM dsr_requests r LEFT JOIN subjects s ON s.user_id = r.user_id WHERE r.request_id = ?"},
+	// The statistics' change log (stats/): user ids of subjects whose
+	// figures changed (kinds 'u' and 's'), deleted with the subject row by a
+	// trigger.
+	{Name: "stats_dirty", PK: "id", Ticket: "NULL",
+		Owner: "SELECT CASE WHEN d.kind IN ('u', 's') THEN d.key END, " + keptSubject + " FROM stats_dirty d LEFT JOIN subjects s ON d.kind IN ('u', 's') AND s.user_id = d.key WHERE CAST(d.id AS TEXT) = ?"},
 	{Name: "legal_holds", PK: "hold_id", Ticket: "ticket_id",
 		Owner: "SELECT COALESCE(h.user_id, t.user_id), CASE WHEN s.restricted OR t.restricted THEN 1 ELSE 0 END FROM legal_holds h LEFT JOIN tickets t ON t.ticket_id = h.ticket_id LEFT JOIN subjects s ON s.user_id = h.user_id WHERE h.hold_id = ?"},
 }
@@ -156,6 +161,9 @@ var Catalog = []Column{
 	{"agent_stats", "agent_id", None, "a staff member's id, not a customer's"},
 	{"agent_stats", "day", None, "date"},
 
+	{"stats_dirty", "kind", None, "enumeration"},
+	{"stats_dirty", "key", Key, ""},
+
 	{"dsr_requests", "request_id", None, "internal id"},
 	{"dsr_requests", "type", None, "enumeration"},
 	{"dsr_requests", "user_id", Key, ""},
@@ -194,6 +202,9 @@ var Catalog = []Column{
 	{"retention_runs", "outcome", None, "enumeration"},
 	{"retention_runs", "counts", None, "JSON of counts"},
 	{"retention_runs", "progress", None, "JSON of counts"},
+
+	{"stats_dirty", "kind", None, "enumeration"},
+	{"stats_dirty", "key", Key, ""},
 
 	{"residue_worklist", "subject_ref", None, "keyed hash"},
 	{"residue_worklist", "token_hash", None, "keyed hash"},

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/store"
@@ -35,6 +36,8 @@ type Report struct {
 	// Unclassified lists text columns of the schema the catalog does not
 	// classify; the sweep reads them as personal text.
 	Unclassified []string `json:"unclassified,omitempty"`
+	// Seconds is how long the check took.
+	Seconds float64 `json:"seconds"`
 }
 
 func newReport() *Report {
@@ -65,7 +68,9 @@ type Subject struct {
 // contents are left to the sweep and listed under Deferred. On SQLite it
 // first checkpoints the WAL, which holds earlier page images.
 func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) (*Report, error) {
+	start := time.Now()
 	res := newReport()
+	defer func() { res.Seconds = time.Since(start).Seconds() }()
 	res.BlobsKept = s.KeptBlobs
 	switch ok, err := db.Checkpoint(ctx); {
 	case err != nil:
@@ -317,6 +322,8 @@ func ownerCol(t Table) string {
 	switch t.Name {
 	case "subjects", "tickets", "account_events", "subject_stats", "objections", "dsr_requests", "legal_holds":
 		return "user_id"
+	case "stats_dirty":
+		return "key" // the look-up is by identifier: a row found holds a user id
 	}
 	return "NULL"
 }

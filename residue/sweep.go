@@ -33,11 +33,15 @@ type SweepOptions struct {
 // SweepReport says what a sweep looked at and found (places and counts; the
 // findings by id, never a value).
 type SweepReport struct {
-	Subjects     int              `json:"subjects"`
-	Scanned      map[string]int64 `json:"scanned"` // rows per table, and "blobs"
-	Found        map[string]int64 `json:"found"`   // residue in the erased subjects' own records
-	Kept         map[string]int64 `json:"kept"`
-	Findings     []Finding        `json:"findings"` // new findings in other people's records
+	Subjects int              `json:"subjects"`
+	Scanned  map[string]int64 `json:"scanned"` // rows per table, and "blobs"
+	Found    map[string]int64 `json:"found"`   // residue in the erased subjects' own records
+	Kept     map[string]int64 `json:"kept"`
+	Findings []Finding        `json:"findings"` // new findings in other people's records
+	// Ambiguous counts hits of weak identifiers only (a pseudo, a short or
+	// all-digit user id) per place: a word or a number as often as a
+	// mention, so counted for the DPO, not listed one by one.
+	Ambiguous    map[string]int64 `json:"ambiguous"`
 	StrayFiles   int64            `json:"stray_files"`
 	Unclassified []string         `json:"unclassified,omitempty"`
 	Tokens       int64            `json:"distinct_tokens_hashed"`
@@ -66,7 +70,7 @@ type matcher struct {
 	window []string
 }
 
-const cacheMax = 1 << 20
+const cacheMax = 1 << 18
 
 func (m *matcher) lookup(tok string) []want {
 	if w, ok := m.cache[tok]; ok {
@@ -116,7 +120,7 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 		now = opt.Now
 	}
 	start := time.Now()
-	rep := &SweepReport{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, Findings: []Finding{}}
+	rep := &SweepReport{Scanned: map[string]int64{}, Found: map[string]int64{}, Kept: map[string]int64{}, Findings: []Finding{}, Ambiguous: map[string]int64{}}
 	var work []struct {
 		Subject  string `db:"subject_ref"`
 		Hash     string `db:"token_hash"`
@@ -185,6 +189,14 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 				}
 				continue
 			}
+			strong := false
+			for _, w := range ws {
+				strong = strong || w.strength == "strong"
+			}
+			if !strong {
+				rep.Ambiguous[hi.place]++
+				continue
+			}
 			f := Finding{Place: hi.place, RowRef: hi.pk, SubjectRef: subj, Strength: "weak", Status: "open", FoundAt: at}
 			if hi.pk != "" {
 				if t, ok := tableOf(hi.table); ok && t.PKPersonal {
@@ -240,7 +252,7 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 	if _, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 		At: at, Actor: opt.Actor, Action: "residue.sweep", Outcome: rep.Outcome,
 		Detail: map[string]any{"subjects": rep.Subjects, "scanned": rep.Scanned, "found": rep.Found, "kept": rep.Kept,
-			"findings": findingIDs, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds},
+			"findings": findingIDs, "ambiguous": rep.Ambiguous, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds},
 	}); err != nil {
 		return nil, err
 	}
@@ -269,6 +281,18 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 			ErrFound, strings.Join(list, ", "), found, strongFindings)
 	}
 	return rep, nil
+}
+
+// record keeps a hit for classification when it holds a strong identifier;
+// a hit of weak identifiers only is counted under Ambiguous.
+func record(hits []hit, h hit, rep *SweepReport) []hit {
+	for _, w := range h.wants {
+		if w.strength == "strong" {
+			return append(hits, h)
+		}
+	}
+	rep.Ambiguous[h.place]++
+	return hits
 }
 
 // scanStore reads every Key and Text column of the catalog, and every text
@@ -323,7 +347,7 @@ func scanStore(ctx context.Context, db *store.DB, m *matcher, rep *SweepReport) 
 				m.reset()
 				Tokens(v, func(tok string, _, _ int) { ws = append(ws, m.feed(tok)...) })
 				if len(ws) > 0 {
-					hits = append(hits, hit{place: tt.Table + "." + c, table: tt.Table, pk: raw[0].String, wants: ws})
+					hits = record(hits, hit{place: tt.Table + "." + c, table: tt.Table, pk: raw[0].String, wants: ws}, rep)
 				}
 			}
 		}
@@ -385,7 +409,7 @@ func scanBlobs(ctx context.Context, bs blobs.Store, m *matcher, rep *SweepReport
 		}
 		st.flush()
 		if len(ws) > 0 {
-			hits = append(hits, hit{place: "blobs", pk: key, blob: true, wants: ws})
+			hits = record(hits, hit{place: "blobs", pk: key, blob: true, wants: ws}, rep)
 		}
 		return nil
 	})

@@ -127,6 +127,58 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	return rep, nil
 }
 
+// History returns the latest runs, newest first. A run recorded as running
+// while no run holds the lock died before recording its end (SIGKILL, a
+// lost connection, a database restart): it is recorded as interrupted first,
+// so that the history never shows a dead run as running.
+func History(ctx context.Context, db *store.DB, limit int) ([]store.RetentionRun, error) {
+	runs, err := store.ListRetentionRuns(ctx, db, limit)
+	if err != nil {
+		return nil, err
+	}
+	running := false
+	for _, r := range runs {
+		running = running || r.Outcome == "running"
+	}
+	if !running {
+		return runs, nil
+	}
+	lock, err := db.TryLock(ctx, LockName)
+	if err != nil {
+		return runs, nil // a run is live (or the lock cannot be taken): as recorded
+	}
+	defer lock.Unlock()
+	if _, err := store.InterruptDeadRuns(ctx, db); err != nil {
+		return nil, err
+	}
+	return store.ListRetentionRuns(ctx, db, limit)
+}
+
+// RunReason returns, from a finished run's recorded counts, why it did not
+// end ok (the safety valve's or the error's text), or "".
+func RunReason(counts string) string {
+	var d struct {
+		Error string `json:"error"`
+		Valve *struct {
+			Category string  `json:"category"`
+			Count    int64   `json:"count"`
+			Total    int64   `json:"total"`
+			MaxShare float64 `json:"max_share"`
+			During   bool    `json:"during_run"`
+		} `json:"valve"`
+	}
+	if json.Unmarshal([]byte(counts), &d) != nil {
+		return ""
+	}
+	if d.Valve != nil {
+		v := ValveError{Category: d.Valve.Category, Count: d.Valve.Count, Total: d.Valve.Total, MaxShare: d.Valve.MaxShare, During: d.Valve.During}
+		if v.Total > 0 {
+			return v.Error()
+		}
+	}
+	return d.Error
+}
+
 func planOpts(o Options) Options {
 	o.Explain = 0
 	o.Progress = nil

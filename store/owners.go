@@ -16,6 +16,9 @@ const (
 	OwnedMessage
 	OwnedAttachment
 	OwnedEvent
+	// OwnedEmail maps a normalised e-mail address (NormalizeEmail) to a
+	// subject holding it.
+	OwnedEmail
 )
 
 // ownerQueries select (id, owner) of the given ids. An anonymised ticket is
@@ -25,6 +28,7 @@ var ownerQueries = map[OwnedKind]string{
 	OwnedMessage:    "SELECT message_id AS id, ticket_id AS owner FROM messages WHERE message_id IN (?)",
 	OwnedAttachment: "SELECT attachment_id AS id, ticket_id AS owner FROM attachments WHERE attachment_id IN (?)",
 	OwnedEvent:      "SELECT event_id AS id, user_id AS owner FROM account_events WHERE event_id IN (?)",
+	OwnedEmail:      "SELECT email AS id, user_id AS owner FROM subjects WHERE email IN (?) ORDER BY user_id",
 }
 
 // RecordOwners returns, for those of ids the store holds, the id of their

@@ -55,6 +55,19 @@ func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted
 	return interrupted, nil
 }
 
+// InterruptDeadRuns marks every run recorded as running as interrupted.
+// Call it only while holding the retention lock: then no run is live, and a
+// run recorded as running died (SIGKILL, a lost connection, a server
+// restart) before it could record its end.
+func InterruptDeadRuns(ctx context.Context, q Querier) (int64, error) {
+	res, err := q.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE outcome = 'running'")
+	if err != nil {
+		return 0, fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // UpdateRetentionRun stores a running run's counts and progress; called in
 // each batch's transaction so the counts always match what was committed.
 // A run no longer recorded as running (another run, which could take the
@@ -503,12 +516,36 @@ func LockPurgeBatch(ctx context.Context, tx *Tx) error {
 	return nil
 }
 
-// lockForHold is AddHold's side of LockPurgeBatch.
+// holdLockPatience is how long a new hold polls for a gap between purge
+// batches before it queues for the lock (see lockForHold).
+const holdLockPatience = 5 * time.Second
+
+// lockForHold is AddHold's side of LockPurgeBatch. A queued exclusive
+// request makes every later shared request wait behind it in PostgreSQL's
+// lock manager: a hold queued behind a slow batch would stall the run's
+// next batches too. So the hold first polls for a gap between batches
+// (pg_try_advisory_xact_lock), and only queues after holdLockPatience, so
+// that it is never starved by batches that overlap (--workers > 1).
 func lockForHold(ctx context.Context, tx *Tx) error {
 	if tx.dialect != Postgres {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", lockKey(holdsLock)); err != nil {
+	key := lockKey(holdsLock)
+	for deadline := time.Now().Add(holdLockPatience); time.Now().Before(deadline); {
+		var ok bool
+		if err := tx.Get(ctx, &ok, "SELECT pg_try_advisory_xact_lock(?)", key); err != nil {
+			return fmt.Errorf("hold: lock out purge batches: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hold: lock out purge batches: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", key); err != nil {
 		return fmt.Errorf("hold: lock out purge batches: %w", err)
 	}
 	return nil

@@ -242,9 +242,9 @@ func frozenDays(ctx context.Context, tx *Tx, days []string, all bool) (map[strin
 // agent message after the first user message the agent wrote that day) and
 // their average delay in seconds. Named rows of the planned days (of every
 // day when all) are removed first; a day with form none gets no row. Days
-// holding anonymised rows are left untouched. Unless all, the statements
-// read only the tickets in which an agent wrote on a planned day: the cost
-// follows the days, not the store. It returns the number of rows written.
+// holding anonymised rows are left untouched. The statements read only the
+// tickets in which an agent wrote on a planned day: the cost follows the
+// days, not the store. It returns the number of rows written.
 func RecomputeAgentStats(ctx context.Context, tx *Tx, sc StatsScope, plan map[string]AgentStatsForm, all bool) (int64, error) {
 	if len(plan) == 0 && !all {
 		return 0, nil
@@ -283,11 +283,14 @@ func RecomputeAgentStats(ctx context.Context, tx *Tx, sc StatsScope, plan map[st
 	if err != nil {
 		return 0, fmt.Errorf("clear agent_stats: %w", err)
 	}
-	n1, err := insertAgentStats(ctx, tx, sc, named, false, !all)
+	// Each form's statement reads only the tickets of its days, so the
+	// named and the anonymised statements of a full recomputation share
+	// the store between them instead of reading it twice.
+	n1, err := insertAgentStats(ctx, tx, sc, named, false, true)
 	if err != nil {
 		return 0, err
 	}
-	n2, err := insertAgentStats(ctx, tx, sc, anon, true, !all)
+	n2, err := insertAgentStats(ctx, tx, sc, anon, true, true)
 	if err != nil {
 		return 0, err
 	}

@@ -30,8 +30,10 @@ func (k SubjectKey) String() string {
 	return "subject (by e-mail)"
 }
 
-// FindSubject loads the subject named by k. E-mail lookup is
-// case-insensitive. ErrNotFound when there is none.
+// FindSubject loads the subject named by k. An e-mail address is compared
+// after NormalizeEmail (ingest stores that form); addresses stored before
+// it are still found by an ASCII case-insensitive match. ErrNotFound when
+// there is none.
 func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) {
 	if err := k.Validate(); err != nil {
 		return Subject{}, err
@@ -43,8 +45,9 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 		err = q.Get(ctx, &s, "SELECT "+cols+" FROM subjects WHERE user_id = ?", k.UserID)
 	} else {
 		var all []Subject
-		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email = ? OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
-			k.Email, strings.ToLower(strings.TrimSpace(k.Email)))
+		raw := strings.TrimSpace(k.Email)
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN (?, ?) OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+			raw, NormalizeEmail(raw), strings.ToLower(raw))
 		switch {
 		case err != nil:
 		case len(all) == 0:
@@ -162,4 +165,42 @@ func SearchSubjects(ctx context.Context, q Querier, sq SubjectQuery) ([]SubjectM
 		return nil, fmt.Errorf("no subject has this %s: %w", what, ErrNotFound)
 	}
 	return out, nil
+}
+
+// EmailHolders returns, for the given normalised e-mail addresses
+// (NormalizeEmail), the user ids of the subjects that hold each.
+func EmailHolders(ctx context.Context, q Querier, emails []string) (map[string][]string, error) {
+	holders := make(map[string][]string)
+	const batch = 500
+	for i := 0; i < len(emails); i += batch {
+		part := emails[i:min(i+batch, len(emails))]
+		query, args, err := In("SELECT email, user_id FROM subjects WHERE email IN (?)", part)
+		if err != nil {
+			return nil, err
+		}
+		var rows []struct {
+			Email  string `db:"email"`
+			UserID string `db:"user_id"`
+		}
+		if err := q.Select(ctx, &rows, query, args...); err != nil {
+			return nil, fmt.Errorf("look up e-mail addresses: %w", err)
+		}
+		for _, r := range rows {
+			holders[r.Email] = append(holders[r.Email], r.UserID)
+		}
+	}
+	return holders, nil
+}
+
+// EmailHeldByOther reports whether a subject other than userID holds the
+// e-mail address (compared as FindSubject compares).
+func EmailHeldByOther(ctx context.Context, q Querier, email, userID string) (bool, error) {
+	raw := strings.TrimSpace(email)
+	var n int
+	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN (?, ?) OR LOWER(email) = ?) AND user_id <> ?",
+		raw, NormalizeEmail(raw), strings.ToLower(raw), userID)
+	if err != nil {
+		return false, fmt.Errorf("look up e-mail address: %w", err)
+	}
+	return n > 0, nil
 }

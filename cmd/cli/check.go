@@ -36,6 +36,9 @@ func newCheckCmd(e *Env) *cobra.Command {
 			if opts.DryRun && !repair {
 				return usageErrorf("--dry-run goes with --repair")
 			}
+			if opts.Grace <= 0 {
+				return usageErrorf("--grace %s: want a positive duration (e.g. 10m, 1s)", opts.Grace)
+			}
 			db, err := e.Store()
 			if err != nil {
 				return err
@@ -59,6 +62,9 @@ func newCheckCmd(e *Env) *cobra.Command {
 					}
 					e.Printf("repair: %s %d queued blob deletion(s) and %d orphan blob file(s); %d orphan(s) younger than %ds left alone\n",
 						verb, rr.DeletionsDrained, rr.OrphansRemoved, rr.OrphansTooRecent, rr.GraceSeconds)
+					if rr.NotBlobs > 0 {
+						e.Printf("repair: %d file(s) in the blob directory are not blob keys: skipped, left for you (check lists them)\n", rr.NotBlobs)
+					}
 				}
 				if rr.DryRun {
 					if e.JSON() {
@@ -93,7 +99,7 @@ func newCheckCmd(e *Env) *cobra.Command {
 	c.Flags().BoolVar(&sweep, "residue", false, "sweep the store and every blob, in one pass, for the subjects erased since the last sweep; exit 1 naming table.column or blobs on a hit")
 	c.Flags().BoolVar(&repair, "repair", false, "finish queued blob deletions and remove orphan blob files")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --repair: show what would be removed, remove nothing")
-	c.Flags().DurationVar(&opts.Grace, "grace", integrity.DefaultGrace, "with --repair: leave orphan blob files younger than this")
+	c.Flags().DurationVar(&opts.Grace, "grace", integrity.DefaultGrace, "blob files without a row younger than this are an ingest in progress: not reported, not removed (> 0)")
 	return c
 }
 
@@ -106,6 +112,9 @@ func printCheck(e *Env, rep integrity.Report) {
 	}
 	if rep.Clean {
 		e.Printf("clean: %d attachment(s) and %d blob file(s) checked%s\n", rep.Attachments, rep.Blobs, map[bool]string{true: " (deep)"}[rep.Deep])
+		if rep.FreshBlobs > 0 {
+			e.Printf("%d blob file(s) without a row younger than --grace left alone (an ingest in progress)\n", rep.FreshBlobs)
+		}
 		return
 	}
 	kinds := make([]string, 0, len(rep.Counts))

@@ -72,7 +72,12 @@ func lookupIn(set *ledger.Set, h *store.Hasher) func(userID, email string) (bool
 		if email == "" {
 			return false, nil
 		}
-		_, ok := set.ByEmail(h.Hash("email", email))
+		// The address as given and in the normalised form ingest stores
+		// (entries written before the normalisation hold the former).
+		if _, ok := set.ByEmail(h.Hash("email", email)); ok {
+			return true, nil
+		}
+		_, ok := set.ByEmail(h.Hash("email", store.NormalizeEmail(email)))
 		return ok, nil
 	}
 }

@@ -22,10 +22,14 @@ func (e *Env) Engine() (*policies.Engine, error) {
 		eng *policies.Engine
 		err error
 	)
+	ctx := e.Ctx
+	if e.PolicyTimeout > 0 {
+		ctx = policies.WithEvalTimeout(ctx, e.PolicyTimeout)
+	}
 	if e.Policies != "" {
-		eng, err = policies.LoadDir(e.Ctx, e.Policies)
+		eng, err = policies.LoadDir(ctx, e.Policies)
 	} else {
-		eng, err = policies.Load(e.Ctx, policies.Embedded())
+		eng, err = policies.Load(ctx, policies.Embedded())
 	}
 	if err != nil {
 		return nil, err

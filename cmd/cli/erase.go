@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 
@@ -42,20 +48,29 @@ func newEraseCmd(e *Env) *cobra.Command {
 	var opt dsr.EraseOptions
 	var reapply bool
 	var wait time.Duration
+	var from string
 	c := &cobra.Command{
-		Use:   "erase (--user-id ID | --email ADDR) [--dry-run] [--request ID] | erase --reapply [--dry-run]",
+		Use:   "erase (--user-id ID | --email ADDR) [--dry-run] [--request ID] | erase --from FILE [--dry-run] | erase --reapply [--dry-run]",
 		Short: "Erase a subject (Art. 17), or re-apply every recorded erasure after a backup restore",
 		Long: "erase removes the subject's account data, tickets, messages, attachments, account events,\n" +
 			"statistics and objections, and their contribution to the agents' figures, except what the\n" +
 			"policies keep (Art. 17(3): legal hold, open dispute), which is restricted and reported.\n" +
 			"Afterwards every table and blob is scanned for the subject's identifiers: any left outside\n" +
 			"what is kept fails the erasure (exit 1). Each erasure is appended to the erasure ledger.\n" +
+			"--from FILE erases every subject of FILE (one user id or e-mail address per line, - for stdin;\n" +
+			"blank lines and # comments ignored): every line is validated first (any invalid line: exit 2,\n" +
+			"nothing erased), then each subject is erased in its own transaction, with its own ledger line\n" +
+			"and request; a failing subject does not stop the others (exit 1 at the end, listing them).\n" +
 			"--reapply erases again every subject of the ledger found in the store.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reapply {
+				if key.UserID != "" || key.Email != "" || opt.RequestID != "" || from != "" {
+					return usageErrorf("--reapply takes no subject, no --from and no --request")
+				}
+			} else if from != "" {
 				if key.UserID != "" || key.Email != "" || opt.RequestID != "" {
-					return usageErrorf("--reapply takes no subject and no --request")
+					return usageErrorf("--from takes no --user-id, --email or --request (each subject gets its own request)")
 				}
 			} else if err := key.Validate(); err != nil {
 				return usageErrorf("%v", err)
@@ -68,6 +83,9 @@ func newEraseCmd(e *Env) *cobra.Command {
 				return err
 			}
 			er.CheckpointWait = wait
+			if from != "" {
+				return e.eraseFrom(er, from, opt.DryRun)
+			}
 			if reapply {
 				rep, err := er.Reapply(e.Ctx, opt.DryRun)
 				if rep != nil {
@@ -87,6 +105,7 @@ func newEraseCmd(e *Env) *cobra.Command {
 	c.Flags().BoolVar(&opt.DryRun, "dry-run", false, "show exactly what would be done, change nothing")
 	c.Flags().StringVar(&opt.RequestID, "request", "", "the erasure request of the register this executes")
 	c.Flags().DurationVar(&wait, "checkpoint-wait", dsr.DefaultCheckpointWait, "SQLite: how long to wait for readers before the WAL checkpoint is reported left (exit 6)")
+	c.Flags().StringVar(&from, "from", "", "erase every subject of FILE (one user id or e-mail per line, - for stdin), each in its own transaction")
 	c.Flags().BoolVar(&reapply, "reapply", false, "re-erase every subject of the erasure ledger present in the store")
 	return c
 }
@@ -194,4 +213,64 @@ func (e *Env) register() (*dsr.Register, *store.DB, *store.Hasher, error) {
 		return nil, nil, nil, err
 	}
 	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now}, db, h, nil
+}
+
+// eraseFrom runs `erase --from FILE`.
+func (e *Env) eraseFrom(er *dsr.Eraser, from string, dryRun bool) error {
+	var in io.Reader
+	if from == "-" {
+		in = e.In
+	} else {
+		f, err := os.Open(from)
+		if err != nil {
+			return usageErrorf("--from %s: cannot read the file", from)
+		}
+		defer f.Close()
+		in = f
+	}
+	lines, err := dsr.ParseBatch(in)
+	if err != nil {
+		return fmt.Errorf("--from %s: %w", from, err)
+	}
+	var tick func()
+	if f, ok := e.Err.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		bar := progressbar.NewOptions(len(lines), progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("erase"),
+			progressbar.OptionShowCount(), progressbar.OptionSetItsString("subjects"), progressbar.OptionShowIts(), progressbar.OptionClearOnFinish())
+		tick = func() { _ = bar.Add(1) }
+		defer bar.Finish()
+	}
+	rep, err := er.EraseBatch(e.Ctx, lines, dryRun, tick)
+	if rep != nil {
+		printBatch(e, rep)
+	}
+	return err
+}
+
+func printBatch(e *Env, r *dsr.BatchReport) {
+	if e.JSON() {
+		_ = e.PrintJSON(r)
+		return
+	}
+	verb := "erased"
+	if r.DryRun {
+		verb = "would erase (dry run)"
+	}
+	e.Printf("erase --from: %d subjects; %s %d, already erased %d, follow-up left %d, failed %d (%.1f subjects/s)\n",
+		r.Subjects, verb, r.Erased, r.AlreadyErased, r.Incomplete, r.Failed, float64(r.Subjects)/max(r.Seconds, 1e-9))
+	for _, o := range r.Outcomes {
+		e.Printf("  line %d: %s", o.Line, strings.ReplaceAll(o.Outcome, "_", " "))
+		if o.SubjectRef != "" {
+			e.Printf(" %s", o.SubjectRef)
+		}
+		if o.RequestID != "" {
+			e.Printf(" (request %s)", o.RequestID)
+		}
+		if o.Deleted != nil {
+			e.Printf(": tickets=%d messages=%d attachments=%d, kept %d", o.Deleted["tickets"], o.Deleted["messages"], o.Deleted["attachments"], o.Kept)
+		}
+		if o.Error != "" {
+			e.Printf(": %s", o.Error)
+		}
+		e.Printf("\n")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/review"
 	"github.com/oubli/oubli/store"
 )
 
@@ -41,6 +42,7 @@ var exitCodes = []struct {
 	{store.ErrAuditBehind, ExitFailed},
 	{anchor.ErrCheckpoint, ExitFailed},
 	{anchor.ErrNothingToAccept, ExitRefused},
+	{review.ErrUnapproved, ExitRefused},
 	{anchor.ErrKey, ExitBadInput},
 	{dsr.ErrResidue, ExitFailed},
 	{residue.ErrFound, ExitFailed},

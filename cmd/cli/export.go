@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/oubli/oubli/dsr"
+	"github.com/oubli/oubli/store"
 )
 
 func init() { register(newExportCmd) }
@@ -38,7 +41,13 @@ func newExportCmd(e *Env) *cobra.Command {
 				return err
 			}
 			res, err := x.Export(e.Ctx, opts)
+			if errors.Is(err, store.ErrNotFound) {
+				return e.erasedOr(opts.Subject, err)
+			}
 			if err != nil {
+				return err
+			}
+			if _, err := e.warnPlaceholders(); err != nil {
 				return err
 			}
 			if e.JSON() {

@@ -18,7 +18,8 @@ func init() { register(newPolicyCmd) }
 
 func newPolicyCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Test, check, document and explain the Rego policies"}
-	c.AddCommand(newPolicyTestCmd(e), newPolicyCheckCmd(e), newPolicyScheduleCmd(e), newPolicyExplainCmd(e))
+	c.AddCommand(newPolicyTestCmd(e), newPolicyCheckCmd(e), newPolicyScheduleCmd(e), newPolicyExplainCmd(e),
+		newPolicyDiffCmd(e), newPolicyApproveCmd(e), newPolicyHistoryCmd(e))
 	return c
 }
 
@@ -91,8 +92,13 @@ func newPolicyCheckCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			holes, err := e.warnPlaceholders()
+			if err != nil {
+				return err
+			}
 			if e.JSON() {
-				if err := e.PrintJSON(map[string]any{"policy_revision": eng.Revision(), "files": eng.Files(), "unformatted": nonNil(bad), "ok": len(bad) == 0}); err != nil {
+				if err := e.PrintJSON(map[string]any{"policy_revision": eng.Revision(), "files": eng.Files(), "unformatted": nonNil(bad), "ok": len(bad) == 0,
+					"placeholders": nonNil(holes)}); err != nil {
 					return err
 				}
 			} else if len(bad) == 0 {
@@ -104,6 +110,26 @@ func newPolicyCheckCmd(e *Env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// warnPlaceholders says on stderr which of the controller's details in the
+// policies are still placeholders (example.invalid, "TO BE FILLED"), and
+// returns them.
+func (e *Env) warnPlaceholders() ([]string, error) {
+	eng, err := e.Engine()
+	if err != nil {
+		return nil, err
+	}
+	info, err := eng.AccessInformation(e.Ctx)
+	if err != nil {
+		return nil, err
+	}
+	holes := policies.Placeholders(info)
+	if len(holes) > 0 {
+		fmt.Fprintf(e.Err, "oubli: warning: the policies still hold the controller's placeholders (example.invalid, \"TO BE FILLED\"): %s; fill them in requests.rego before exports reach subjects\n",
+			strings.Join(holes, ", "))
+	}
+	return holes, nil
 }
 
 func nonNil(s []string) []string {
@@ -140,6 +166,7 @@ func newPolicyScheduleCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s.Approval = e.approvalStatus(eng.Revision())
 			return policies.RenderSchedule(e.Out, s, format)
 		},
 	}

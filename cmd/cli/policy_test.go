@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oubli/oubli/internal/testdb"
 	"github.com/oubli/oubli/policies"
@@ -193,5 +194,28 @@ func TestPolicyExplain(t *testing.T) {
 				t.Errorf("text explain:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestPlaceholderWarnings: policy check and export say on stderr that the
+// controller's placeholders (example.invalid, "TO BE FILLED") remain.
+func TestPlaceholderWarnings(t *testing.T) {
+	w := &dsrWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, "sqlite"), now: time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)}
+	in := filepath.Join(w.dir, "in.jsonl")
+	os.WriteFile(in, []byte(dsrFixture), 0o600)
+	w.must(0, "migrate")
+	w.must(0, "ingest", in)
+	for _, args := range [][]string{
+		{"policy", "check"},
+		{"export", "--user-id", "u-42", "--out", filepath.Join(w.dir, "a.zip")},
+	} {
+		code, _, errs := w.run(args...)
+		if code != 0 || !strings.Contains(errs, "placeholder") || !strings.Contains(errs, "controller.email") {
+			t.Errorf("oubli %s: exit %d, stderr %q; want a warning naming the placeholders", strings.Join(args, " "), code, errs)
+		}
+	}
+	r := w.must(0, "policy", "check", "--output", "json")
+	if p, _ := r["placeholders"].([]any); len(p) == 0 {
+		t.Errorf("policy check JSON: %v, want its placeholders", r)
 	}
 }

@@ -84,6 +84,11 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if now := e.Now(); o.At.After(now) {
+				// Deleting is forever: a run never acts on a date to come.
+				return usageErrorf("--at %s: in the future (now %s); a run deletes as of now or earlier; `retention plan --at` may look ahead",
+					o.At.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
 			bs, err := e.Blobs()
 			if err != nil {
 				return err
@@ -115,9 +120,26 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs, err := store.ListRetentionRuns(e.Ctx, db, limit)
+			runs, err := retention.History(e.Ctx, db, limit)
 			if err != nil {
 				return err
+			}
+			total := func(counts string) int64 {
+				var c struct {
+					Total     int64            `json:"total"`
+					Delete    map[string]int64 `json:"delete"`
+					Anonymize map[string]int64 `json:"anonymize"`
+				}
+				_ = json.Unmarshal([]byte(counts), &c)
+				if c.Total == 0 { // a running run's counts carry no total
+					for _, n := range c.Delete {
+						c.Total += n
+					}
+					for _, n := range c.Anonymize {
+						c.Total += n
+					}
+				}
+				return c.Total
 			}
 			if e.JSON() {
 				out := make([]map[string]any, 0, len(runs))
@@ -126,17 +148,23 @@ func newRetentionCmd(e *Env) *cobra.Command {
 					_ = json.Unmarshal([]byte(r.Counts), &counts)
 					m := map[string]any{"run_id": r.RunID, "at": store.FromMillis(r.At).Format(time.RFC3339),
 						"started_at": store.FromMillis(r.StartedAt).Format(time.RFC3339), "policy_revision": r.PolicyRevision,
-						"outcome": r.Outcome, "counts": counts}
+						"outcome": r.Outcome, "counts": counts, "total": total(r.Counts)}
 					if r.FinishedAt.Valid {
 						m["finished_at"] = store.FromMillis(r.FinishedAt.Int64).Format(time.RFC3339)
+					}
+					if why := retention.RunReason(r.Counts); why != "" {
+						m["reason"] = why
 					}
 					out = append(out, m)
 				}
 				return e.PrintJSON(map[string]any{"runs": out})
 			}
 			for _, r := range runs {
-				e.Printf("%s  %-11s at %s  started %s  policy %s\n", r.RunID, r.Outcome,
-					store.FromMillis(r.At).Format(time.RFC3339), store.FromMillis(r.StartedAt).Format(time.RFC3339), r.PolicyRevision)
+				e.Printf("%s  %-11s at %s  started %s  policy %s  total %d\n", r.RunID, r.Outcome,
+					store.FromMillis(r.At).Format(time.RFC3339), store.FromMillis(r.StartedAt).Format(time.RFC3339), r.PolicyRevision, total(r.Counts))
+				if why := retention.RunReason(r.Counts); why != "" {
+					e.Printf("    why: %s\n", why)
+				}
 			}
 			return nil
 		},

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/oubli/oubli/blobs"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -52,8 +53,14 @@ type Env struct {
 	// RecipientsFile is the Art. 19 delivery settings (--recipients /
 	// OUBLI_RECIPIENTS); "" makes every recipient manual.
 	RecipientsFile string
+	// PolicyTimeout bounds one policy evaluation (--policy-timeout).
+	PolicyTimeout time.Duration
+	policyTimeout string
 
 	db *store.DB
+	// allowUnapproved is --allow-unapproved of the commands gated on the
+	// policies' approval.
+	allowUnapproved bool
 	// noSchemaCheck lets `migrate` open a store whose schema is missing or old.
 	noSchemaCheck bool
 	// mayCreate lets the command create a missing SQLite file (migrate,
@@ -178,12 +185,20 @@ func (e *Env) newRoot() *cobra.Command {
 			if e.Output != "text" && e.Output != "json" {
 				return usageErrorf("--output must be text or json, not %q", e.Output)
 			}
+			d, err := time.ParseDuration(e.policyTimeout)
+			if err != nil || d <= 0 {
+				return usageErrorf("--policy-timeout %q: want a positive duration (30s, 2m)", e.policyTimeout)
+			}
+			e.PolicyTimeout = d
 			top := cmd
 			for top.HasParent() && top.Parent().HasParent() {
 				top = top.Parent()
 			}
 			e.mayCreate = creatingCommands[top.Name()]
-			return e.resolveActor(cmd)
+			if err := e.resolveActor(cmd); err != nil {
+				return err
+			}
+			return e.gateApproval(cmd)
 		},
 	}
 	// pflag 1.1 shows every boolean flag as --flag[=true|false]; the help
@@ -204,6 +219,8 @@ func (e *Env) newRoot() *cobra.Command {
 	pf.StringVar(&e.Output, "output", "text", "output format: text or json")
 	pf.StringVar(&e.Actor, "actor", e.Getenv("OUBLI_ACTOR"), "who acts, recorded on every audit entry (env OUBLI_ACTOR; default the OS user name, \"schedule\" for the scheduler)")
 	pf.StringVar(&e.RecipientsFile, "recipients", e.Getenv("OUBLI_RECIPIENTS"), "Art. 19 recipients' delivery settings, a JSON file (env OUBLI_RECIPIENTS; default: every recipient manual)")
+	pf.StringVar(&e.policyTimeout, "policy-timeout", envOr(e.Getenv, "OUBLI_POLICY_TIMEOUT", policies.DefaultEvalTimeout.String()),
+		"longest a policy may take to decide (one evaluation); slower is a policy error, exit 2 (env OUBLI_POLICY_TIMEOUT)")
 	cmds := make([]*cobra.Command, 0, len(registry))
 	for _, f := range registry {
 		cmds = append(cmds, f(e))
@@ -214,6 +231,7 @@ func (e *Env) newRoot() *cobra.Command {
 		root.AddCommand(c)
 	}
 	groupCommand(root)
+	e.addApprovalFlags(root)
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/store"
 )
 
@@ -90,4 +91,18 @@ func typedSubject(k store.SubjectKey) string {
 		return k.UserID
 	}
 	return k.Email
+}
+
+// erasedOr returns, for a not-found error of a DSR command, the error saying
+// when the erasure ledger records the subject as erased, or err itself.
+func (e *Env) erasedOr(key store.SubjectKey, err error) error {
+	path, perr := e.LedgerPath()
+	h, herr := e.Hasher()
+	if perr != nil || herr != nil {
+		return err
+	}
+	if lerr := dsr.ErasedError(path, h, key); lerr != nil {
+		return lerr
+	}
+	return err
 }

@@ -97,3 +97,28 @@ func TestPlanExplainPlainIDs(t *testing.T) {
 		t.Errorf("plan --explain shows no subject id:\n%s", b)
 	}
 }
+
+// TestErasedSubjectSaysWhen: exporting or erasing again a subject the ledger
+// records as erased says "erased on DATE" (exit 5), with no fraction of a
+// second.
+func TestErasedSubjectSaysWhen(t *testing.T) {
+	w := &dsrWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, "sqlite"), now: time.Date(2026, 1, 20, 12, 0, 0, 123456789, time.UTC)}
+	in := filepath.Join(w.dir, "in.jsonl")
+	os.WriteFile(in, []byte(dsrFixture), 0o600)
+	w.must(0, "migrate")
+	w.must(0, "ingest", in)
+	w.must(0, "erase", "--user-id", "u-7")
+	for _, args := range [][]string{
+		{"export", "--user-id", "u-7", "--out", filepath.Join(w.dir, "x.zip")},
+		{"export", "--email", "bob@example.org", "--out", filepath.Join(w.dir, "x.zip")},
+		{"erase", "--user-id", "u-7"},
+	} {
+		code, _, errs := w.run(args...)
+		if code != ExitNotFound || !strings.Contains(errs, "erased on 2026-01-20") || strings.Contains(errs, "123456789") {
+			t.Errorf("%v: exit %d, %q; want 5 and erased on 2026-01-20 (no fraction)", args, code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "x.zip")); err == nil {
+		t.Error("archive written for an erased subject")
+	}
+}

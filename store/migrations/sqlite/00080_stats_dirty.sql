@@ -18,6 +18,7 @@ CREATE TABLE stats_dirty (
     key  TEXT NOT NULL,
     UNIQUE (kind, key)
 );
+CREATE INDEX stats_dirty_key ON stats_dirty (key);
 
 -- One row once a full recomputation has run: before it, a refresh is full.
 CREATE TABLE stats_state (

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oubli/oubli/review"
+	"github.com/oubli/oubli/store"
+)
+
+// approvalGated are the commands that refuse an active policy revision the
+// store has not approved, once it holds any approval (oubli policy approve).
+var approvalGated = map[string]bool{"oubli retention run": true, "oubli schedule": true, "oubli erase": true}
+
+// addApprovalFlags gives the gated commands --allow-unapproved.
+func (e *Env) addApprovalFlags(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		for _, s := range append([]*cobra.Command{c}, c.Commands()...) {
+			if approvalGated[s.CommandPath()] {
+				s.Flags().BoolVar(&e.allowUnapproved, "allow-unapproved", false, "run although the active policy revision is not approved (audited with the actor)")
+			}
+		}
+	}
+}
+
+// gateApproval refuses (exit 3, audited) a gated command whose active policy
+// revision the store has not approved, unless --allow-unapproved (audited
+// too). A store that never approved anything runs, with a warning.
+func (e *Env) gateApproval(cmd *cobra.Command) error {
+	if !approvalGated[cmd.CommandPath()] {
+		return nil
+	}
+	eng, err := e.Engine()
+	if err != nil {
+		return err
+	}
+	db, err := e.Store()
+	if err != nil {
+		return err
+	}
+	st, err := review.CheckApproved(e.Ctx, db, eng.Revision())
+	switch {
+	case err == nil && st.Approvals == 0:
+		fmt.Fprintf(e.Err, "oubli: warning: the policies (revision %s) were never approved: have legal review them (oubli policy diff, oubli policy approve)\n", shortRev(eng.Revision()))
+		return nil
+	case err == nil:
+		return nil
+	case !errors.Is(err, review.ErrUnapproved):
+		return err
+	}
+	outcome, action := "refused", "policy.unapproved"
+	if e.allowUnapproved {
+		outcome, action = "ok", "policy.allow_unapproved"
+	}
+	aerr := db.InTx(e.Ctx, func(tx *store.Tx) error {
+		_, err := store.AppendAudit(e.Ctx, tx, store.AuditRecord{At: e.Now(), Actor: e.Actor, Action: action, Outcome: outcome,
+			Detail: map[string]any{"revision": eng.Revision(), "command": cmd.CommandPath()}})
+		return err
+	})
+	if aerr != nil {
+		return aerr
+	}
+	if e.allowUnapproved {
+		fmt.Fprintf(e.Err, "oubli: warning: running with an unapproved policy revision (%s), as --allow-unapproved asks; recorded in the audit trail\n", shortRev(eng.Revision()))
+		return nil
+	}
+	return err
+}
+
+// approvalStatus describes the active revision's approval in the store, for
+// the rendered schedule ("" without a store to ask).
+func (e *Env) approvalStatus(revision string) string {
+	if p := e.sqlitePath(); p != "" && !fileExists(p) {
+		return ""
+	}
+	db, err := e.Store()
+	if err != nil {
+		return ""
+	}
+	st, err := review.CheckApproved(e.Ctx, db, revision)
+	switch {
+	case errors.Is(err, review.ErrUnapproved):
+		return "NOT APPROVED: this revision differs from every revision approved in the store"
+	case err != nil:
+		return ""
+	case st.Approval != nil:
+		return fmt.Sprintf("approved by %s on %s (approval %d)", st.Approval.ApprovedBy, time.UnixMilli(st.Approval.ApprovedAt).UTC().Format("2006-01-02"), st.Approval.ID)
+	default:
+		return "never approved (oubli policy approve)"
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,265 @@
+package dsr
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/store"
+)
+
+// BatchLine is one subject of an `erase --from` file: its line number and
+// key (a line holding '@' names an e-mail address, any other a user id).
+type BatchLine struct {
+	Line int
+	Key  store.SubjectKey
+}
+
+// maxBatchErrors bounds the invalid lines an error lists.
+const maxBatchErrors = 50
+
+// ParseBatch reads an `erase --from` file: one user id or e-mail address
+// per line; blank lines and lines starting with '#' are ignored, as are
+// surrounding spaces, a CR before the newline and a leading byte-order
+// mark. Every line is validated before anything is erased: any invalid
+// line makes the whole file refused (store.ErrInvalid, exit 2) with one
+// "LINE: reason" per fault, never echoing a value. A subject named twice
+// is a fault (the second line names the first).
+func ParseBatch(r io.Reader) ([]BatchLine, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
+	var out []BatchLine
+	var bad []string
+	seen := map[string]int{}
+	n := 0
+	for sc.Scan() {
+		n++
+		s := sc.Text()
+		if n == 1 {
+			s = strings.TrimPrefix(s, "\ufeff")
+		}
+		s = strings.TrimSpace(s)
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		key, reason := batchKey(s)
+		if reason == "" {
+			norm := "u:" + key.UserID
+			if key.Email != "" {
+				norm = "e:" + strings.ToLower(key.Email)
+			}
+			if first, dup := seen[norm]; dup {
+				reason = "the same subject as line " + strconv.Itoa(first)
+			} else {
+				seen[norm] = n
+			}
+		}
+		if reason != "" {
+			bad = append(bad, fmt.Sprintf("%d: %s", n, reason))
+			continue
+		}
+		out = append(out, BatchLine{Line: n, Key: key})
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			bad = append(bad, fmt.Sprintf("%d: line longer than 64 KiB", n+1))
+		} else {
+			return nil, fmt.Errorf("read subjects: %w", err)
+		}
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > maxBatchErrors {
+			more = fmt.Sprintf("\n(and %d more invalid lines)", len(bad)-maxBatchErrors)
+			bad = bad[:maxBatchErrors]
+		}
+		return nil, fmt.Errorf("%d invalid line(s), nothing erased:\n%s%s: %w", len(bad), strings.Join(bad, "\n"), more, store.ErrInvalid)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no subject in the file (one user id or e-mail address per line): %w", store.ErrInvalid)
+	}
+	return out, nil
+}
+
+// batchKey reads one line's subject, or says why it is not one.
+func batchKey(s string) (store.SubjectKey, string) {
+	switch {
+	case !utf8.ValidString(s):
+		return store.SubjectKey{}, "not valid UTF-8"
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return store.SubjectKey{}, "contains a control character"
+	case strings.Contains(s, "@"):
+		if err := ingest.ValidEmail(s); err != nil {
+			return store.SubjectKey{}, "e-mail address: " + err.Error()
+		}
+		return store.SubjectKey{Email: s}, ""
+	case len(s) > ingest.MaxIDBytes:
+		return store.SubjectKey{}, fmt.Sprintf("user id longer than %d bytes", ingest.MaxIDBytes)
+	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		return store.SubjectKey{}, "more than one word (one user id or e-mail address per line)"
+	}
+	return store.SubjectKey{UserID: s}, ""
+}
+
+// Batch outcomes of one subject.
+const (
+	BatchErased        = "erased"
+	BatchWouldErase    = "would_erase"
+	BatchAlreadyErased = "already_erased"
+	BatchIncomplete    = "incomplete" // committed, follow-up left (ErrIncomplete)
+	BatchFailed        = "failed"
+	BatchNotRun        = "not_run" // the batch was interrupted before it
+)
+
+// BatchOutcome is what happened to one subject of a batch. It holds no
+// personal data: the line number and the keyed hash stand for the subject.
+type BatchOutcome struct {
+	Line       int              `json:"line"`
+	Outcome    string           `json:"outcome"`
+	SubjectRef string           `json:"subject_ref,omitempty"`
+	RequestID  string           `json:"request_id,omitempty"`
+	Deleted    map[string]int64 `json:"deleted,omitempty"`
+	Kept       int              `json:"kept"`
+	Left       []string         `json:"left,omitempty"`
+	Error      string           `json:"error,omitempty"`
+}
+
+// BatchReport is the one report of `erase --from`.
+type BatchReport struct {
+	DryRun        bool           `json:"dry_run"`
+	Subjects      int            `json:"subjects"`
+	Erased        int            `json:"erased"`
+	AlreadyErased int            `json:"already_erased"`
+	Incomplete    int            `json:"incomplete"`
+	Failed        int            `json:"failed"`
+	Seconds       float64        `json:"seconds"`
+	Outcomes      []BatchOutcome `json:"outcomes"`
+}
+
+// ErrBatchFailed marks a batch in which at least one subject failed (exit
+// 1); the others were erased and the report lists each outcome.
+var ErrBatchFailed = errors.New("erasure failed for some subjects")
+
+// EraseBatch erases each subject of lines in turn, each in its own
+// transaction with its own ledger line and request: a subject's pending
+// erasure request (open or in progress, without an erasure yet — one a
+// killed batch opened, or one the DPO registered) is executed and closed,
+// else one is opened and closed. A failing subject does not stop the
+// others: the error (ErrBatchFailed, exit 1) comes at the end and names
+// their lines; a subject erased before (the ledger) is "already_erased",
+// not a failure, so that rerunning a batch converges. progress, when set,
+// is called after each subject.
+func (e *Eraser) EraseBatch(ctx context.Context, lines []BatchLine, dryRun bool, progress func()) (*BatchReport, error) {
+	start := time.Now()
+	rep := &BatchReport{DryRun: dryRun, Subjects: len(lines), Outcomes: make([]BatchOutcome, 0, len(lines))}
+	var failed, incomplete []string
+	for i, l := range lines {
+		if err := ctx.Err(); err != nil {
+			for _, rest := range lines[i:] {
+				rep.Outcomes = append(rep.Outcomes, BatchOutcome{Line: rest.Line, Outcome: BatchNotRun})
+			}
+			rep.Seconds = time.Since(start).Seconds()
+			return rep, fmt.Errorf("erase --from interrupted before line %d (%d of %d subjects done): %w", l.Line, i, len(lines), err)
+		}
+		o := e.batchOne(ctx, l, dryRun)
+		switch o.Outcome {
+		case BatchErased, BatchWouldErase:
+			rep.Erased++
+		case BatchAlreadyErased:
+			rep.AlreadyErased++
+		case BatchIncomplete:
+			rep.Incomplete++
+			incomplete = append(incomplete, strconv.Itoa(l.Line))
+		default:
+			rep.Failed++
+			failed = append(failed, strconv.Itoa(l.Line))
+		}
+		rep.Outcomes = append(rep.Outcomes, o)
+		if progress != nil {
+			progress()
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	switch {
+	case len(failed) > 0:
+		return rep, fmt.Errorf("%d of %d subjects not erased (lines %s; see the report): %w", len(failed), len(lines), strings.Join(failed, ", "), ErrBatchFailed)
+	case len(incomplete) > 0:
+		return rep, fmt.Errorf("%d of %d erasures committed with a follow-up left (lines %s): rerun `oubli erase --from` with the same file: %w",
+			len(incomplete), len(lines), strings.Join(incomplete, ", "), ErrIncomplete)
+	}
+	return rep, nil
+}
+
+// batchOne erases one subject of a batch.
+func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOutcome {
+	o := BatchOutcome{Line: l.Line}
+	opt := EraseOptions{DryRun: dryRun, closeRequest: true}
+	reqID, err := e.pendingRequest(ctx, l.Key)
+	if err != nil {
+		o.Outcome, o.Error = BatchFailed, err.Error()
+		return o
+	}
+	opt.RequestID = reqID
+	r, err := e.Erase(ctx, l.Key, opt)
+	if r != nil {
+		o.SubjectRef, o.RequestID, o.Deleted, o.Kept, o.Left = r.SubjectRef, r.RequestID, r.Deleted, len(r.Kept), r.Left
+	}
+	switch {
+	case err == nil && dryRun:
+		o.Outcome = BatchWouldErase
+	case err == nil:
+		o.Outcome = BatchErased
+	case errors.Is(err, ErrIncomplete):
+		o.Outcome, o.Error = BatchIncomplete, err.Error()
+	case errors.Is(err, store.ErrNotFound):
+		if _, ok := e.erasedBefore(l.Key); ok {
+			o.Outcome = BatchAlreadyErased
+			break
+		}
+		fallthrough
+	default:
+		o.Outcome, o.Error = BatchFailed, err.Error()
+	}
+	return o
+}
+
+// pendingRequest returns the subject's oldest erasure request that is open
+// or in progress and holds no erasure yet, or "".
+func (e *Eraser) pendingRequest(ctx context.Context, key store.SubjectKey) (string, error) {
+	subj, err := store.FindSubject(ctx, e.DB, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil // Erase says what it is
+	}
+	if err != nil {
+		return "", err
+	}
+	reqs, err := store.SubjectRequests(ctx, e.DB, e.Register.SubjectHash(subj.UserID))
+	if err != nil {
+		return "", err
+	}
+	for _, q := range reqs {
+		if q.Type != "erasure" || (q.Status != store.RequestOpen && q.Status != store.RequestInProgress) {
+			continue
+		}
+		acts, err := store.RequestActions(ctx, e.DB, q.RequestID)
+		if err != nil {
+			return "", err
+		}
+		erased := false
+		for _, a := range acts {
+			erased = erased || a.Action == "erase"
+		}
+		if !erased {
+			return q.RequestID, nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// PolicyApproval is one approval of a policy revision.
+type PolicyApproval struct {
+	ID               int64  `db:"id" json:"id"`
+	Revision         string `db:"revision" json:"revision"`
+	ApprovedBy       string `db:"approved_by" json:"approved_by"`
+	ApprovedAt       int64  `db:"approved_at" json:"-"`
+	Note             string `db:"note" json:"note"`
+	Files            string `db:"files" json:"-"` // JSON object: file name → source
+	PreviousRevision string `db:"previous_revision" json:"previous_revision"`
+	Summary          string `db:"summary" json:"-"` // JSON
+}
+
+const approvalCols = "id, revision, approved_by, approved_at, note, files, previous_revision, summary"
+
+// AddPolicyApproval records an approval and returns its id.
+func AddPolicyApproval(ctx context.Context, tx *Tx, a PolicyApproval) (int64, error) {
+	q := `INSERT INTO policy_approvals (revision, approved_by, approved_at, note, files, previous_revision, summary)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	args := []any{a.Revision, a.ApprovedBy, a.ApprovedAt, a.Note, a.Files, a.PreviousRevision, a.Summary}
+	if tx.dialect == Postgres {
+		var id int64
+		if err := tx.Get(ctx, &id, q+" RETURNING id", args...); err != nil {
+			return 0, fmt.Errorf("record policy approval: %w", err)
+		}
+		return id, nil
+	}
+	res, err := tx.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("record policy approval: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// PolicyApprovals returns every approval, oldest first, without their
+// files (see PolicyApprovalByID).
+func PolicyApprovals(ctx context.Context, q Querier) ([]PolicyApproval, error) {
+	out := []PolicyApproval{}
+	err := q.Select(ctx, &out, `SELECT id, revision, approved_by, approved_at, note, '' AS files, previous_revision, summary
+		FROM policy_approvals ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("policy approvals: %w", err)
+	}
+	return out, nil
+}
+
+// LatestPolicyApproval returns the newest approval (ErrNotFound: none), or
+// the newest of revision when revision is not "".
+func LatestPolicyApproval(ctx context.Context, q Querier, revision string) (PolicyApproval, error) {
+	var a PolicyApproval
+	query, args := "SELECT "+approvalCols+" FROM policy_approvals ORDER BY id DESC LIMIT 1", []any{}
+	if revision != "" {
+		query, args = "SELECT "+approvalCols+" FROM policy_approvals WHERE revision = ? ORDER BY id DESC LIMIT 1", []any{revision}
+	}
+	if err := q.Get(ctx, &a, query, args...); err != nil {
+		return a, fmt.Errorf("policy approval: %w", err)
+	}
+	return a, nil
+}
+
+// PolicyApprovalByID returns one approval with its files.
+func PolicyApprovalByID(ctx context.Context, q Querier, id int64) (PolicyApproval, error) {
+	var a PolicyApproval
+	if err := q.Get(ctx, &a, "SELECT "+approvalCols+" FROM policy_approvals WHERE id = ?", id); err != nil {
+		return a, fmt.Errorf("policy approval %d: %w", id, err)
+	}
+	return a, nil
+}
