@@ -8,11 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 )
+
+// dsrCount finds the register's line count in a dump.
+var dsrCount = regexp.MustCompile(`== dsr_requests \((\d+)\)`)
 
 var update = flag.Bool("update", false, "rewrite docs/bad-input.md from the catalogue")
 
@@ -402,8 +407,18 @@ func TestBadInputCatalogue(t *testing.T) {
 				if !strings.Contains(got, "\n"+row.keeps+"\n") {
 					t.Errorf("want %q in the store after the failure", row.keeps)
 				}
-				got = strings.Replace(got, "\n"+row.keeps+"\n", "\n\n", 1)
-				got = strings.Replace(got, "== dsr_requests (1)", "== dsr_requests (0)", 1)
+				// The request line it keeps is one more in the register:
+				// count it out whatever earlier rows left (an empty table
+				// dumps as its header and an empty line).
+				if m := dsrCount.FindStringSubmatch(got); m != nil {
+					n, _ := strconv.Atoi(m[1])
+					sep := "\n"
+					if n == 1 {
+						sep = "\n\n"
+					}
+					got = strings.Replace(got, "\n"+row.keeps+"\n", sep, 1)
+					got = strings.Replace(got, m[0], fmt.Sprintf("== dsr_requests (%d)", n-1), 1)
+				}
 			}
 			if got != before[b] {
 				t.Errorf("the store changed:\n%s", diff(before[b], got))
