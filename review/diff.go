@@ -103,7 +103,7 @@ func Diff(ctx context.Context, db *store.DB, from, to Policy, opts Options) (*Re
 		if err != nil {
 			return nil, err
 		}
-		h := &HorizonReport{Duration: opts.Horizon.String(), At: hat.UTC(), Changes: hc}
+		h := &HorizonReport{Duration: days(opts.Horizon), At: hat.UTC(), Changes: hc}
 		for _, c := range hc {
 			h.Total += c.Count
 		}
@@ -224,4 +224,12 @@ func (p *pair) Decide(ctx context.Context, at time.Time, recs []policies.Record)
 		}
 	}
 	return a, nil
+}
+
+// days writes a whole number of days as "30d", anything else as Go does.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
