@@ -38,10 +38,9 @@ func TestBlobStoreBench(t *testing.T) {
 	srv := tests3.Start(t)
 
 	type row struct {
-		what      string
-		d         [2]time.Duration
-		rss       [2]int64
-		dataBytes int64
+		what string
+		d    [2]time.Duration
+		rss  [2]int64
 	}
 	rows := []*row{
 		{what: fmt.Sprintf("ingest %d documents", docs)},

@@ -136,7 +136,7 @@ func TestRetentionCLI(t *testing.T) {
 			}
 
 			// Holds: add, list, release.
-			code, out, errs = w.run("hold", "add", "--user-id", "nobody", "--reason", "x")
+			code, _, errs = w.run("hold", "add", "--user-id", "nobody", "--reason", "x")
 			if code != 5 {
 				t.Errorf("hold on an unknown subject: exit %d (%s), want 5", code, errs)
 			}
