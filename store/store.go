@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -106,7 +107,8 @@ type Options struct {
 
 // Open opens the store named by url: "sqlite:PATH" (or a bare path ending in
 // .db) or "postgres://…". A new SQLite file is created and migrated.
-func Open(ctx context.Context, rawURL string, opts ...Options) (*DB, error) {
+func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err error) {
+	defer func() { err = RedactError(err, rawURL) }()
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
@@ -212,12 +214,65 @@ func RedactURL(raw string) string {
 		if err != nil && strings.Contains(raw, "@") {
 			return "(unparseable database URL)"
 		}
-		return raw
+		return redactSecrets(raw, raw)
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	return u.String()
+	return redactSecrets(u.String(), raw)
+}
+
+// secretPatterns find a password in a database URL or DSN, however
+// malformed: the user-info of a URL, a password query parameter, a
+// key=value password.
+var secretPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`://[^/@\s]*?:([^@\s]+)@`),
+	regexp.MustCompile(`(?i)[?&]password=([^&\s]+)`),
+	regexp.MustCompile(`(?i)(?:^|\s)password\s*=\s*('[^']*'|[^\s]+)`),
+}
+
+// redactSecrets replaces in s every password found in raw (as typed, and
+// percent-decoded) with xxxxx.
+func redactSecrets(s, raw string) string {
+	for _, re := range secretPatterns {
+		for _, m := range re.FindAllStringSubmatch(raw, -1) {
+			pw := strings.Trim(m[1], "'")
+			if pw == "" || pw == "xxxxx" {
+				continue
+			}
+			s = strings.ReplaceAll(s, pw, "xxxxx")
+			if dec, err := url.PathUnescape(pw); err == nil && dec != pw && dec != "" {
+				s = strings.ReplaceAll(s, dec, "xxxxx")
+			}
+			if enc := url.QueryEscape(pw); enc != pw {
+				s = strings.ReplaceAll(s, enc, "xxxxx")
+			}
+		}
+	}
+	return s
+}
+
+// redactedError is err with every password of the database URL removed
+// from its text (drivers and url.Parse quote the URL they were given).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// RedactError returns err with the passwords of raw removed from its text;
+// errors.Is and errors.As still see err.
+func RedactError(err error, raw string) error {
+	if err == nil {
+		return nil
+	}
+	msg := redactSecrets(err.Error(), raw)
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }
 
 // Migrate creates or upgrades the schema to the latest version.
