@@ -106,6 +106,11 @@ func TestAuditAnchor(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stderr, "behind its anchor") || !strings.Contains(r.stderr, "--accept-restore") {
 			t.Fatalf("restored store: want exit 1 'behind its anchor', got %s", r)
 		}
+		// Accepting the restore before the erasures are re-applied would
+		// leave the erased subject in the store unflagged: refused.
+		if r := restored.run(nil, "audit", "verify", "--accept-restore", "--reason", "too early"); r.code != 3 || !strings.Contains(r.stderr, "back in the restored store") {
+			t.Fatalf("accept-restore before erase --reapply: want exit 3, got %s", r)
+		}
 		restored.must("erase", "--reapply")
 		if r := restored.run(nil, "audit", "verify"); r.code != 1 {
 			t.Fatalf("restored and re-applied: want exit 1 until accepted, got %s", r)

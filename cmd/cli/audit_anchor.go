@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/store"
 )
 
 func newAuditVerifyCmd(e *Env) *cobra.Command {
@@ -65,6 +66,12 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				fmt.Fprintln(e.Err, "oubli: no audit anchor file (--audit-anchor): the chain is verified, not that its tail is complete")
 				r.AuditVerification, err = db.VerifyAudit(e.Ctx)
 			case acceptRestore:
+				// A restore is accepted only once the erasures it undid are
+				// re-applied: otherwise the restored store holds erased
+				// people again and nothing would flag it any more.
+				if err := e.refuseErasedBack(); err != nil {
+					return err
+				}
 				r, err = anchor.AcceptRestore(e.Ctx, db, f, e.Actor, reason, e.Now())
 			default:
 				r, err = anchor.Verify(e.Ctx, db, f)
@@ -205,4 +212,21 @@ func newAuditKeygenCmd(e *Env) *cobra.Command {
 	c.Flags().StringVar(&name, "name", "oubli-audit", "the key's name, shown in each signature line")
 	c.Flags().StringVar(&out, "out", "", "file to write the secret key to (created 0600; never overwritten)")
 	return c
+}
+
+// refuseErasedBack refuses (exit 3) while subjects of the erasure ledger are
+// back in the store (erase --reapply --dry-run would erase some).
+func (e *Env) refuseErasedBack() error {
+	er, err := e.eraser()
+	if err != nil {
+		return err
+	}
+	rep, err := er.Reapply(e.Ctx, true)
+	if err != nil {
+		return err
+	}
+	if n := len(rep.Erased); n > 0 {
+		return fmt.Errorf("%w: %d subject(s) of the erasure ledger are back in the restored store: run `oubli erase --reapply` first, then accept the restore", store.ErrState, n)
+	}
+	return nil
 }
