@@ -163,6 +163,18 @@ func TestAuditAnchor(t *testing.T) {
 				t.Errorf("%s checkpoint: want exit 1, got %s", name, r)
 			}
 		}
+		// A deleted anchor file is started again, and says so: completeness
+		// before it cannot be proven from the store alone.
+		b, _ = os.ReadFile(anchorPath)
+		if err := os.Remove(anchorPath); err != nil {
+			t.Fatal(err)
+		}
+		if r := restored.must("inventory"); !strings.Contains(r.stderr, "did not exist") {
+			t.Errorf("no warning when the anchor file is missing: %s", r)
+		}
+		if err := os.WriteFile(anchorPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		// The anchor file and the checkpoints hold no personal data.
 		for _, p := range []string{anchorPath, cpFile} {
 			b, _ := os.ReadFile(p)

@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/oubli/oubli/anchor"
@@ -56,8 +58,16 @@ func (e *Env) attachAnchor(db *store.DB) error {
 		db.RequireHeadSink(usageErrorf("--audit-anchor (or OUBLI_AUDIT_ANCHOR, or --ledger beside which it is kept) is required with PostgreSQL: the audit trail's heads are kept outside the store"))
 		return nil
 	}
+	_, statErr := os.Stat(f.Path())
 	if err := anchor.Catchup(e.Ctx, db, f); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if h, ok, err := db.AuditHead(e.Ctx); err == nil && ok {
+			// A store with a trail and no anchor: a first run with
+			// anchors, or a deleted file. Either way, say it.
+			fmt.Fprintf(e.Err, "oubli: warning: the audit anchor %s did not exist; it starts at entry %d: that the trail was complete before it cannot be proven (signed checkpoints can)\n", f.Path(), h.Seq)
+		}
 	}
 	db.SetHeadSink(f.AppendHead)
 	return nil
