@@ -114,9 +114,13 @@ var Tables = []Table{
 	// trigger.
 	{Name: "stats_dirty", PK: "id", Ticket: "NULL",
 		Owner: "SELECT CASE WHEN d.kind IN ('u', 's') THEN d.key END, " + keptSubject + " FROM stats_dirty d LEFT JOIN subjects s ON d.kind IN ('u', 's') AND s.user_id = d.key WHERE CAST(d.id AS TEXT) = ?"},
-	// Notifications to recipients (Art. 19): their payload may name the
-	// subject; they are the controller's records.
-	{Name: "notifications", PK: "id", Ticket: "NULL", Owner: "SELECT NULL, 0 FROM notifications WHERE id = ?"},
+	// Notifications to recipients (Art. 19): an erasure's payload names the
+	// erased subject by the user id the recipients need; it is kept until
+	// the notification is delivered or acknowledged (then emptied to its
+	// SHA-256). The owner is the subject's keyed reference, in the form the
+	// sweep matches for erased subjects.
+	{Name: "notifications", PK: "id", Ticket: "NULL",
+		Owner: "SELECT 'erased-' || SUBSTR(n.subject_ref, 3), CASE WHEN n.status IN ('queued', 'failed', 'gone', 'manual') THEN 1 ELSE 0 END FROM notifications n WHERE n.id = ?"},
 	{Name: "legal_holds", PK: "hold_id", Ticket: "ticket_id",
 		Owner: "SELECT COALESCE(h.user_id, t.user_id), CASE WHEN s.restricted OR t.restricted THEN 1 ELSE 0 END FROM legal_holds h LEFT JOIN tickets t ON t.ticket_id = h.ticket_id LEFT JOIN subjects s ON s.user_id = h.user_id WHERE h.hold_id = ?"},
 }
