@@ -70,6 +70,9 @@ type Server struct {
 	DataDir    string // the posix backend's root: one directory per bucket
 	VersionDir string // where noncurrent versions live
 	cmd        *exec.Cmd
+	// exited is closed once the server process has been waited for (by
+	// the one goroutine that calls cmd.Wait).
+	exited chan struct{}
 }
 
 func random(n int) string {
@@ -148,6 +151,7 @@ func (s *Server) start(bin, logPath string) error {
 	}
 	s.cmd = cmd
 	exited := make(chan struct{})
+	s.exited = exited
 	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -168,11 +172,14 @@ func (s *Server) start(bin, logPath string) error {
 	return fmt.Errorf("versitygw did not listen on %s", addr)
 }
 
-// Stop kills the server.
+// Stop kills the server and waits until it has exited (through the
+// goroutine that waits for it: a second Wait would race with it).
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		if s.exited != nil {
+			<-s.exited
+		}
 	}
 }
 
