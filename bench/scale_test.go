@@ -57,6 +57,7 @@ type fig struct {
 	value  float64 // seconds, or subjects/s
 	n      int     // samples
 	rssKiB int64   // highest peak RSS over the samples
+	series bool    // a percentile over n samples
 	notes  []string
 }
 
@@ -256,7 +257,7 @@ func lastLine(out string) string {
 // out, and records its p50 and p95.
 func series(t testing.TB, cfg config, w *work, b binary, subjects []string, f figs, key string, args func(u string) []string) {
 	var ds []float64
-	agg := &fig{}
+	agg := &fig{series: true}
 	var spent time.Duration
 	for _, u := range subjects {
 		if spent >= cfg.budget && len(ds) > 0 {
@@ -426,8 +427,8 @@ func phaseSQL(t *testing.T, cfg config, w *work, subjects []string, f figs) {
 		sqlErase(t, db, u)
 		ds = append(ds, time.Since(start).Seconds())
 	}
-	f["erase.p50"] = &fig{value: percentile(ds, 50), n: len(ds)}
-	f["erase.p95"] = &fig{value: percentile(ds, 95), n: len(ds)}
+	f["erase.p50"] = &fig{value: percentile(ds, 50), n: len(ds), series: true}
+	f["erase.p95"] = &fig{value: percentile(ds, 95), n: len(ds), series: true}
 }
 
 // sqlErase deletes a subject's rows in one transaction.
@@ -516,7 +517,7 @@ func cell(f *fig, rate bool) string {
 	if rate {
 		v = fmt.Sprintf("%.2f/s", f.value)
 	}
-	if f.n != 1 && !rate {
+	if !rate && (f.n != 1 || f.series) {
 		v += fmt.Sprintf(" (n=%d)", f.n)
 	}
 	return v
