@@ -623,3 +623,29 @@ func thousands(n int) string {
 	}
 	return strings.Join(append([]string{s}, out...), ",")
 }
+
+// TestScaleReport renders a report of two PostgreSQL sizes without running
+// anything: the speed-up of each column and the growth between sizes.
+func TestScaleReport(t *testing.T) {
+	mk := func(size int, erase, rate float64) *storeResult {
+		return &storeResult{backend: "postgres", size: size, origin: "test", columns: []string{"base", "current"}, figs: map[string]figs{
+			"base":    {"erase.p50": {value: erase * 10, n: 3, series: true}, "from.rate": {value: rate / 10, n: 7}},
+			"current": {"erase.p50": {value: erase, n: 20, series: true, rssKiB: 80 * 1024}, "from.rate": {value: rate, n: 1000}},
+		}}
+	}
+	r := &report{cfg: config{eraseN: 20, objectN: 10, fromN: 1000, budget: time.Minute}, start: time.Now(),
+		stores: []*storeResult{mk(1_000_000, 0.5, 40), mk(3_000_000, 0.6, 20)}}
+	md := r.markdown()
+	for _, want := range []string{
+		"### PostgreSQL, 1,000,000 tickets",
+		"| `erase` p50 | ≤ 1 s | 5.00 s (n=3) | 0.50 s (n=20) | ×10.00 | — | 80 MiB |",
+		"| `erase --from` (subjects/s) | ≥ 20/s | 4.00/s | 40.00/s | ×10.00 | — | — |",
+		"### Growth, PostgreSQL 3,000,000 / 1,000,000 tickets",
+		"| `erase` p50 | — | 1.20 | 1.20 |",
+		"| `erase --from` (subjects/s) | — | 2.00 | 2.00 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
