@@ -114,7 +114,14 @@ func TestScaleBench(t *testing.T) {
 	for i := range bins {
 		bins[i].version = schemaVersion(t, bins[i].path)
 		v, _ := exec.Command(bins[i].path, "--version").Output()
-		bins[i].ident = fmt.Sprintf("%s (%s, schema v%d)", bins[i].name, strings.TrimSpace(string(v)), bins[i].version)
+		id := strings.TrimSpace(string(v))
+		if bins[i].name == "current" {
+			// Built by go test without the Makefile's version stamp.
+			if d, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+				id = "this tree, " + strings.TrimSpace(string(d))
+			}
+		}
+		bins[i].ident = fmt.Sprintf("%s (%s, schema v%d)", bins[i].name, id, bins[i].version)
 	}
 	builder := bins[0] // the oldest schema seeds the stores
 
