@@ -2,6 +2,7 @@ package blobs
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -147,6 +148,10 @@ func (s *S3) listVersions(ctx context.Context, names []string) (map[string][]typ
 				return found, nil // the prefix is listed to its end
 			}
 			next := aws.ToString(out.NextKeyMarker)
+			if next == "" || next < aws.ToString(in.KeyMarker) ||
+				next == aws.ToString(in.KeyMarker) && aws.ToString(out.NextVersionIdMarker) == aws.ToString(in.VersionIdMarker) {
+				return nil, fmt.Errorf("%w: s3 ListObjectVersions on bucket %q: a truncated page without a next marker past the last", ErrUnavailable, s.loc.Bucket)
+			}
 			covered := 0
 			for i < len(names) && names[i] < next {
 				i++
@@ -155,8 +160,10 @@ func (s *S3) listVersions(ctx context.Context, names []string) (map[string][]typ
 			if i == len(names) {
 				return found, nil
 			}
-			if names[i] == next {
-				// names[i]'s versions go on in the next page.
+			if names[i] == next || names[i][:len(names[i])-1] <= next {
+				// names[i]'s versions go on in the next page, or a jump
+				// would not start past this page (keys between the
+				// marker and names[i] filled it): page on.
 				in.KeyMarker, in.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
 				continue
 			}

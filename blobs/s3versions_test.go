@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -177,8 +178,10 @@ func TestS3VersionedDeleteKeysListsByPages(t *testing.T) {
 func TestS3VersionedDeleteKeysSmallPages(t *testing.T) {
 	defer blobs.SetListPage(4)()
 	srv := tests3.Start(t)
+	ctx0, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a listing that loops fails
+	defer cancel()
 	st := srv.Store(t, tests3.BucketOptions{Versioned: true, Prefix: "p/q/"})
-	ctx := context.Background()
+	ctx := ctx0
 	var keys []string
 	versions := map[string]int{}
 	for i := range 60 {
@@ -237,5 +240,18 @@ func TestS3VersionedDeleteKeysSmallPages(t *testing.T) {
 				t.Errorf("after deleting %v: %s has %d versions, want %d", del, k, left[k], versions[k])
 			}
 		}
+	}
+	// More keys than a page between the listing's start (the wanted key
+	// less its last character) and the wanted key: the listing pages on.
+	for _, k := range []string{"zzzz0a", "zzzz0b", "zzzz0c", "zzzz0d", "zzzz0e", "zzzz0f", "zzzz1"} {
+		if _, _, err := st.Put(ctx, k, strings.NewReader("body-"+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gone, err := st.DeleteKeys(ctx, []string{"zzzz1"}); err != nil || len(gone) != 1 {
+		t.Fatalf("DeleteKeys(zzzz1) = %v, %v", gone, err)
+	}
+	if left := count(); left["zzzz1"] != 0 || left["zzzz0f"] != 1 {
+		t.Errorf("after deleting zzzz1: %d versions left of it, %d of zzzz0f", left["zzzz1"], left["zzzz0f"])
 	}
 }
