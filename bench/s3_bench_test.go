@@ -60,6 +60,8 @@ func TestBlobStoreBench(t *testing.T) {
 	}
 	var rows []*row
 	measure := func(i int, what string, d time.Duration, rss int64) {
+		// Logged at once: a run cut short keeps what it measured.
+		t.Logf("%s: %s: %s, peak RSS %d MiB", []string{"dir", "s3"}[i], what, d.Round(time.Millisecond), rss>>10)
 		for _, r := range rows {
 			if r.what == what {
 				r.d[i], r.rss[i] = d, rss
