@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
 
@@ -112,5 +116,30 @@ func TestHoldIDsAndReleaseDate(t *testing.T) {
 	code, out, _ = w.run("--output", "json", "hold", "list", "--all")
 	if code != 0 || !strings.Contains(out, `"released_at"`) {
 		t.Errorf("hold list --all --output json: exit %d, no released_at:\n%s", code, out)
+	}
+}
+
+// TestPolicyCheckWording: policy check fails (exit 2) on a rule wording cut
+// short or not given in English and French, naming the rule.
+func TestPolicyCheckWording(t *testing.T) {
+	w := &cliWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, "sqlite")}
+	code, out, errs := w.run("policy", "check")
+	if code != 0 || !strings.Contains(out, "every text in English and French") {
+		t.Fatalf("policy check of the shipped policies: exit %d: %s%s", code, out, errs)
+	}
+	dir := t.TempDir()
+	names, _ := fs.Glob(policies.Embedded(), "*.rego")
+	for _, n := range names {
+		b, _ := fs.ReadFile(policies.Embedded(), n)
+		if n == "erasure.rego" {
+			b = []byte(strings.Replace(string(b), "#     en: Your other data is deleted.", "#     en: Your other data…", 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs = w.run("--policies", dir, "policy", "check")
+	if code != 2 || !strings.Contains(errs, "rule erasure.delete: wording (en) ends with an ellipsis") || strings.Contains(out, "ok:") {
+		t.Errorf("policy check of a wording cut short: exit %d, stdout %q, stderr %q; want 2 naming erasure.delete", code, out, errs)
 	}
 }
