@@ -163,6 +163,13 @@ func newPage(w io.Writer, info policies.Information) (*page, error) {
 			}
 			return *s
 		},
+		// colon is the colon as each language sets it ("5 ans : …", "5 years: …").
+		"colon": func() string {
+			if lang == "fr" {
+				return "\u00a0: "
+			}
+			return ": "
+		},
 		"quote": func(s string) string {
 			if lang == "fr" {
 				return "« " + s + " »"
