@@ -208,6 +208,9 @@ var badInputs = []badInput{
 			w.file("pol/retention.rego", []byte("package oubli.retention\n\ndecision := {"))
 			return args, ""
 		}},
+	{input: "policy rule wording cut short and in no stated language (`policy check`)", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "rule evil.x: wording is not given per language",
+		prep: hostilePolicy("# METADATA\n# title: A rule\n# custom:\n#   id: evil.x\n#   wording: Lorsque vous contactez le service clients…\nx := 1")},
+	{input: "`export --lang` not a language of the page", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/x.zip", "--lang", "de"}, code: 2, msg: "--lang must be fr or en, not \"de\""},
 	{input: "policy dir that does not exist", args: []string{"--policies", "{dir}/nopol", "retention", "plan"}, code: 2, msg: "policies directory"},
 	{input: "policy calling http.send", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "http.send",
 		prep: hostilePolicy(`x := http.send({"method": "GET", "url": "http://example.org"})`)},
