@@ -106,36 +106,33 @@ type Options struct {
 }
 
 // Open opens the store named by url: "sqlite:PATH" (or a bare path ending in
-// .db) or "postgres://…". A new SQLite file is created and migrated.
+// .db), "postgres://…" or "postgresql://…" (see ParseURL; any other scheme
+// is ErrInvalid). A new SQLite file is created and migrated.
 func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err error) {
 	defer func() { err = RedactError(err, rawURL) }()
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	switch {
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		x, err := sqlx.Open("postgres", rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
-		}
-		x.SetMaxOpenConns(16)
-		x.SetMaxIdleConns(4)
-		x.SetConnMaxIdleTime(5 * time.Minute)
-		if err := x.PingContext(ctx); err != nil {
-			x.Close()
-			return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
-		}
-		return &DB{x: x, dialect: Postgres}, nil
-	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasSuffix(rawURL, ".db"):
-		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
-		if path == "" {
-			return nil, fmt.Errorf("open %q: empty SQLite path: %w", rawURL, ErrInvalid)
-		}
-		return openSQLite(ctx, path, o)
-	default:
-		return nil, fmt.Errorf("open %q: unsupported database URL (want sqlite:PATH or postgres://…): %w", RedactURL(rawURL), ErrInvalid)
+	dialect, path, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
+	if dialect == SQLite {
+		return openSQLite(ctx, path, o)
+	}
+	x, err := sqlx.Open("postgres", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
+	}
+	x.SetMaxOpenConns(16)
+	x.SetMaxIdleConns(4)
+	x.SetConnMaxIdleTime(5 * time.Minute)
+	if err := x.PingContext(ctx); err != nil {
+		x.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
+	}
+	return &DB{x: x, dialect: Postgres}, nil
 }
 
 func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {

@@ -39,7 +39,7 @@ func newHoldCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h, err := retention.AddHold(e.Ctx, db, spec, e.Now(), "cli")
+			h, err := retention.AddHoldNow(e.Ctx, db, spec, e.Now, "cli")
 			if err != nil {
 				return err
 			}

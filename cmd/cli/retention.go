@@ -63,7 +63,11 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printReport(rep)
+			if err := e.printReport(rep); err != nil {
+				return err
+			}
+			_, err = e.purgeNotifications(db, rep.At, true, "cli")
+			return err
 		},
 	}
 	addCommon(plan)
@@ -101,6 +105,9 @@ func newRetentionCmd(e *Env) *cobra.Command {
 				if perr := e.printReport(rep); err == nil {
 					err = perr
 				}
+			}
+			if err == nil && rep != nil && rep.Outcome == "ok" {
+				_, err = e.purgeNotifications(db, rep.At, false, "cli")
 			}
 			return err
 		},
