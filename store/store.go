@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,6 +116,11 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 	}
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		if _, err := url.Parse(rawURL); err != nil {
+			// url.Parse's error quotes the URL, or the part of its password
+			// before a '#' as a port: none of its text is kept.
+			return nil, fmt.Errorf("open postgres %s: the database URL does not parse (percent-encode the password's special characters: space %%20, \" %%22, # %%23, / %%2F, ? %%3F, @ %%40, %%%% %%25): %w", RedactURL(rawURL), ErrInvalid)
+		}
 		x, err := sqlx.Open("postgres", rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
@@ -210,16 +216,30 @@ func uriPath(p string) string {
 // RedactURL hides the password of a database URL, for error messages and logs.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(raw, "@") {
-			return "(unparseable database URL)"
-		}
+	if err != nil {
+		return scrubUserinfo(raw)
+	}
+	if u.User == nil {
 		return redactSecrets(raw, raw)
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return redactSecrets(u.String(), raw)
+}
+
+// scrubUserinfo returns raw, a URL that does not parse, with everything
+// between "://" and the last '@' (the user-info, wherever its password may
+// end) replaced by xxxxx, and any password parameter hidden too. Without
+// "://" or '@' only the password patterns apply.
+func scrubUserinfo(raw string) string {
+	s := raw
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.LastIndex(s, "@"); j > i+3 {
+			s = s[:i+3] + "xxxxx" + s[j:]
+		}
+	}
+	return redactSecrets(s, raw)
 }
 
 // secretPatterns find a password in a database URL or DSN, however
@@ -269,6 +289,16 @@ func RedactError(err error, raw string) error {
 		return nil
 	}
 	msg := redactSecrets(err.Error(), raw)
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if j := strings.LastIndex(raw, "@"); j > i+3 {
+			// The whole user-info, as typed and as Go quotes it.
+			ui := raw[i+3 : j]
+			msg = strings.ReplaceAll(msg, ui, "xxxxx")
+			if q := strconv.Quote(ui); q != `"`+ui+`"` {
+				msg = strings.ReplaceAll(msg, q[1:len(q)-1], "xxxxx")
+			}
+		}
+	}
 	if msg == err.Error() {
 		return err
 	}

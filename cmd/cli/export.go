@@ -33,7 +33,7 @@ func newExportCmd(e *Env) *cobra.Command {
 			if opts.Out == "" {
 				return usageErrorf("--out FILE.zip is required")
 			}
-			if err := e.refuseInBlobs("--out", opts.Out); err != nil {
+			if err := e.refuseStoreFiles("--out", opts.Out); err != nil {
 				return err
 			}
 			x, err := e.Exporter()
