@@ -69,6 +69,16 @@ func init() {
 	sqlx.BindDriver("sqlite", sqlx.QUESTION)
 }
 
+// SQLiteBusyTimeout is how long a statement on SQLite waits for a lock
+// another connection holds (SQLite's busy_timeout) before failing with
+// SQLITE_BUSY. Writers queue for the one write lock (every write
+// transaction is BEGIN IMMEDIATE): a second `stats refresh`, a hold or an
+// erasure waits for a full refresh of a large store, which holds the lock
+// for minutes, as they would on PostgreSQL. The wait ends early when the
+// call's context ends (SIGINT, SIGTERM), through modernc's busy handler.
+// Ten seconds, the former value, made concurrent writers fail.
+const SQLiteBusyTimeout = time.Hour
+
 // DB is an open store.
 type DB struct {
 	x       *sqlx.DB
@@ -174,7 +184,7 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 	for _, p := range []string{
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
-		"busy_timeout(10000)",
+		fmt.Sprintf("busy_timeout(%d)", SQLiteBusyTimeout.Milliseconds()),
 		"synchronous(NORMAL)",
 		// Overwrite freed content with zeros so erased data does not linger in
 		// free pages (or, through them, in the WAL).
