@@ -41,6 +41,8 @@ var attack4BadInputs = []badInput{
 			args[4] = filepath.Join(filepath.Dir(strings.TrimPrefix(w.db, "sqlite:")), "oubli-audit-anchor.log")
 			return args, ""
 		}},
+	{input: "e-mail with an inner space", args: []string{"ingest", "{file}"}, file: line(`"carol@example.org"`, `"car ol@example.org "`), code: 2, msg: "user.email: not a valid e-mail address",
+		note: "surrounding white space is trimmed, inner white space refused"},
 	{input: "`audit keygen --out` the erasure ledger", args: []string{"audit", "keygen", "--out", "{dir}/erasures.log"}, code: 2, msg: "is the erasure ledger (--ledger)"},
 	{input: "`--db` a PostgreSQL URL that does not parse", args: []string{"--db", "postgres://u:Pw#Secret@127.0.0.1:1/db", "inventory"}, code: 2, msg: "the database URL does not parse",
 		note: "no part of the password is printed: everything between `://` and the last `@` is hidden"},
@@ -227,4 +229,33 @@ func TestAttack4SQLiteWritersWaitForTheLock(t *testing.T) {
 		}
 	}
 	w.healthy()
+}
+
+// An e-mail address with surrounding white space is trimmed, as README
+// promises, and stored in its normalised form; an inner space is still
+// refused (found by the adversarial pass: a trailing space was "not a valid
+// e-mail address").
+func TestAttack4IngestTrimsEmail(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, w *world) {
+		w.must("migrate")
+		p := w.file("spaces.jsonl", []byte(line(`"carol@example.org"`, `"  Carol@Example.org \t"`)))
+		w.must("ingest", p)
+		db := w.open()
+		defer db.Close()
+		var email string
+		if err := db.Get(context.Background(), &email, "SELECT email FROM subjects WHERE user_id = 'u-9001'"); err != nil {
+			t.Fatal(err)
+		}
+		if email != "carol@example.org" {
+			t.Errorf("stored e-mail %q, want carol@example.org", email)
+		}
+		r := w.must("subjects", "find", "--email", " carol@example.org ")
+		if !strings.Contains(r.stdout, "u-9001") {
+			t.Errorf("lookup by the trimmed address: %s", r)
+		}
+		p = w.file("inner.jsonl", []byte(line(`"carol@example.org"`, `"car ol@example.org"`)))
+		if r := w.run(nil, "ingest", p); r.code != 2 || !strings.Contains(r.stderr, "user.email: not a valid e-mail address") {
+			t.Errorf("inner space: want exit 2, got %s", r)
+		}
+	})
 }
