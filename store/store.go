@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,16 @@ func init() {
 	// sqlx does not know modernc's driver name; SQLite takes '?' placeholders.
 	sqlx.BindDriver("sqlite", sqlx.QUESTION)
 }
+
+// SQLiteBusyTimeout is how long a statement on SQLite waits for a lock
+// another connection holds (SQLite's busy_timeout) before failing with
+// SQLITE_BUSY. Writers queue for the one write lock (every write
+// transaction is BEGIN IMMEDIATE): a second `stats refresh`, a hold or an
+// erasure waits for a full refresh of a large store, which holds the lock
+// for minutes, as they would on PostgreSQL. The wait ends early when the
+// call's context ends (SIGINT, SIGTERM), through modernc's busy handler.
+// Ten seconds, the former value, made concurrent writers fail.
+const SQLiteBusyTimeout = time.Hour
 
 // DB is an open store.
 type DB struct {
@@ -118,6 +129,13 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 	if err != nil {
 		return nil, err
 	}
+	if dialect == Postgres {
+		if _, err := url.Parse(rawURL); err != nil {
+			// url.Parse's error quotes the URL, or the part of its password
+			// before a '#' as a port: none of its text is kept.
+			return nil, fmt.Errorf("open postgres %s: the database URL does not parse (percent-encode the password's special characters: space %%20, \" %%22, # %%23, / %%2F, ? %%3F, @ %%40, %%%% %%25): %w", RedactURL(rawURL), ErrInvalid)
+		}
+	}
 	if dialect == SQLite {
 		return openSQLite(ctx, path, o)
 	}
@@ -165,7 +183,7 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 	for _, p := range []string{
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
-		"busy_timeout(10000)",
+		fmt.Sprintf("busy_timeout(%d)", SQLiteBusyTimeout.Milliseconds()),
 		"synchronous(NORMAL)",
 		// Overwrite freed content with zeros so erased data does not linger in
 		// free pages (or, through them, in the WAL).
@@ -207,16 +225,30 @@ func uriPath(p string) string {
 // RedactURL hides the password of a database URL, for error messages and logs.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(raw, "@") {
-			return "(unparseable database URL)"
-		}
+	if err != nil {
+		return scrubUserinfo(raw)
+	}
+	if u.User == nil {
 		return redactSecrets(raw, raw)
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return redactSecrets(u.String(), raw)
+}
+
+// scrubUserinfo returns raw, a URL that does not parse, with everything
+// between "://" and the last '@' (the user-info, wherever its password may
+// end) replaced by xxxxx, and any password parameter hidden too. Without
+// "://" or '@' only the password patterns apply.
+func scrubUserinfo(raw string) string {
+	s := raw
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.LastIndex(s, "@"); j > i+3 {
+			s = s[:i+3] + "xxxxx" + s[j:]
+		}
+	}
+	return redactSecrets(s, raw)
 }
 
 // secretPatterns find a password in a database URL or DSN, however
@@ -266,6 +298,16 @@ func RedactError(err error, raw string) error {
 		return nil
 	}
 	msg := redactSecrets(err.Error(), raw)
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if j := strings.LastIndex(raw, "@"); j > i+3 {
+			// The whole user-info, as typed and as Go quotes it.
+			ui := raw[i+3 : j]
+			msg = strings.ReplaceAll(msg, ui, "xxxxx")
+			if q := strconv.Quote(ui); q != `"`+ui+`"` {
+				msg = strings.ReplaceAll(msg, q[1:len(q)-1], "xxxxx")
+			}
+		}
+	}
 	if msg == err.Error() {
 		return err
 	}

@@ -40,7 +40,7 @@ func newExportCmd(e *Env) *cobra.Command {
 			if opts.Lang != "" && !slices.Contains(dsr.Languages, opts.Lang) {
 				return usageErrorf("--lang must be %s, not %q", strings.Join(dsr.Languages, " or "), opts.Lang)
 			}
-			if err := e.refuseInBlobs("--out", opts.Out); err != nil {
+			if err := e.refuseStoreFiles("--out", opts.Out); err != nil {
 				return err
 			}
 			x, err := e.Exporter()
