@@ -8,7 +8,9 @@
 #   and the subject's keyed hash: it is the proof that the recipient was
 #   told. A notification not yet handled is never deleted.
 # custom:
-#   wording: Nous informons les destinataires de vos données de chaque rectification, effacement ou opposition, et conservons la preuve de cette information un an.
+#   wording:
+#     en: We tell the recipients of your data of every rectification, erasure or objection, and keep the proof that they were told for one year.
+#     fr: Nous informons les destinataires de vos données de chaque rectification, effacement ou opposition, et conservons la preuve de cette information un an.
 package oubli.notifications
 
 import data.oubli.calendar
@@ -43,7 +45,9 @@ done_ms(n) := n.acked_at if n.status == "acknowledged"
 #   category: notifications
 #   action: keep
 #   legal_basis: Art. 19 GDPR
-#   wording: A recipient who has not yet been told is told first.
+#   wording:
+#     en: A recipient who has not yet been told is told first.
+#     fr: Un destinataire qui n'a pas encore été informé l'est d'abord.
 decisions contains {
 	"category": "notifications", "i": i, "action": "keep", "rule": "notifications.pending",
 	"reason": "not yet delivered or acknowledged: the recipient has not been told",
@@ -60,7 +64,9 @@ decisions contains {
 #   category: notifications
 #   action: keep
 #   legal_basis: Art. 5(2) GDPR
-#   wording: The proof that a recipient was told is kept one year.
+#   wording:
+#     en: The proof that a recipient was told is kept one year.
+#     fr: La preuve qu'un destinataire a été informé est conservée un an.
 decisions contains {
 	"category": "notifications", "i": i, "action": "keep", "rule": "notifications.retained",
 	"reason": "delivered or acknowledged less than a year ago: kept as proof that the recipient was told",
@@ -79,7 +85,9 @@ decisions contains {
 #   category: notifications
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: One year after a recipient was told, the proof is deleted.
+#   wording:
+#     en: One year after a recipient was told, the proof is deleted.
+#     fr: Un an après l'information d'un destinataire, la preuve est supprimée.
 decisions contains {
 	"category": "notifications", "i": i, "action": "delete", "rule": "notifications.expired",
 	"reason": "delivered or acknowledged more than a year ago",
