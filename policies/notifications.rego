@@ -9,7 +9,7 @@
 #   told. A notification not yet handled is never deleted.
 # custom:
 #   wording:
-#     en: We tell the recipients of your data of each rectification, erasure or objection, and keep the proof that they were told for one year.
+#     en: We tell the recipients of your data of every rectification, erasure or objection, and keep the proof that they were told for one year.
 #     fr: Nous informons les destinataires de vos données de chaque rectification, effacement ou opposition, et conservons la preuve de cette information un an.
 package oubli.notifications
 
@@ -87,7 +87,7 @@ decisions contains {
 #   legal_basis: Art. 5(1)(e) GDPR
 #   wording:
 #     en: One year after a recipient was told, the proof is deleted.
-#     fr: Un an après l'information d'un destinataire, sa preuve est supprimée.
+#     fr: Un an après l'information d'un destinataire, la preuve est supprimée.
 decisions contains {
 	"category": "notifications", "i": i, "action": "delete", "rule": "notifications.expired",
 	"reason": "delivered or acknowledged more than a year ago",

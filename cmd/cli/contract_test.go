@@ -37,6 +37,7 @@ func contractCases(out string) map[string]contractCase {
 		"notify ack":        {unknown: []string{"ntf_00000000000000000000000000000000", "--note", "x"}, na: "wrong state: needs a delivered notification (e2e TestNotify)"},
 		"notify deliver":    {na: "delivers what is pending: no id, no state"},
 		"notify list":       {na: "lists notifications: no id, no state"},
+		"notify status":     {na: "sums up the outbox per recipient: no id, no state"},
 		"residue dismiss":   {unknown: []string{"RF-000000000000"}, na: "wrong state: needs a finding of a sweep (e2e residue tests)"},
 		"residue list":      {na: "lists findings: no id, no state"},
 		"residue redact":    {unknown: []string{"RF-000000000000"}, na: "wrong state: a redacted finding, in the e2e residue tests (exit 3)"},
