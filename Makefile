@@ -46,10 +46,11 @@ demo: build
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db check
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db audit verify
 
-## bench: Go benchmarks, and the retention purge against a hand-written SQL baseline.
+## bench: Go benchmarks, the retention purge against a hand-written SQL baseline, and the blob stores (S3 / directory; BENCH_S3_FULL=1 for the issue's sizes).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
+	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 120m -run TestBlobStoreBench -v ./bench/ | grep -v '"level"'  # BENCH_S3_FULL=1: the issue's sizes
 	$(MAKE) bench-scale
 
 ## bench-scale: the per-subject rights and nightly jobs at scale (README, "Benchmarks at scale"):
