@@ -169,13 +169,20 @@ func benchStore(t *testing.T, c *cache, cfg config, backend string, size int, bi
 	}
 	sr.origin = metas[bins[0].name].Origin
 	var top, from []string
+	// One day's expiry: as of a day after the last run, or, when the
+	// store's last run is younger than a day (a ready-made store), as of
+	// now; the same for every binary.
+	day := 24 * time.Hour
+	if last := store.FromMillis(metas[bins[0].name].LastRunAt); last.Add(day).After(time.Now()) {
+		day = time.Since(last).Truncate(time.Second)
+	}
 	// Phase A (retention, erase, object, stats), each binary on its own copy.
 	for _, b := range bins {
 		w := c.checkout(t, entries[b.name], metas[b.name], fmt.Sprintf("%s-%d-%s-a", backend, size, b.name))
 		if top == nil {
 			top, from = pickSubjects(t, w, cfg.eraseN+cfg.objectN, cfg.fromN)
 		}
-		phaseA(t, cfg, w, b, top, sr.figs[b.name])
+		phaseA(t, cfg, w, b, top, day, sr.figs[b.name])
 		w.close()
 		os.RemoveAll(w.dir)
 	}
@@ -317,17 +324,11 @@ func warm(t testing.TB, cfg config, w *work, b binary) {
 	}
 }
 
-func phaseA(t *testing.T, cfg config, w *work, b binary, top []string, f figs) {
+func phaseA(t *testing.T, cfg config, w *work, b binary, top []string, day time.Duration, f figs) {
 	warm(t, cfg, w, b)
 	at := w.meta.LastRunAt
 	s := w.measure(t, b, cfg.timeout, "retention", "run", "--at", rfc(at, 0))
 	f["retention.none"] = one(s, "run")
-	// One day's expiry: as of a day after the last run, or of now when the
-	// store's last run is younger than a day (a ready-made store).
-	day := 24 * time.Hour
-	if now := time.Now(); store.FromMillis(at).Add(day).After(now) {
-		day = now.Sub(store.FromMillis(at)).Truncate(time.Second)
-	}
 	s = w.measure(t, b, cfg.timeout, "retention", "run", "--at", rfc(at, day))
 	f["retention.day"] = one(s, "run")
 	if day < 24*time.Hour {
