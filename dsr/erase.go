@@ -200,13 +200,7 @@ func (e *Eraser) erasedBefore(key store.SubjectKey) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	var ent ledger.Entry
-	var ok bool
-	if key.UserID != "" {
-		ent, ok = set.ByUserID(e.Hasher.Hash("user_id", key.UserID))
-	} else {
-		ent, ok = set.ByEmail(e.Hasher.Hash("email", key.Email))
-	}
+	ent, ok := ledgerEntry(set, e.Hasher, key)
 	return ledgerDate(ent.At), ok
 }
 
@@ -443,7 +437,9 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if opt.SkipLedger {
 		rep.Ledger = "already"
 	} else {
-		ent := ledger.NewEntry(e.Hasher, at, subj.UserID, subj.Email, subj.Pseudo, rep.RequestID)
+		// The address in its normalised form: any form of it finds the
+		// entry (ledgerEntry), whatever form the store held.
+		ent := ledger.NewEntry(e.Hasher, at, subj.UserID, store.NormalizeEmail(subj.Email), subj.Pseudo, rep.RequestID)
 		if err := ledger.Append(e.Ledger, ent); err != nil {
 			return nil, err
 		}
@@ -568,7 +564,7 @@ func (e *Eraser) resume(ctx context.Context, key store.SubjectKey, opt EraseOpti
 	if key.UserID != "" {
 		hash = e.Hasher.Hash("user_id", key.UserID)
 	} else if set, err := ledger.Load(e.Ledger, e.Hasher); err == nil {
-		ent, _ := set.ByEmail(e.Hasher.Hash("email", key.Email))
+		ent, _ := ledgerEntry(set, e.Hasher, key)
 		hash = ent.UserID
 	}
 	switch {
@@ -757,7 +753,7 @@ func (e *Eraser) Reapply(ctx context.Context, dryRun bool) (*ReapplyReport, erro
 			rep.Scanned++
 			if _, ok := set.ByUserID(e.Hasher.Hash("user_id", s.UserID)); ok {
 				match = append(match, s.UserID)
-			} else if _, ok := set.ByEmail(e.Hasher.Hash("email", s.Email)); ok {
+			} else if _, ok := ledgerEntry(set, e.Hasher, store.SubjectKey{Email: s.Email}); ok {
 				rep.EmailOnly++
 			}
 		}
