@@ -258,7 +258,8 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 			rep.Anonymized[cat]++
 		}
 	}
-	days, err := store.AgentStatsDays(ctx, tx, subj.UserID)
+	// Their share of the agents' figures, read before anything changes.
+	share, err := stats.Contribution(ctx, tx, subj.UserID, at)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +349,7 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	}
 	// The agents' figures of the days the subject contributed to, without
 	// them (their kept tickets are restricted, hence left out too).
-	if rep.AgentStats, err = store.RefreshAgentStats(ctx, tx, stats.Scope(at), days); err != nil {
+	if rep.AgentStats, err = store.RemoveAgentContribution(ctx, tx, stats.Scope(at), share); err != nil {
 		return nil, err
 	}
 	// The register keeps the requests as proof, without the plain user id.
