@@ -200,13 +200,7 @@ func (e *Eraser) erasedBefore(key store.SubjectKey) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	var ent ledger.Entry
-	var ok bool
-	if key.UserID != "" {
-		ent, ok = set.ByUserID(e.Hasher.Hash("user_id", key.UserID))
-	} else {
-		ent, ok = set.ByEmail(e.Hasher.Hash("email", key.Email))
-	}
+	ent, ok := ledgerEntry(set, e.Hasher, key)
 	return ledgerDate(ent.At), ok
 }
 
@@ -264,7 +258,8 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 			rep.Anonymized[cat]++
 		}
 	}
-	days, err := store.AgentStatsDays(ctx, tx, subj.UserID)
+	// Their share of the agents' figures, read before anything changes.
+	share, err := stats.Contribution(ctx, tx, subj.UserID, at)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +349,7 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	}
 	// The agents' figures of the days the subject contributed to, without
 	// them (their kept tickets are restricted, hence left out too).
-	if rep.AgentStats, err = store.RefreshAgentStats(ctx, tx, stats.Scope(at), days); err != nil {
+	if rep.AgentStats, err = store.RemoveAgentContribution(ctx, tx, stats.Scope(at), share); err != nil {
 		return nil, err
 	}
 	// The register keeps the requests as proof, without the plain user id.
@@ -443,7 +438,9 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if opt.SkipLedger {
 		rep.Ledger = "already"
 	} else {
-		ent := ledger.NewEntry(e.Hasher, at, subj.UserID, subj.Email, subj.Pseudo, rep.RequestID)
+		// The address in its normalised form: any form of it finds the
+		// entry (ledgerEntry), whatever form the store held.
+		ent := ledger.NewEntry(e.Hasher, at, subj.UserID, store.NormalizeEmail(subj.Email), subj.Pseudo, rep.RequestID)
 		if err := ledger.Append(e.Ledger, ent); err != nil {
 			return nil, err
 		}
@@ -568,7 +565,7 @@ func (e *Eraser) resume(ctx context.Context, key store.SubjectKey, opt EraseOpti
 	if key.UserID != "" {
 		hash = e.Hasher.Hash("user_id", key.UserID)
 	} else if set, err := ledger.Load(e.Ledger, e.Hasher); err == nil {
-		ent, _ := set.ByEmail(e.Hasher.Hash("email", key.Email))
+		ent, _ := ledgerEntry(set, e.Hasher, key)
 		hash = ent.UserID
 	}
 	switch {
@@ -757,7 +754,7 @@ func (e *Eraser) Reapply(ctx context.Context, dryRun bool) (*ReapplyReport, erro
 			rep.Scanned++
 			if _, ok := set.ByUserID(e.Hasher.Hash("user_id", s.UserID)); ok {
 				match = append(match, s.UserID)
-			} else if _, ok := set.ByEmail(e.Hasher.Hash("email", s.Email)); ok {
+			} else if _, ok := ledgerEntry(set, e.Hasher, store.SubjectKey{Email: s.Email}); ok {
 				rep.EmailOnly++
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/store"
 )
 
@@ -116,7 +117,8 @@ const (
 	BatchAlreadyErased = "already_erased"
 	BatchIncomplete    = "incomplete" // committed, follow-up left (ErrIncomplete)
 	BatchFailed        = "failed"
-	BatchNotRun        = "not_run" // the batch was interrupted before it
+	BatchNotFound      = "not_found" // neither in the store nor in the ledger
+	BatchNotRun        = "not_run"   // the batch was interrupted before it
 )
 
 // BatchOutcome is what happened to one subject of a batch. It holds no
@@ -140,6 +142,7 @@ type BatchReport struct {
 	AlreadyErased int            `json:"already_erased"`
 	Incomplete    int            `json:"incomplete"`
 	Failed        int            `json:"failed"`
+	NotFound      int            `json:"not_found"`
 	Seconds       float64        `json:"seconds"`
 	Outcomes      []BatchOutcome `json:"outcomes"`
 }
@@ -159,8 +162,11 @@ var ErrBatchFailed = errors.New("erasure failed for some subjects")
 // is called after each subject.
 func (e *Eraser) EraseBatch(ctx context.Context, lines []BatchLine, dryRun bool, progress func()) (*BatchReport, error) {
 	start := time.Now()
+	if err := e.sameSubjects(ctx, lines); err != nil {
+		return nil, err
+	}
 	rep := &BatchReport{DryRun: dryRun, Subjects: len(lines), Outcomes: make([]BatchOutcome, 0, len(lines))}
-	var failed, incomplete []string
+	var failed, incomplete, notFound []string
 	for i, l := range lines {
 		if err := ctx.Err(); err != nil {
 			for _, rest := range lines[i:] {
@@ -178,6 +184,9 @@ func (e *Eraser) EraseBatch(ctx context.Context, lines []BatchLine, dryRun bool,
 		case BatchIncomplete:
 			rep.Incomplete++
 			incomplete = append(incomplete, strconv.Itoa(l.Line))
+		case BatchNotFound:
+			rep.NotFound++
+			notFound = append(notFound, strconv.Itoa(l.Line))
 		default:
 			rep.Failed++
 			failed = append(failed, strconv.Itoa(l.Line))
@@ -188,14 +197,79 @@ func (e *Eraser) EraseBatch(ctx context.Context, lines []BatchLine, dryRun bool,
 		}
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	switch {
-	case len(failed) > 0:
-		return rep, fmt.Errorf("%d of %d subjects not erased (lines %s; see the report): %w", len(failed), len(lines), strings.Join(failed, ", "), ErrBatchFailed)
-	case len(incomplete) > 0:
-		return rep, fmt.Errorf("%d of %d erasures committed with a follow-up left (lines %s): rerun `oubli erase --from` with the same file: %w",
-			len(incomplete), len(lines), strings.Join(incomplete, ", "), ErrIncomplete)
+	// One error naming every line that needs a look; its sentinel (the
+	// exit code) is the most serious: a failure (1), then a follow-up left
+	// (6), then an unknown subject (5, as `erase` of one subject).
+	var msgs []string
+	var sentinel error
+	note := func(lines []string, msg string, err error) {
+		if len(lines) == 0 {
+			return
+		}
+		msgs = append(msgs, fmt.Sprintf(msg, len(lines), rep.Subjects, strings.Join(lines, ", ")))
+		if sentinel == nil {
+			sentinel = err
+		}
+	}
+	note(failed, "%d of %d subjects not erased (lines %s; see the report)", ErrBatchFailed)
+	note(incomplete, "%d of %d erasures committed with a follow-up left (lines %s): rerun `oubli erase --from` with the same file", ErrIncomplete)
+	note(notFound, "%d of %d subjects unknown, neither in the store nor in the erasure ledger (lines %s)", store.ErrNotFound)
+	if sentinel != nil {
+		return rep, fmt.Errorf("%s: %w", strings.Join(msgs, "; "), sentinel)
 	}
 	return rep, nil
+}
+
+// sameSubjects refuses (store.ErrInvalid, exit 2, before anything is
+// erased) a batch naming one subject on two lines in different ways — by
+// user id and by e-mail address, or by two forms of one address —, which
+// ParseBatch cannot see: each line is resolved to its subject, in the
+// store or, for a subject erased before, in the ledger, and compared by
+// the keyed hash of the user id. Dry and real runs thus agree about it.
+func (e *Eraser) sameSubjects(ctx context.Context, lines []BatchLine) error {
+	var set *ledger.Set
+	loaded := false
+	seen := make(map[string]int, len(lines))
+	var bad []string
+	for _, l := range lines {
+		id := ""
+		subj, err := store.FindSubject(ctx, e.DB, l.Key)
+		switch {
+		case err == nil:
+			id = e.Hasher.Hash("user_id", subj.UserID)
+		case errors.Is(err, store.ErrNotFound):
+			if !loaded && e.Ledger != "" {
+				set, _ = ledger.Load(e.Ledger, e.Hasher) // unreadable: its subjects are found by their line's erasure
+				loaded = true
+			}
+			if set != nil {
+				if ent, ok := ledgerEntry(set, e.Hasher, l.Key); ok {
+					id = ent.UserID
+				}
+			}
+		case errors.Is(err, store.ErrInvalid):
+			// Two subjects share the address: the erasure reports it.
+		default:
+			return fmt.Errorf("erase --from: line %d: %w", l.Line, err)
+		}
+		if id == "" {
+			continue // unknown: ParseBatch compared the line as written
+		}
+		if first, dup := seen[id]; dup {
+			bad = append(bad, fmt.Sprintf("%d: the same subject as line %d", l.Line, first))
+			continue
+		}
+		seen[id] = l.Line
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > maxBatchErrors {
+			more = fmt.Sprintf("\n(and %d more invalid lines)", len(bad)-maxBatchErrors)
+			bad = bad[:maxBatchErrors]
+		}
+		return fmt.Errorf("%d invalid line(s), nothing erased:\n%s%s: %w", len(bad), strings.Join(bad, "\n"), more, store.ErrInvalid)
+	}
+	return nil
 }
 
 // batchOne erases one subject of a batch.
@@ -224,7 +298,7 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 			o.Outcome = BatchAlreadyErased
 			break
 		}
-		fallthrough
+		o.Outcome, o.Error = BatchNotFound, err.Error()
 	default:
 		o.Outcome, o.Error = BatchFailed, err.Error()
 	}

@@ -54,8 +54,8 @@ func TestParseBatch(t *testing.T) {
 }
 
 // TestEraseBatch (issue 11 item 6): each subject in its own transaction,
-// ledger line and request (closed done); a failing subject does not stop
-// the others and the batch ends ErrBatchFailed naming its line; a rerun
+// ledger line and request (closed done); an unknown subject does not stop
+// the others and the batch ends ErrNotFound naming its line; a rerun
 // finds the erased ones already erased; a dry run changes nothing.
 func TestEraseBatch(t *testing.T) {
 	testdb.Run(t, func(t *testing.T, db *store.DB) {
@@ -68,7 +68,7 @@ func TestEraseBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		dry, err := er.EraseBatch(ctx, lines, true, nil)
-		if !errors.Is(err, ErrBatchFailed) || dry.Erased != 2 || dry.Failed != 1 {
+		if !errors.Is(err, store.ErrNotFound) || dry.Erased != 2 || dry.NotFound != 1 {
 			t.Fatalf("dry run: %v %+v", err, dry)
 		}
 		if n := erRows(t, db, "SELECT user_id FROM subjects WHERE user_id IN ('u-bob', 'u-carol')"); len(n) != 2 {
@@ -76,13 +76,13 @@ func TestEraseBatch(t *testing.T) {
 		}
 		ticks := 0
 		rep, err := er.EraseBatch(ctx, lines, false, func() { ticks++ })
-		if !errors.Is(err, ErrBatchFailed) || !strings.Contains(err.Error(), "lines 2") {
-			t.Fatalf("err = %v, want ErrBatchFailed naming line 2", err)
+		if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "lines 2") {
+			t.Fatalf("err = %v, want ErrNotFound naming line 2", err)
 		}
-		if rep.Erased != 2 || rep.Failed != 1 || ticks != 3 {
+		if rep.Erased != 2 || rep.NotFound != 1 || ticks != 3 {
 			t.Fatalf("report %+v, %d ticks", rep, ticks)
 		}
-		want := []string{BatchErased, BatchFailed, BatchErased}
+		want := []string{BatchErased, BatchNotFound, BatchErased}
 		for i, o := range rep.Outcomes {
 			if o.Outcome != want[i] {
 				t.Errorf("line %d: %s, want %s", o.Line, o.Outcome, want[i])
@@ -102,7 +102,7 @@ func TestEraseBatch(t *testing.T) {
 			t.Errorf("%d ledger lines, want 2", n)
 		}
 		again, err := er.EraseBatch(ctx, lines, false, nil)
-		if !errors.Is(err, ErrBatchFailed) || again.AlreadyErased != 2 || again.Failed != 1 {
+		if !errors.Is(err, store.ErrNotFound) || again.AlreadyErased != 2 || again.NotFound != 1 {
 			t.Errorf("rerun: %v %+v", err, again)
 		}
 		// Alice alone: no failure, no error.

@@ -19,13 +19,7 @@ func ErasedOn(path string, h *store.Hasher, key store.SubjectKey) (time.Time, bo
 	if err != nil {
 		return time.Time{}, false
 	}
-	var ent ledger.Entry
-	var ok bool
-	if key.UserID != "" {
-		ent, ok = set.ByUserID(h.Hash("user_id", key.UserID))
-	} else {
-		ent, ok = set.ByEmail(h.Hash("email", key.Email))
-	}
+	ent, ok := ledgerEntry(set, h, key)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -49,4 +43,20 @@ func ErasedError(path string, h *store.Hasher, key store.SubjectKey) error {
 		when = at.Format(time.RFC3339)
 	}
 	return fmt.Errorf("%s was erased on %s (erasure ledger): nothing of theirs remains to export: %w", key, when, store.ErrNotFound)
+}
+
+// ledgerEntry finds the subject named by key in the ledger: by the keyed
+// hash of the user id, or of the e-mail address in the normalised form
+// ingest stores and erasures record (store.NormalizeEmail: NFC, case
+// folded), then as typed (entries of addresses stored before the
+// normalisation). Any form of one address thus finds its entry, as
+// store.FindSubject finds the subject while it exists.
+func ledgerEntry(set *ledger.Set, h *store.Hasher, key store.SubjectKey) (ledger.Entry, bool) {
+	if key.UserID != "" {
+		return set.ByUserID(h.Hash("user_id", key.UserID))
+	}
+	if ent, ok := set.ByEmail(h.Hash("email", store.NormalizeEmail(key.Email))); ok {
+		return ent, true
+	}
+	return set.ByEmail(h.Hash("email", key.Email))
 }

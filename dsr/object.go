@@ -82,7 +82,9 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 		outcome := "refused"
 		if rule.Applies {
 			outcome = "ok"
-			days, err := store.AgentStatsDays(ctx, tx, subj.UserID)
+			// Their share of the agents' figures, read before the
+			// objection makes them ineligible.
+			days, err := stats.Contribution(ctx, tx, subj.UserID, at)
 			if err != nil {
 				return err
 			}

@@ -82,7 +82,7 @@ func BenchmarkRefresh(b *testing.B) {
 			i++
 			s := time.Now()
 			err := db.InTx(ctx, func(tx *store.Tx) error {
-				days, err := store.AgentStatsDays(ctx, tx, uid)
+				days, err := stats.Contribution(ctx, tx, uid, now)
 				if err != nil {
 					return err
 				}

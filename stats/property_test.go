@@ -210,7 +210,7 @@ func (m *mutator) step() string {
 		uid := m.users[m.rng.IntN(len(m.users))]
 		ctx := context.Background()
 		err := m.db.InTx(ctx, func(tx *store.Tx) error {
-			days, err := store.AgentStatsDays(ctx, tx, uid)
+			days, err := stats.Contribution(ctx, tx, uid, now)
 			if err != nil {
 				return err
 			}

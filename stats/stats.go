@@ -256,17 +256,25 @@ func subjectStatsAllowed(ctx context.Context, pol Policy, at time.Time) (bool, e
 	return false, fmt.Errorf("%w: statistics: subject_stats: no usable decision (%q)", policies.ErrPolicy, dec[0].Action)
 }
 
+// Contribution reads the subject's share of the per-agent figures inside
+// tx, before their data changes (store.SubjectAgentContribution under the
+// statistics purpose).
+func Contribution(ctx context.Context, tx *store.Tx, userID string, at time.Time) (*store.AgentContribution, error) {
+	return store.SubjectAgentContribution(ctx, tx, Scope(at), userID)
+}
+
 // RemoveSubject takes a subject out of the statistics inside tx, for an
-// objection or an erasure: their subject_stats row goes and the agent rows
-// of the days they contributed to (days, from store.AgentStatsDays taken
-// before their data changed) are recomputed without them. It returns the
-// number of subject_stats rows removed and agent rows rewritten.
-func RemoveSubject(ctx context.Context, tx *store.Tx, userID string, days []string, at time.Time) (subjectRows, agentRows int64, err error) {
+// objection or an erasure: their subject_stats row goes and their share of
+// the agents' figures (c, from Contribution taken before their data
+// changed) is taken out of the rows of the days they contributed to,
+// reading only their own data (store.RemoveAgentContribution). It returns
+// the number of subject_stats rows removed and agent rows rewritten.
+func RemoveSubject(ctx context.Context, tx *store.Tx, userID string, c *store.AgentContribution, at time.Time) (subjectRows, agentRows int64, err error) {
 	subjectRows, err = store.DeleteSubjectStats(ctx, tx, userID)
 	if err != nil {
 		return 0, 0, err
 	}
-	agentRows, err = store.RefreshAgentStats(ctx, tx, Scope(at), days)
+	agentRows, err = store.RemoveAgentContribution(ctx, tx, Scope(at), c)
 	if err != nil {
 		return 0, 0, err
 	}

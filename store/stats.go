@@ -297,6 +297,40 @@ func RecomputeAgentStats(ctx context.Context, tx *Tx, sc StatsScope, plan map[st
 	return n1 + n2, nil
 }
 
+// agentFigures is the chain of CTEs, after el (the eligible tickets to
+// read), that computes per agent and UTC day: handled (n, tickets in which
+// the agent wrote that day; inRange restricts the messages counted) and
+// firsts (n, avg_s and sum_s: first responses, the tickets whose first
+// agent message at or after the first user message the agent wrote that
+// day, ties going to the smallest message id, and their delay in seconds).
+// Every message is read through its ticket (messages_ticket_id), once per
+// CTE, without a correlated subquery.
+func agentFigures(d Dialect, inRange string) string {
+	day := func(col string) string { return dayExpr(d, col) }
+	return `
+	handled AS (
+		SELECT m.agent_id, ` + day("m.sent_at") + ` AS day, COUNT(DISTINCT m.ticket_id) AS n
+		FROM messages m JOIN el ON el.ticket_id = m.ticket_id
+		WHERE m.author = 'agent' AND m.agent_id IS NOT NULL` + inRange + `
+		GROUP BY m.agent_id, ` + day("m.sent_at") + `),
+	fu AS (
+		SELECT u.ticket_id, MIN(u.sent_at) AS at
+		FROM messages u JOIN el ON el.ticket_id = u.ticket_id
+		WHERE u.author = 'user'
+		GROUP BY u.ticket_id),
+	fa AS (
+		SELECT a.agent_id, a.sent_at AS agent_at, fu.at AS user_at,
+		       ROW_NUMBER() OVER (PARTITION BY a.ticket_id ORDER BY a.sent_at, a.message_id) AS rn
+		FROM messages a JOIN fu ON fu.ticket_id = a.ticket_id
+		WHERE a.author = 'agent' AND a.agent_id IS NOT NULL AND a.sent_at >= fu.at),
+	firsts AS (
+		SELECT fa.agent_id, ` + day("fa.agent_at") + ` AS day, COUNT(*) AS n,
+		       AVG(CAST(fa.agent_at - fa.user_at AS DOUBLE PRECISION) / 1000.0) AS avg_s,
+		       SUM(CAST(fa.agent_at - fa.user_at AS DOUBLE PRECISION) / 1000.0) AS sum_s
+		FROM fa WHERE fa.rn = 1
+		GROUP BY fa.agent_id, ` + day("fa.agent_at") + `)`
+}
+
 // insertAgentStats computes and inserts the figures of days, named or
 // anonymised. With restrict, only the tickets in which an agent wrote on
 // one of the days are read.
@@ -304,7 +338,6 @@ func insertAgentStats(ctx context.Context, tx *Tx, sc StatsScope, days []string,
 	if len(days) == 0 {
 		return 0, nil
 	}
-	day := func(col string) string { return dayExpr(tx.Dialect(), col) }
 	var args []any
 	dt, el, inRange := "", eligibleTickets, ""
 	if restrict {
@@ -331,28 +364,7 @@ func insertAgentStats(ctx context.Context, tx *Tx, sc StatsScope, days []string,
 		agent, anonAt = "NULL", "?"
 	}
 	q := `INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at, anonymized_at)
-	WITH ` + dt + el + `,
-	handled AS (
-		SELECT m.agent_id, ` + day("m.sent_at") + ` AS day, COUNT(DISTINCT m.ticket_id) AS n
-		FROM messages m JOIN el ON el.ticket_id = m.ticket_id
-		WHERE m.author = 'agent' AND m.agent_id IS NOT NULL` + inRange + `
-		GROUP BY m.agent_id, ` + day("m.sent_at") + `),
-	fu AS (
-		SELECT el.ticket_id, (SELECT MIN(u.sent_at) FROM messages u WHERE u.ticket_id = el.ticket_id AND u.author = 'user') AS at
-		FROM el),
-	fa AS (
-		SELECT fu.ticket_id, fu.at AS user_at,
-		       (SELECT MIN(a.sent_at) FROM messages a WHERE a.ticket_id = fu.ticket_id AND a.author = 'agent'
-		        AND a.agent_id IS NOT NULL AND a.sent_at >= fu.at) AS agent_at
-		FROM fu WHERE fu.at IS NOT NULL),
-	firsts AS (
-		SELECT a.agent_id, ` + day("fa.agent_at") + ` AS day, COUNT(*) AS n,
-		       AVG(CAST(fa.agent_at - fa.user_at AS DOUBLE PRECISION) / 1000.0) AS avg_s
-		FROM fa JOIN messages a ON a.message_id = (
-			SELECT MIN(m.message_id) FROM messages m WHERE m.ticket_id = fa.ticket_id AND m.author = 'agent'
-			AND m.agent_id IS NOT NULL AND m.sent_at = fa.agent_at)
-		WHERE fa.agent_at IS NOT NULL
-		GROUP BY a.agent_id, ` + day("fa.agent_at") + `)
+	WITH ` + dt + el + `,` + agentFigures(tx.Dialect(), inRange) + `
 	SELECT ` + agent + `, h.day, h.n, COALESCE(f.n, 0), COALESCE(f.avg_s, 0), ?, ` + anonAt + `
 	FROM handled h LEFT JOIN firsts f ON f.agent_id = h.agent_id AND f.day = h.day
 	WHERE `
@@ -383,4 +395,190 @@ func LockStatsRefresh(ctx context.Context, tx *Tx) error {
 		return fmt.Errorf("lock statistics refresh: %w", err)
 	}
 	return nil
+}
+
+// AgentContribution is what one subject's tickets add to the per-agent
+// figures, read before an erasure or objection changes anything (see
+// SubjectAgentContribution), so that RemoveAgentContribution can take it
+// out of the rows that exist reading nothing but the subject's own data.
+type AgentContribution struct {
+	userID string
+	// days are the UTC days on which agents wrote in the subject's tickets.
+	days []string
+	// recompute are those of days whose rows may not hold the contribution
+	// as read now (a change to the subject's tickets or eligibility not yet
+	// taken into the figures): they are recomputed instead.
+	recompute []string
+	parts     []agentPart
+}
+
+// agentPart is the subject's share of one agent's figures of one day.
+type agentPart struct {
+	Agent   string  `db:"agent_id"`
+	Day     string  `db:"day"`
+	Handled int64   `db:"n"`
+	Firsts  int64   `db:"fn"`
+	Sum     float64 `db:"sum_s"`
+}
+
+// Days returns the UTC days on which agents wrote in the subject's tickets.
+func (c *AgentContribution) Days() []string { return c.days }
+
+// SubjectAgentContribution reads, inside tx and before anything of the
+// subject changes, their share of every per-agent figure: per agent and
+// day, the tickets handled, the first responses and the sum of their
+// delays, over their tickets the statistics may use (as sc's eligibility
+// says now). It reads the subject's tickets and messages and their entries
+// of the change log (stats_dirty) only: a day is marked for recomputation
+// when the rows may not hold the share as read now — the subject's
+// eligibility changed (kind u: every day of theirs), one of their tickets
+// changed (kind t: the days of its agent messages), a ticket of theirs was
+// deleted (kind s: those of their days whose agent messages were deleted,
+// kind d) — since the figures were computed.
+func SubjectAgentContribution(ctx context.Context, tx *Tx, sc StatsScope, userID string) (*AgentContribution, error) {
+	days, err := AgentStatsDays(ctx, tx, userID)
+	if err != nil {
+		return nil, err
+	}
+	c := &AgentContribution{userID: userID, days: days}
+	if len(days) == 0 {
+		return c, nil
+	}
+	el := strings.Replace(eligibleTickets, "WHERE t.restricted = FALSE", "WHERE t.user_id = ? AND t.restricted = FALSE", 1)
+	q := `WITH ` + el + `,` + agentFigures(tx.Dialect(), "") + `
+	SELECT h.agent_id, h.day, h.n, COALESCE(f.n, 0) AS fn, COALESCE(f.sum_s, 0) AS sum_s
+	FROM handled h LEFT JOIN firsts f ON f.agent_id = h.agent_id AND f.day = h.day
+	ORDER BY h.day, h.agent_id`
+	if err := tx.Select(ctx, &c.parts, q, userID, sc.ObjectionPurpose); err != nil {
+		return nil, fmt.Errorf("a subject's share of agent_stats: %w", err)
+	}
+	var dirty []struct {
+		Kind string `db:"kind"`
+		Key  string `db:"key"`
+	}
+	err = tx.Select(ctx, &dirty, `SELECT DISTINCT kind, key FROM stats_dirty
+		WHERE (kind IN ('u', 's') AND key = ?) OR (kind = 't' AND key IN (SELECT ticket_id FROM tickets WHERE user_id = ?))`, userID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("a subject's pending statistics changes: %w", err)
+	}
+	again := map[string]bool{}
+	var tickets []string
+	for _, d := range dirty {
+		switch d.Kind {
+		case "u":
+			for _, day := range days {
+				again[day] = true
+			}
+		case "t":
+			tickets = append(tickets, d.Key)
+		case "s":
+			cond, args := inList(tx.Dialect(), "key", days)
+			var gone []string
+			if err := tx.Select(ctx, &gone, "SELECT DISTINCT key FROM stats_dirty WHERE kind = 'd' AND "+cond, args...); err != nil {
+				return nil, fmt.Errorf("days of deleted agent messages: %w", err)
+			}
+			for _, day := range gone {
+				again[day] = true
+			}
+		}
+	}
+	if len(tickets) > 0 {
+		cond, args := inList(tx.Dialect(), "m.ticket_id", tickets)
+		var td []string
+		if err := tx.Select(ctx, &td, `SELECT DISTINCT `+dayExpr(tx.Dialect(), "m.sent_at")+` AS day FROM messages m
+			WHERE m.author = 'agent' AND `+cond, args...); err != nil {
+			return nil, fmt.Errorf("days of changed tickets: %w", err)
+		}
+		for _, day := range td {
+			again[day] = true
+		}
+	}
+	for _, day := range days {
+		if again[day] {
+			c.recompute = append(c.recompute, day)
+		}
+	}
+	return c, nil
+}
+
+// RemoveAgentContribution takes a subject's share (read before their data
+// changed) out of the per-agent figures that exist, in named form: on each
+// day holding named rows and no anonymised one, the agent's row loses the
+// subject's tickets handled, first responses and their delays (the average
+// recomputed from what is left; a row left with no ticket handled goes, as
+// a recomputation would not write it). Days the share may not be exact for
+// (see SubjectAgentContribution), and any row not holding the share, are
+// recomputed by RefreshAgentStats instead. Like RefreshAgentStats it never
+// creates a row. It returns the number of rows changed.
+func RemoveAgentContribution(ctx context.Context, tx *Tx, sc StatsScope, c *AgentContribution) (int64, error) {
+	if c == nil || len(c.days) == 0 {
+		return 0, nil
+	}
+	cond, args := inList(tx.Dialect(), "day", c.days)
+	var kinds []struct {
+		Day   string `db:"day"`
+		Named bool   `db:"named"`
+	}
+	if err := tx.Select(ctx, &kinds, "SELECT DISTINCT day, agent_id IS NOT NULL AS named FROM agent_stats WHERE "+cond, args...); err != nil {
+		return 0, fmt.Errorf("agent_stats days: %w", err)
+	}
+	named, frozen := map[string]bool{}, map[string]bool{}
+	for _, k := range kinds {
+		if k.Named {
+			named[k.Day] = true
+		} else {
+			frozen[k.Day] = true
+		}
+	}
+	again := map[string]bool{}
+	for _, d := range c.recompute {
+		again[d] = true
+	}
+	var n int64
+	for _, p := range c.parts {
+		if !named[p.Day] || frozen[p.Day] || again[p.Day] {
+			continue
+		}
+		var row []struct {
+			ID      int64   `db:"id"`
+			Handled int64   `db:"tickets_handled"`
+			Firsts  int64   `db:"first_responses"`
+			Avg     float64 `db:"avg_first_response_seconds"`
+		}
+		if err := tx.Select(ctx, &row, `SELECT id, tickets_handled, first_responses, avg_first_response_seconds
+			FROM agent_stats WHERE agent_id = ? AND day = ?`, p.Agent, p.Day); err != nil {
+			return 0, fmt.Errorf("agent_stats row: %w", err)
+		}
+		if len(row) != 1 || row[0].Handled < p.Handled || row[0].Firsts < p.Firsts {
+			again[p.Day] = true // the row does not hold the share: recompute the day
+			continue
+		}
+		r := row[0]
+		var err error
+		switch handled, firsts := r.Handled-p.Handled, r.Firsts-p.Firsts; {
+		case handled == 0:
+			_, err = tx.Exec(ctx, "DELETE FROM agent_stats WHERE id = ?", r.ID)
+		default:
+			avg := 0.0
+			if firsts > 0 {
+				avg = (r.Avg*float64(r.Firsts) - p.Sum) / float64(firsts)
+			}
+			_, err = tx.Exec(ctx, `UPDATE agent_stats SET tickets_handled = ?, first_responses = ?, avg_first_response_seconds = ?, computed_at = ?
+				WHERE id = ?`, handled, firsts, avg, sc.At, r.ID)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("take a subject's share out of agent_stats: %w", err)
+		}
+		n++
+	}
+	if len(again) == 0 {
+		return n, nil
+	}
+	redo := make([]string, 0, len(again))
+	for d := range again {
+		redo = append(redo, d)
+	}
+	slices.Sort(redo)
+	m, err := RefreshAgentStats(ctx, tx, sc, redo)
+	return n + m, err
 }

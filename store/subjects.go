@@ -30,6 +30,11 @@ func (k SubjectKey) String() string {
 	return "subject (by e-mail)"
 }
 
+// byEmail is the condition finding a subject by e-mail address: as typed,
+// trimmed, normalised (NormalizeEmail), or case-insensitively; each branch
+// is an index probe (subjects_email, subjects_email_lower).
+const byEmail = "email IN (?, ?, ?) OR LOWER(email) = ?"
+
 // FindSubject loads the subject named by k. An e-mail address is compared
 // after NormalizeEmail (ingest stores that form); addresses stored before
 // it are still found by an ASCII case-insensitive match. ErrNotFound when
@@ -46,7 +51,7 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 	} else {
 		var all []Subject
 		raw := strings.TrimSpace(k.Email)
-		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN (?, ?, ?) OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE "+byEmail+" ORDER BY user_id LIMIT 2",
 			k.Email, raw, NormalizeEmail(raw), strings.ToLower(raw))
 		switch {
 		case err != nil:

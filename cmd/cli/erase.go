@@ -255,8 +255,8 @@ func printBatch(e *Env, r *dsr.BatchReport) {
 	if r.DryRun {
 		verb = "would erase (dry run)"
 	}
-	e.Printf("erase --from: %d subjects; %s %d, already erased %d, follow-up left %d, failed %d (%.1f subjects/s)\n",
-		r.Subjects, verb, r.Erased, r.AlreadyErased, r.Incomplete, r.Failed, float64(r.Subjects)/max(r.Seconds, 1e-9))
+	e.Printf("erase --from: %d subjects; %s %d, already erased %d, follow-up left %d, failed %d, not found %d (%.1f subjects/s)\n",
+		r.Subjects, verb, r.Erased, r.AlreadyErased, r.Incomplete, r.Failed, r.NotFound, float64(r.Subjects)/max(r.Seconds, 1e-9))
 	for _, o := range r.Outcomes {
 		e.Printf("  line %d: %s", o.Line, strings.ReplaceAll(o.Outcome, "_", " "))
 		if o.SubjectRef != "" {

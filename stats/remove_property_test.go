@@ -1,0 +1,216 @@
+package stats_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/stats"
+	"github.com/oubli/oubli/store"
+)
+
+type agentFigure struct {
+	Agent   sql.NullString `db:"agent_id"`
+	Day     string         `db:"day"`
+	Handled int64          `db:"tickets_handled"`
+	Firsts  int64          `db:"first_responses"`
+	Avg     float64        `db:"avg_first_response_seconds"`
+}
+
+// removeWith takes uid out of the statistics in a transaction it rolls
+// back, as an objection (or, erase, an erasure deleting their tickets)
+// does — by subtracting their share (subtract) or by recomputing the days
+// they contributed to (the reference) — and returns agent_stats as the
+// transaction left it.
+func removeWith(t *testing.T, db *store.DB, uid string, subtract, erase bool) []agentFigure {
+	t.Helper()
+	ctx := context.Background()
+	var out []agentFigure
+	done := errors.New("rolled back")
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		c, err := stats.Contribution(ctx, tx, uid, now)
+		if err != nil {
+			return err
+		}
+		if erase {
+			for _, q := range []string{"DELETE FROM messages WHERE ticket_id IN (SELECT ticket_id FROM tickets WHERE user_id = ?)", "DELETE FROM tickets WHERE user_id = ?"} {
+				if _, err := tx.Exec(ctx, q, uid); err != nil {
+					return err
+				}
+			}
+		} else if _, err := store.AddObjection(ctx, tx, uid, stats.Purpose, 0, ""); err != nil {
+			return err
+		}
+		if subtract {
+			_, _, err = stats.RemoveSubject(ctx, tx, uid, c, now)
+		} else {
+			days := c.Days()
+			if days == nil {
+				days = []string{} // nil would recompute every day
+			}
+			_, err = store.RefreshAgentStats(ctx, tx, stats.Scope(now), days)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Select(ctx, &out, "SELECT agent_id, day, tickets_handled, first_responses, avg_first_response_seconds FROM agent_stats ORDER BY day, agent_id"); err != nil {
+			return err
+		}
+		return done
+	})
+	if !errors.Is(err, done) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameFigures(a, b []agentFigure) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d rows, want %d:\n%+v\nwant\n%+v", len(a), len(b), a, b)
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Agent != y.Agent || x.Day != y.Day || x.Handled != y.Handled || x.Firsts != y.Firsts ||
+			math.Abs(x.Avg-y.Avg) > 1e-6*math.Max(1, math.Abs(y.Avg)) {
+			return fmt.Sprintf("row %d: %+v, want %+v", i, x, y)
+		}
+	}
+	return ""
+}
+
+// TestRemoveSubjectEqualsRecompute is the property of the O(subject)
+// removal (issue 11 items 1-2): on random stores, after random changes to
+// the subject's own data that no refresh has taken in yet (a new message,
+// a ticket restricted or deleted, the subject restricted, another
+// objection), taking the subject's share out of agent_stats leaves it as
+// recomputing the days they contributed to does, for an objection and an
+// erasure alike, on both backends.
+func TestRemoveSubjectEqualsRecompute(t *testing.T) {
+	eng := engine(t)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("OUBLI_STATS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (OUBLI_STATS_SEED replays it)", seed)
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for round := range 3 {
+			m := &mutator{t: t, db: db, rng: rand.New(rand.NewPCG(seed, uint64(round))),
+				epochs: []time.Time{now.AddDate(0, 0, -3), now.AddDate(0, 0, -2), now.AddDate(0, -13, 0), now.AddDate(-6, 0, 0)}}
+			for _, q := range []string{"DELETE FROM objections", "DELETE FROM subject_stats", "DELETE FROM agent_stats", "DELETE FROM messages", "DELETE FROM tickets", "DELETE FROM subjects", "DELETE FROM stats_dirty", "DELETE FROM stats_state"} {
+				m.exec(q)
+			}
+			for u := range 5 {
+				uid := fmt.Sprintf("r%d-%d", round, u)
+				m.users = append(m.users, uid)
+				insertSubject(t, db, uid)
+			}
+			for range 25 {
+				m.ticket()
+			}
+			m.exec(`INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at, anonymized_at)
+				VALUES (NULL, ?, 3, 2, 60, 0, 0)`, store2day(m.when()))
+			if _, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{Full: true}); err != nil {
+				t.Fatal(err)
+			}
+			for step := range 10 {
+				for range m.rng.IntN(3) {
+					m.step()
+				}
+				if _, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{}); err != nil {
+					t.Fatal(err)
+				}
+				uid := m.users[m.rng.IntN(len(m.users))]
+				var did []string
+				for range m.rng.IntN(3) {
+					pickTicket := "SELECT ticket_id FROM tickets WHERE user_id = '" + uid + "'"
+					switch m.rng.IntN(5) {
+					case 0:
+						if tid, ok := m.pick(pickTicket); ok {
+							m.message(tid, m.when())
+							did = append(did, "message")
+						}
+					case 1:
+						if tid, ok := m.pick(pickTicket); ok {
+							m.exec("UPDATE tickets SET restricted = NOT restricted WHERE ticket_id = ?", tid)
+							did = append(did, "ticket restriction")
+						}
+					case 2:
+						if tid, ok := m.pick(pickTicket); ok {
+							m.exec("DELETE FROM messages WHERE ticket_id = ?", tid)
+							m.exec("DELETE FROM tickets WHERE ticket_id = ?", tid)
+							did = append(did, "ticket deleted")
+						}
+					case 3:
+						m.exec("UPDATE subjects SET restricted = NOT restricted WHERE user_id = ?", uid)
+						did = append(did, "subject restriction")
+					default:
+						m.exec("INSERT INTO objections (user_id, purpose, created_at) VALUES (?, 'marketing', 0) ON CONFLICT DO NOTHING", uid)
+						did = append(did, "other objection")
+					}
+				}
+				erase := m.rng.IntN(2) == 0
+				got, want := removeWith(t, db, uid, true, erase), removeWith(t, db, uid, false, erase)
+				if d := sameFigures(got, want); d != "" {
+					t.Fatalf("round %d step %d, %s after %v (erase %v): subtracted vs recomputed: %s", round, step, uid, did, erase, d)
+				}
+			}
+		}
+	})
+}
+
+// TestRemoveSubjectWithoutAgentDays: a subject in whose tickets no agent
+// ever wrote contributes to no agent figure, and their objection rewrites
+// none (it used to pass a nil day list, which recomputed every day of the
+// table).
+func TestRemoveSubjectWithoutAgentDays(t *testing.T) {
+	eng := engine(t)
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := &mutator{t: t, db: db, rng: rand.New(rand.NewPCG(1, 2)), epochs: []time.Time{now.AddDate(0, 0, -3)}}
+		for _, u := range []string{"w-1", "w-2", "w-quiet"} {
+			m.users = append(m.users, u)
+			insertSubject(t, db, u)
+		}
+		m.users = m.users[:2]
+		for range 10 {
+			m.ticket()
+		}
+		m.exec(`INSERT INTO tickets (ticket_id, user_id, request_number, subject, description, status, created_at) VALUES ('TQ', 'w-quiet', 'R', 's', 'd', 'open', 0)`)
+		m.exec(`INSERT INTO messages (message_id, ticket_id, author, agent_id, body, sent_at) VALUES ('TQ-m1', 'TQ', 'user', NULL, 'b', ?)`, m.when())
+		if _, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{Full: true}); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(time.Hour)
+		var rows int64
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			c, err := stats.Contribution(ctx, tx, "w-quiet", later)
+			if err != nil {
+				return err
+			}
+			if _, err := store.AddObjection(ctx, tx, "w-quiet", stats.Purpose, 0, ""); err != nil {
+				return err
+			}
+			_, rows, err = stats.RemoveSubject(ctx, tx, "w-quiet", c, later)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var touched int
+		if err := db.Get(ctx, &touched, "SELECT COUNT(*) FROM agent_stats WHERE computed_at = ?", store.Millis(later)); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 0 || touched != 0 {
+			t.Errorf("objection of a subject without agent messages rewrote %d rows (%d with its time)", rows, touched)
+		}
+	})
+}
