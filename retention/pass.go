@@ -46,6 +46,8 @@ type pass struct {
 	// mu guards rep, tm and stopped while batches (and phases) run
 	// concurrently; shared by every fork of the pass.
 	mu *sync.Mutex
+	// settled is the memo key of the policy revision (settle.go).
+	settled int64
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
@@ -59,6 +61,7 @@ func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool
 		}
 	}
 	p.rep = newReport(o.At, pol.Revision(), dry)
+	p.settled = revisionKey(pol.Revision())
 	cuts, err := pol.Candidates(ctx, o.At)
 	if err != nil {
 		return nil, fmt.Errorf("retention candidates: %w", err)
@@ -375,7 +378,11 @@ func hold(m map[string]any, reason string, held bool) {
 }
 
 func (p *pass) scanOpts(cat, after string) store.ScanOptions {
-	return store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+	o := store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+	if cat == policies.CatSubjects {
+		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
+	}
+	return o
 }
 
 // pageOpts is scanOpts for a page read ahead of its transaction, without

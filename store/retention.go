@@ -197,6 +197,16 @@ type ScanOptions struct {
 	// Lock takes row locks on PostgreSQL (FOR UPDATE) so that a legal hold
 	// added concurrently waits for the batch, or the batch for it.
 	Lock bool
+	// Settled, when set, skips the subjects settled under this memo key
+	// whose recheck time is after At (ScanSubjects only).
+	Settled *SettledKey
+}
+
+// SettledKey selects the settled subjects a scan may skip: those settled
+// under policy revision key Revision whose recheck time is after At.
+type SettledKey struct {
+	Revision int64
+	At       int64
 }
 
 // AfterInt parses After for the categories keyed by integers.
@@ -308,6 +318,10 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 	if err != nil {
 		return nil, err
 	}
+	if o.Settled != nil {
+		cond += " AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)"
+		args = append(args, o.Settled.Revision, o.Settled.At)
+	}
 	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
 		" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
 	var out []SubjectFacts
@@ -316,6 +330,71 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
 	return out, nil
+}
+
+// SubjectFactsOf re-reads the facts of the given subjects (as ScanSubjects
+// computes them), in a statement of its own: inside a purge batch's
+// transaction, what concurrent writers committed since the scan counts.
+func SubjectFactsOf(ctx context.Context, q Querier, ids []string) ([]SubjectFacts, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c, args := inList(q.Dialect(), "s.user_id", ids)
+	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE " + c
+	var out []SubjectFacts
+	if err := q.Select(ctx, &out, subjectAggregates+inner+subjectAggregatesEnd, args...); err != nil {
+		return nil, fmt.Errorf("subject facts: %w", err)
+	}
+	return out, nil
+}
+
+// Settlement settles one subject: the policies' decision on it stays the
+// same, whatever the time, until RecheckAt or until what it rests on
+// changes.
+type Settlement struct {
+	UserID    string
+	RecheckAt int64
+}
+
+// SettleSubjects records, inside tx, that the given subjects are settled
+// under the policy revision key rev: a scan with ScanOptions.Settled skips
+// them until their recheck time. The triggers of migration 00170 clear the
+// memo whenever the subject's account dates or anonymisation, tickets,
+// account events or legal holds change.
+func SettleSubjects(ctx context.Context, tx *Tx, rev int64, ss []Settlement) (int64, error) {
+	const chunk = 500
+	var total int64
+	for len(ss) > 0 {
+		part := ss[:min(chunk, len(ss))]
+		ss = ss[len(part):]
+		var res sql.Result
+		var err error
+		if tx.dialect == Postgres {
+			ids := make([]string, len(part))
+			at := make([]int64, len(part))
+			for i, s := range part {
+				ids[i], at[i] = s.UserID, s.RecheckAt
+			}
+			res, err = tx.Exec(ctx, "UPDATE subjects SET retention_settled = ?, retention_recheck_at = v.recheck_at "+
+				"FROM unnest(?::text[], ?::bigint[]) AS v(user_id, recheck_at) WHERE subjects.user_id = v.user_id",
+				rev, pq.StringArray(ids), pq.Int64Array(at))
+		} else {
+			args := make([]any, 0, 1+2*len(part))
+			args = append(args, rev)
+			for _, s := range part {
+				args = append(args, s.UserID, s.RecheckAt)
+			}
+			res, err = tx.Exec(ctx, "WITH v (user_id, recheck_at) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")+
+				") UPDATE subjects SET retention_settled = ?, retention_recheck_at = v.recheck_at FROM v WHERE subjects.user_id = v.user_id",
+				append(args[1:], rev)...)
+		}
+		n, err := rowsAffected(res, err)
+		if err != nil {
+			return total, fmt.Errorf("settle subjects: %w", err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // EventFacts is an account event as the retention policy sees it.
