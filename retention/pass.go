@@ -48,6 +48,8 @@ type pass struct {
 	mu *sync.Mutex
 	// settled is the memo key of the policy revision (settle.go).
 	settled int64
+	// only, when set, limits a dry pass to these phases (valve.go).
+	only map[string]bool
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
@@ -110,6 +112,9 @@ func (p *pass) all(ctx context.Context) error {
 	}
 	sideBySide := !p.dry && p.db.Dialect() == store.Postgres && p.o.Workers > 1
 	for i := 0; i < len(phases); i++ {
+		if p.only != nil && !p.only[phases[i].cat] {
+			continue
+		}
 		var err error
 		if ph := phases[i]; sideBySide && ph.cat == policies.CatTickets && phases[i+1].cat == policies.CatAccountEvents {
 			err = p.alongside(ctx, ph, phases[i+1])

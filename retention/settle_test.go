@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -156,3 +157,64 @@ func TestSettledSubjects(t *testing.T) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// recCounter counts the records decided per category at the run's time.
+type recCounter struct {
+	retention.Policy
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *recCounter) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	if at.Equal(T) && len(recs) > 0 {
+		c.mu.Lock()
+		c.n[recs[0].Category] += len(recs)
+		c.mu.Unlock()
+	}
+	return c.Policy.Decide(ctx, at, recs)
+}
+
+// TestValveWithoutPlanPass (issue 11 item 7): a run within the safety
+// valve's limits decides each candidate once (no plan pass before it); a run
+// whose candidates exceed a limit is planned, for that category only, and
+// refused with nothing deleted.
+func TestValveWithoutPlanPass(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		for i := 0; i < 20; i++ {
+			closed := ago(1, 0, 0)
+			if i < 2 {
+				closed = ago(6, 0, 0)
+			}
+			w.ticket(t, db, "T"+strconv.Itoa(100+i), "u1", "closed", "none", nullMs(closed, true))
+		}
+		spy := &recCounter{Policy: engine(t), n: map[string]int{}}
+		o := opts(w, 5)
+		o.AllowLarge = false
+		rep, err := retention.Run(context.Background(), db, spy, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Delete["tickets"] != 2 || spy.n["tickets"] != 2 {
+			t.Fatalf("deleted %d tickets, decided %d; want 2 deleted, each decided once", rep.Delete["tickets"], spy.n["tickets"])
+		}
+
+		// Most of what is left expires: refused before anything is
+		// deleted, after a plan of the tickets only.
+		w.exec(t, db, "UPDATE tickets SET closed_at = ?", ago(6, 0, 0))
+		before := w.snapshot(t, false)
+		spy.n = map[string]int{}
+		_, err = retention.Run(context.Background(), db, spy, o)
+		var verr *retention.ValveError
+		if !errors.As(err, &verr) || verr.During || verr.Category != "tickets" || verr.Count != 18 || verr.Total != 18 {
+			t.Fatalf("err %v; want the valve, before the run, on 18 of 18 tickets", err)
+		}
+		if spy.n["tickets"] != 18 || len(spy.n) != 1 {
+			t.Errorf("planned %v; want the 18 tickets only", spy.n)
+		}
+		if after := w.snapshot(t, false); after != before {
+			t.Error("a refused run changed the store")
+		}
+	})
+}
