@@ -321,4 +321,3 @@ func (r *Report) clone() Report {
 	}
 	return c
 }
-
