@@ -318,15 +318,26 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 	if err != nil {
 		return nil, err
 	}
-	if o.Settled != nil {
-		cond += " AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)"
-		args = append(args, o.Settled.Revision, o.Settled.At)
-	}
-	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
-		" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
 	var out []SubjectFacts
-	query := subjectAggregates + inner + subjectAggregatesEnd
-	if err := q.Select(ctx, &out, query, append(append([]any{o.After}, args...), o.Limit)...); err != nil {
+	var query string
+	if o.Settled == nil {
+		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
+			" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
+		query = subjectAggregates + inner + subjectAggregatesEnd
+		args = append(append([]any{o.After}, args...), o.Limit)
+	} else {
+		// The candidates not settled are read first, through the index of
+		// the cutoff and the memo (subjects_retention_candidates), and only
+		// then ordered and locked: the primary key's order would walk every
+		// subject to find the few a night has to decide.
+		args = append(append([]any{o.After}, args...), o.Settled.Revision, o.Settled.At, o.Limit)
+		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id IN (SELECT user_id FROM c)" +
+			" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
+		query = "WITH c AS MATERIALIZED (SELECT s.user_id FROM subjects s WHERE s.user_id > ?" + cond +
+			" AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)) " +
+			subjectAggregates + inner + subjectAggregatesEnd
+	}
+	if err := q.Select(ctx, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
 	return out, nil

@@ -11,7 +11,7 @@
 -- transaction that makes it.
 ALTER TABLE subjects ADD COLUMN retention_settled BIGINT;
 ALTER TABLE subjects ADD COLUMN retention_recheck_at BIGINT;
-CREATE INDEX subjects_retention_candidates ON subjects (account_closed_at, retention_settled, retention_recheck_at);
+CREATE INDEX subjects_retention_candidates ON subjects (account_closed_at, retention_settled, retention_recheck_at, user_id);
 
 -- +goose StatementBegin
 CREATE FUNCTION retention_settled_subjects_upd() RETURNS trigger LANGUAGE plpgsql AS $$

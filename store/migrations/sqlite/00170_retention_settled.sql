@@ -3,7 +3,7 @@
 -- triggers are per row.
 ALTER TABLE subjects ADD COLUMN retention_settled INTEGER;
 ALTER TABLE subjects ADD COLUMN retention_recheck_at INTEGER;
-CREATE INDEX subjects_retention_candidates ON subjects (account_closed_at, retention_settled, retention_recheck_at);
+CREATE INDEX subjects_retention_candidates ON subjects (account_closed_at, retention_settled, retention_recheck_at, user_id);
 
 -- +goose StatementBegin
 CREATE TRIGGER retention_settled_subjects_upd AFTER UPDATE OF account_created_at, account_closed_at, anonymized_at ON subjects
