@@ -384,7 +384,7 @@ func hold(m map[string]any, reason string, held bool) {
 
 func (p *pass) scanOpts(cat, after string) store.ScanOptions {
 	o := store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
-	if cat == policies.CatSubjects {
+	if cat == policies.CatSubjects || cat == policies.CatAgentStats {
 		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
 	}
 	return o

@@ -320,6 +320,23 @@ func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, af
 		if n, err := store.AnonymizeAgentStats(ctx, tx, anon, now); err != nil || n != int64(len(anon)) {
 			return "", 0, fmt.Errorf("anonymise agent_stats: %d of %d: %w", n, len(anon), err)
 		}
+		// Days kept (an anonymised day until its final period) are settled
+		// (settle.go); the row was locked by the scan.
+		var keep []int
+		ids := make([]string, len(recs))
+		for i, d := range ds {
+			ids[i] = recs[i].ID
+			if d.Action == policies.Keep && !d.Held {
+				keep = append(keep, i)
+			}
+		}
+		ss, err := p.settle(ctx, recs, ids, keep, ds)
+		if err != nil {
+			return "", 0, err
+		}
+		if n, err := store.Settle(ctx, tx, policies.CatAgentStats, p.settled, ss); err != nil || n != int64(len(ss)) {
+			return "", 0, fmt.Errorf("settle agent_stats: %d of %d: %w", n, len(ss), err)
+		}
 	}
 	p.tm.since(stepWrite, t)
 	return p.next(len(rows), itoa(rows[len(rows)-1].ID)), len(rows), nil
@@ -450,7 +467,7 @@ func (p *pass) settleSubjects(ctx context.Context, tx *store.Tx, rows []store.Su
 	if err != nil {
 		return err
 	}
-	if n, err := store.SettleSubjects(ctx, tx, p.settled, ss); err != nil || n != int64(len(ss)) {
+	if n, err := store.Settle(ctx, tx, policies.CatSubjects, p.settled, ss); err != nil || n != int64(len(ss)) {
 		return fmt.Errorf("settle subjects: %d of %d: %w", n, len(ss), err)
 	}
 	return nil

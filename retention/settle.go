@@ -95,7 +95,7 @@ func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string,
 	var out []store.Settlement
 	for k, u := range until {
 		if u > 0 {
-			out = append(out, store.Settlement{UserID: ids[keep[k]], RecheckAt: u})
+			out = append(out, store.Settlement{ID: ids[keep[k]], RecheckAt: u})
 		}
 	}
 	return out, nil

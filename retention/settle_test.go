@@ -161,12 +161,17 @@ func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 // recCounter counts the records decided per category at the run's time.
 type recCounter struct {
 	retention.Policy
+	at time.Time // zero: T
 	mu sync.Mutex
 	n  map[string]int
 }
 
 func (c *recCounter) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
-	if at.Equal(T) && len(recs) > 0 {
+	when := c.at
+	if when.IsZero() {
+		when = T
+	}
+	if at.Equal(when) && len(recs) > 0 {
 		c.mu.Lock()
 		c.n[recs[0].Category] += len(recs)
 		c.mu.Unlock()
@@ -215,6 +220,44 @@ func TestValveWithoutPlanPass(t *testing.T) {
 		}
 		if after := w.snapshot(t, false); after != before {
 			t.Error("a refused run changed the store")
+		}
+	})
+}
+
+// TestSettledAgentDays (issue 11 item 7): an anonymised agent day, kept
+// until its final period, is not decided again every night; a change to
+// its day decides it again, and its final period deletes it.
+func TestSettledAgentDays(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.exec(t, db, `INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at, anonymized_at)
+			VALUES (NULL, ?, 1, 1, 60, 0, 1)`, T.AddDate(-2, 0, 0).Format("2006-01-02"))
+		spy := &recCounter{Policy: engine(t)}
+		run := func(at time.Time) int {
+			t.Helper()
+			spy.mu.Lock()
+			spy.n = map[string]int{}
+			spy.mu.Unlock()
+			o := opts(w, 10)
+			o.At = at // the valve would plan this one-row table first
+			spy.at = at
+			if _, err := retention.Run(context.Background(), db, spy, o); err != nil {
+				t.Fatal(err)
+			}
+			return spy.n[policies.CatAgentStats]
+		}
+		if n := run(T); n != 1 {
+			t.Fatalf("first run decided %d agent days, want 1", n)
+		}
+		if n := run(T.AddDate(0, 0, 1)); n != 0 {
+			t.Fatalf("settled agent day decided again (%d)", n)
+		}
+		w.exec(t, db, "UPDATE agent_stats SET day = ?", T.AddDate(-2, 0, -1).Format("2006-01-02"))
+		if n := run(T.AddDate(0, 0, 2)); n != 1 {
+			t.Fatalf("agent day changed: decided %d, want 1", n)
+		}
+		if n := run(T.AddDate(3, 1, 0)); n != 1 || count(t, db, "SELECT COUNT(*) FROM agent_stats") != 0 {
+			t.Fatalf("past its final period: decided %d, %d rows left; want it decided and deleted", n, count(t, db, "SELECT COUNT(*) FROM agent_stats"))
 		}
 	})
 }

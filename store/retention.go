@@ -197,8 +197,8 @@ type ScanOptions struct {
 	// Lock takes row locks on PostgreSQL (FOR UPDATE) so that a legal hold
 	// added concurrently waits for the batch, or the batch for it.
 	Lock bool
-	// Settled, when set, skips the subjects settled under this memo key
-	// whose recheck time is after At (ScanSubjects only).
+	// Settled, when set, skips the records settled under this memo key
+	// whose recheck time is after At (subjects and agent_stats only).
 	Settled *SettledKey
 }
 
@@ -228,8 +228,19 @@ func scan[T any](ctx context.Context, q Querier, category, sel, key string, o Sc
 		return nil, err
 	}
 	query := sel + " WHERE " + key + " > ?" + cond + " ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+	args = append(append([]any{after}, args...), o.Limit)
+	if o.Settled != nil {
+		// As ScanSubjects: the records not settled first, through the
+		// index of the cutoff and the memo, then ordered.
+		alias := key[:strings.Index(key, ".")]
+		from := sel[strings.Index(sel, " FROM "):]
+		query = "WITH c AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond +
+			" AND (" + alias + ".retention_settled IS NULL OR " + alias + ".retention_settled <> ? OR " + alias + ".retention_recheck_at <= ?)) " +
+			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+		args = append(append(args[:len(args)-1:len(args)-1], o.Settled.Revision, o.Settled.At), o.Limit)
+	}
 	var out []T
-	if err := q.Select(ctx, &out, query, append(append([]any{after}, args...), o.Limit)...); err != nil {
+	if err := q.Select(ctx, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", category, err)
 	}
 	return out, nil
@@ -359,20 +370,33 @@ func SubjectFactsOf(ctx context.Context, q Querier, ids []string) ([]SubjectFact
 	return out, nil
 }
 
-// Settlement settles one subject: the policies' decision on it stays the
+// Settlement settles one record: the policies' decision on it stays the
 // same, whatever the time, until RecheckAt or until what it rests on
-// changes.
+// changes. ID is the record's key (an agent_stats id in decimal).
 type Settlement struct {
-	UserID    string
+	ID        string
 	RecheckAt int64
 }
 
-// SettleSubjects records, inside tx, that the given subjects are settled
-// under the policy revision key rev: a scan with ScanOptions.Settled skips
-// them until their recheck time. The triggers of migration 00170 clear the
-// memo whenever the subject's account dates or anonymisation, tickets,
-// account events or legal holds change.
-func SettleSubjects(ctx context.Context, tx *Tx, rev int64, ss []Settlement) (int64, error) {
+// settledTables names, per category that can be settled, its table, key
+// and the key's SQL type.
+var settledTables = map[string][3]string{
+	"subjects":    {"subjects", "user_id", "text"},
+	"agent_stats": {"agent_stats", "id", "bigint"},
+}
+
+// Settle records, inside tx, that records of a category (subjects,
+// agent_stats) are settled under the policy revision key rev: a scan with
+// ScanOptions.Settled skips them until their recheck time. The triggers of
+// migrations 00170 and 00171 clear the memo whenever what the decision
+// rests on changes (for a subject: their account dates or anonymisation,
+// tickets, account events or legal holds; for an agent day: its day, agent
+// or anonymisation).
+func Settle(ctx context.Context, tx *Tx, category string, rev int64, ss []Settlement) (int64, error) {
+	t, ok := settledTables[category]
+	if !ok {
+		return 0, fmt.Errorf("settle %s: %w", category, ErrInvalid)
+	}
 	const chunk = 500
 	var total int64
 	for len(ss) > 0 {
@@ -384,24 +408,27 @@ func SettleSubjects(ctx context.Context, tx *Tx, rev int64, ss []Settlement) (in
 			ids := make([]string, len(part))
 			at := make([]int64, len(part))
 			for i, s := range part {
-				ids[i], at[i] = s.UserID, s.RecheckAt
+				ids[i], at[i] = s.ID, s.RecheckAt
 			}
-			res, err = tx.Exec(ctx, "UPDATE subjects SET retention_settled = ?, retention_recheck_at = v.recheck_at "+
-				"FROM unnest(?::text[], ?::bigint[]) AS v(user_id, recheck_at) WHERE subjects.user_id = v.user_id",
+			res, err = tx.Exec(ctx, "UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at "+
+				"FROM unnest(?::text[], ?::bigint[]) AS v(id, recheck_at) WHERE "+t[0]+"."+t[1]+" = v.id::"+t[2],
 				rev, pq.StringArray(ids), pq.Int64Array(at))
 		} else {
 			args := make([]any, 0, 1+2*len(part))
-			args = append(args, rev)
 			for _, s := range part {
-				args = append(args, s.UserID, s.RecheckAt)
+				args = append(args, s.ID, s.RecheckAt)
 			}
-			res, err = tx.Exec(ctx, "WITH v (user_id, recheck_at) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")+
-				") UPDATE subjects SET retention_settled = ?, retention_recheck_at = v.recheck_at FROM v WHERE subjects.user_id = v.user_id",
-				append(args[1:], rev)...)
+			key := "v.id"
+			if t[2] == "bigint" {
+				key = "CAST(v.id AS INTEGER)"
+			}
+			res, err = tx.Exec(ctx, "WITH v (id, recheck_at) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")+
+				") UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at FROM v WHERE "+t[0]+"."+t[1]+" = "+key,
+				append(args, rev)...)
 		}
 		n, err := rowsAffected(res, err)
 		if err != nil {
-			return total, fmt.Errorf("settle subjects: %w", err)
+			return total, fmt.Errorf("settle %s: %w", category, err)
 		}
 		total += n
 	}

@@ -17,7 +17,7 @@ import (
 // that other category's candidates.
 type candidateCount struct {
 	cat   string
-	query string // %[1]s: the tickets cutoff, %[2]s: the category's own, %[3]s: the subjects cutoff
+	query string // %[1]s: the tickets cutoff, %[2]s: the category's own, %[3]s: the subjects cutoff, %[4]s: agent days not settled
 }
 
 var candidateCounts = []candidateCount{
@@ -28,7 +28,7 @@ var candidateCounts = []candidateCount{
 	{"account_events", "SELECT COUNT(*) FROM account_events e WHERE 1 = 1%[2]s"},
 	{"subject_stats", "SELECT COUNT(*) FROM (SELECT ss.user_id FROM subject_stats ss WHERE 1 = 1%[2]s" +
 		" UNION SELECT ss.user_id FROM subject_stats ss JOIN subjects s ON s.user_id = ss.user_id WHERE 1 = 1%[3]s) x"},
-	{"agent_stats", "SELECT COUNT(*) FROM agent_stats ag WHERE 1 = 1%[2]s"},
+	{"agent_stats", "SELECT COUNT(*) FROM agent_stats ag WHERE 1 = 1%[2]s%[4]s"},
 	{"dsr_requests", "SELECT COUNT(*) FROM dsr_requests r WHERE 1 = 1%[2]s"},
 	{"legal_holds", "SELECT COUNT(*) FROM legal_holds h WHERE 1 = 1%[2]s"},
 	{"subjects", "SELECT COUNT(*) FROM subjects s WHERE 1 = 1%[3]s"},
@@ -40,7 +40,8 @@ var candidateCounts = []candidateCount{
 // with these cutoffs can delete or anonymise at most: the records its scans
 // can return, and those deleted with them (messages and attachments with
 // their tickets, statistics and objections with their subjects). settled,
-// when set, leaves out the subjects a run skips (see ScanOptions.Settled).
+// when set, leaves out the subjects and agent days a run skips (see
+// ScanOptions.Settled).
 // A category without a cutoff counts all its records.
 func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, settled *SettledKey) (map[string]int64, error) {
 	cond := func(cat string) (frag, error) {
@@ -59,13 +60,18 @@ func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, set
 		sj.sql += " AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)"
 		sj.args = append(sj.args, settled.Revision, settled.At)
 	}
+	var ag frag
+	if settled != nil {
+		ag.sql = " AND (ag.retention_settled IS NULL OR ag.retention_settled <> ? OR ag.retention_recheck_at <= ?)"
+		ag.args = []any{settled.Revision, settled.At}
+	}
 	out := map[string]int64{}
 	for _, c := range candidateCounts {
 		own, err := cond(c.cat)
 		if err != nil {
 			return nil, err
 		}
-		query, args := expand(c.query, map[string]frag{"%[1]s": tk, "%[2]s": own, "%[3]s": sj})
+		query, args := expand(c.query, map[string]frag{"%[1]s": tk, "%[2]s": own, "%[3]s": sj, "%[4]s": ag})
 		var n int64
 		if err := q.Get(ctx, &n, query, args...); err != nil {
 			return nil, fmt.Errorf("retention candidates of %s: %w", c.cat, err)
