@@ -261,3 +261,34 @@ func TestSettledAgentDays(t *testing.T) {
 		}
 	})
 }
+
+// TestAttachmentClosureFollowsTicket (issue 11 item 7): the attachments'
+// pre-filter reads their ticket's closure copied onto them (migration
+// 00172); the copy follows the ticket's closure, set, changed or cleared
+// after the attachment was stored.
+func TestAttachmentClosureFollowsTicket(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.ticket(t, db, "T1", "u1", "open", "none", nullMs(0, false))
+		w.ticket(t, db, "T2", "u1", "closed", "none", nullMs(ago(2, 0, 0), true))
+		w.attachment(t, db, "A1", "T1")
+		w.attachment(t, db, "A2", "T2")
+		// T1 closes two years ago, T2 reopens: A1 expires, A2 does not.
+		w.exec(t, db, "UPDATE tickets SET status = 'closed', closed_at = ? WHERE ticket_id = 'T1'", ago(2, 0, 0))
+		w.exec(t, db, "UPDATE tickets SET status = 'open', closed_at = NULL WHERE ticket_id = 'T2'")
+		if _, err := retention.Run(context.Background(), db, engine(t), opts(w, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.ids(t, "attachments", "attachment_id"); len(got) != 1 || got[0] != "A2" {
+			t.Fatalf("attachments left %v, want [A2]", got)
+		}
+		differs := "a.ticket_closed_at IS NOT t.closed_at"
+		if db.Dialect() == store.Postgres {
+			differs = "a.ticket_closed_at IS DISTINCT FROM t.closed_at"
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments a JOIN tickets t ON t.ticket_id = a.ticket_id WHERE "+differs); n != 0 {
+			t.Fatalf("%d attachments whose copied closure differs from their ticket's", n)
+		}
+	})
+}

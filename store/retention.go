@@ -117,7 +117,7 @@ type Cutoff struct {
 // carry a cutoff to the SQL expression holding them in that category's scan.
 var cutoffColumns = map[string]map[string]string{
 	"tickets":        {"closed_at": "t.closed_at", "created_at": "t.created_at"},
-	"attachments":    {"ticket_closed_at": "t.closed_at", "uploaded_at": "a.uploaded_at"},
+	"attachments":    {"ticket_closed_at": "a.ticket_closed_at", "uploaded_at": "a.uploaded_at"},
 	"subjects":       {"account_closed_at": "s.account_closed_at", "account_created_at": "s.account_created_at"},
 	"account_events": {"at": "e.at"},
 	"subject_stats":  {"computed_at": "ss.computed_at"},

@@ -28,7 +28,7 @@ type candidateCount struct {
 var candidateCounts = []candidateCount{
 	{"tickets", "SELECT COUNT(*) FROM tickets t WHERE 1 = 1%[1]s"},
 	{"messages", "SELECT COALESCE(SUM((SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.ticket_id)), 0) FROM tickets t WHERE 1 = 1%[1]s"},
-	{"attachments", "SELECT (SELECT COUNT(*) FROM attachments a JOIN tickets t ON t.ticket_id = a.ticket_id WHERE 1 = 1%[2]s)" +
+	{"attachments", "SELECT (SELECT COUNT(*) FROM attachments a WHERE 1 = 1%[2]s)" +
 		" + (SELECT COALESCE(SUM((SELECT COUNT(*) FROM attachments a WHERE a.ticket_id = t.ticket_id)), 0) FROM tickets t WHERE 1 = 1%[1]s)"},
 	{"account_events", "SELECT COUNT(*) FROM account_events e WHERE 1 = 1%[2]s"},
 	{"subject_stats", "SELECT (SELECT COUNT(*) FROM subject_stats ss WHERE 1 = 1%[2]s)" +
