@@ -25,12 +25,12 @@ import (
 // The recheck time comes from the policies, not from Go: the same records
 // are decided again at probe times ahead of the run's time, and a subject
 // is settled until the latest probe time up to which every probe still
-// keeps it. This rests on one property of retention policies, which the
-// policies' tests assert for the shipped rules: on unchanged facts, a
-// record that the passing of time makes deletable or anonymisable does not
-// become kept again later (keep, then act, is the only order). Then a
-// decision that is keep at the run's time and at a probe time is keep at
-// every time in between.
+// keeps it. This rests on one property of retention policies (true of the
+// shipped rules, not asserted by a test yet): on unchanged facts, a record
+// that the passing of time makes deletable or anonymisable does not become
+// kept again later (keep, then act, is the only order). Then a decision
+// that is keep at the run's time and at a probe time is keep at every time
+// in between.
 
 // settleProbes are the probe offsets, shortest first: a subject settled to
 // the k-th probe is decided again at most len(settleProbes) times before
