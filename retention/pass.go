@@ -46,6 +46,10 @@ type pass struct {
 	// mu guards rep, tm and stopped while batches (and phases) run
 	// concurrently; shared by every fork of the pass.
 	mu *sync.Mutex
+	// settled is the memo key of the policy revision (settle.go).
+	settled int64
+	// only, when set, limits a dry pass to these phases (valve.go).
+	only map[string]bool
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
@@ -59,6 +63,7 @@ func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool
 		}
 	}
 	p.rep = newReport(o.At, pol.Revision(), dry)
+	p.settled = revisionKey(pol.Revision())
 	cuts, err := pol.Candidates(ctx, o.At)
 	if err != nil {
 		return nil, fmt.Errorf("retention candidates: %w", err)
@@ -107,6 +112,9 @@ func (p *pass) all(ctx context.Context) error {
 	}
 	sideBySide := !p.dry && p.db.Dialect() == store.Postgres && p.o.Workers > 1
 	for i := 0; i < len(phases); i++ {
+		if p.only != nil && !p.only[phases[i].cat] {
+			continue
+		}
 		var err error
 		if ph := phases[i]; sideBySide && ph.cat == policies.CatTickets && phases[i+1].cat == policies.CatAccountEvents {
 			err = p.alongside(ctx, ph, phases[i+1])
@@ -375,7 +383,11 @@ func hold(m map[string]any, reason string, held bool) {
 }
 
 func (p *pass) scanOpts(cat, after string) store.ScanOptions {
-	return store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+	o := store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+	if cat == policies.CatSubjects || cat == policies.CatAgentStats {
+		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
+	}
+	return o
 }
 
 // pageOpts is scanOpts for a page read ahead of its transaction, without

@@ -320,6 +320,23 @@ func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, af
 		if n, err := store.AnonymizeAgentStats(ctx, tx, anon, now); err != nil || n != int64(len(anon)) {
 			return "", 0, fmt.Errorf("anonymise agent_stats: %d of %d: %w", n, len(anon), err)
 		}
+		// Days kept (an anonymised day until its final period) are settled
+		// (settle.go); the row was locked by the scan.
+		var keep []int
+		ids := make([]string, len(recs))
+		for i, d := range ds {
+			ids[i] = recs[i].ID
+			if d.Action == policies.Keep && !d.Held {
+				keep = append(keep, i)
+			}
+		}
+		ss, err := p.settle(ctx, recs, ids, keep, ds)
+		if err != nil {
+			return "", 0, err
+		}
+		if n, err := store.Settle(ctx, tx, policies.CatAgentStats, p.settled, ss); err != nil || n != int64(len(ss)) {
+			return "", 0, fmt.Errorf("settle agent_stats: %d of %d: %w", n, len(ss), err)
+		}
 	}
 	p.tm.since(stepWrite, t)
 	return p.next(len(rows), itoa(rows[len(rows)-1].ID)), len(rows), nil
@@ -402,9 +419,58 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 		if n, err := store.AnonymizeSubjects(ctx, tx, anon, store.Millis(p.o.Now())); err != nil || n != int64(len(anon)) {
 			return "", 0, fmt.Errorf("anonymise subjects: %d of %d: %w", n, len(anon), err)
 		}
+		if err := p.settleSubjects(ctx, tx, rows, recs, ds, ix); err != nil {
+			return "", 0, err
+		}
 	}
 	p.tm.since(stepWrite, t)
 	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+}
+
+// settleSubjects settles, in a run, the subjects of a batch decided keep
+// under no legal hold (settle.go), if their facts are still those decided
+// on: re-read in a statement of their own, they include what a concurrent
+// writer committed while the batch waited for its row locks.
+func (p *pass) settleSubjects(ctx context.Context, tx *store.Tx, rows []store.SubjectFacts, recs []policies.Record, ds []policies.Decision, ix store.HoldIndex) error {
+	var keep []int
+	var ids []string
+	for i, d := range ds {
+		s := rows[i]
+		_, held := ix.Users[s.ID]
+		if d.Action == policies.Keep && !d.Held && !held && ix.HeldTickets[s.ID] == 0 {
+			keep = append(keep, i)
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	now, err := store.SubjectFactsOf(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	fresh := make(map[string]store.SubjectFacts, len(now))
+	for _, s := range now {
+		fresh[s.ID] = s
+	}
+	same := keep[:0:0]
+	for _, i := range keep {
+		if f, ok := fresh[rows[i].ID]; ok && f == rows[i] {
+			same = append(same, i)
+		}
+	}
+	all := make([]string, len(rows))
+	for i, s := range rows {
+		all[i] = s.ID
+	}
+	ss, err := p.settle(ctx, recs, all, same, ds)
+	if err != nil {
+		return err
+	}
+	if n, err := store.Settle(ctx, tx, policies.CatSubjects, p.settled, ss); err != nil || n != int64(len(ss)) {
+		return fmt.Errorf("settle subjects: %d of %d: %w", n, len(ss), err)
+	}
+	return nil
 }
 
 // subjectCascade deletes (run) or counts (plan) subjects decided delete by

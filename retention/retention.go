@@ -277,15 +277,30 @@ func (e *ValveError) Unwrap() error { return ErrSafetyValve }
 // batch, before it commits, reserves its counts against the limit of each
 // category (guarded by the pass's mu).
 type valve struct {
+	// totals are the categories' sizes, exact where exact says so and
+	// otherwise a lower bound, counted only as far as the run's bounds
+	// needed (valve.go); recount counts one exactly.
 	totals   map[string]int64
+	exact    map[string]bool
+	recount  func(category string) (int64, error)
 	maxShare float64
 	inflight map[string]int64 // counts of batches reserved, not yet merged
+	// planned are the categories a dry pass counted exactly before the
+	// run (their bounds exceeded the limit).
+	planned map[string]bool
 }
 
-// over returns the category a count would push past the limit.
+// over returns the category a count would push past the limit. A category
+// whose size is only known as a lower bound is counted exactly first: the
+// valve refuses on the true share only.
 func (v *valve) over(counts func(c string) int64) *ValveError {
 	for _, c := range Categories {
 		n := counts(c)
+		if n > 0 && float64(n) > v.maxShare*float64(v.totals[c]) && !v.exact[c] {
+			if total, err := v.recount(c); err == nil {
+				v.totals[c], v.exact[c] = total, true
+			}
+		}
 		if n > 0 && float64(n) > v.maxShare*float64(v.totals[c]) {
 			return &ValveError{Category: c, Count: n, Total: v.totals[c], MaxShare: v.maxShare, During: true}
 		}
@@ -305,15 +320,4 @@ func (r *Report) clone() Report {
 		c.Rules[k] = &cp
 	}
 	return c
-}
-
-// checkValve compares a plan with the category totals.
-func checkValve(plan *Report, totals map[string]int64, maxShare float64) error {
-	for _, c := range Categories {
-		n := plan.Delete[c] + plan.Anonymize[c]
-		if n > 0 && float64(n) > maxShare*float64(totals[c]) {
-			return &ValveError{Category: c, Count: n, Total: totals[c], MaxShare: maxShare}
-		}
-	}
-	return nil
 }

@@ -117,7 +117,7 @@ type Cutoff struct {
 // carry a cutoff to the SQL expression holding them in that category's scan.
 var cutoffColumns = map[string]map[string]string{
 	"tickets":        {"closed_at": "t.closed_at", "created_at": "t.created_at"},
-	"attachments":    {"ticket_closed_at": "t.closed_at", "uploaded_at": "a.uploaded_at"},
+	"attachments":    {"ticket_closed_at": "a.ticket_closed_at", "uploaded_at": "a.uploaded_at"},
 	"subjects":       {"account_closed_at": "s.account_closed_at", "account_created_at": "s.account_created_at"},
 	"account_events": {"at": "e.at"},
 	"subject_stats":  {"computed_at": "ss.computed_at"},
@@ -197,6 +197,16 @@ type ScanOptions struct {
 	// Lock takes row locks on PostgreSQL (FOR UPDATE) so that a legal hold
 	// added concurrently waits for the batch, or the batch for it.
 	Lock bool
+	// Settled, when set, skips the records settled under this memo key
+	// whose recheck time is after At (subjects and agent_stats only).
+	Settled *SettledKey
+}
+
+// SettledKey selects the settled subjects a scan may skip: those settled
+// under policy revision key Revision whose recheck time is after At.
+type SettledKey struct {
+	Revision int64
+	At       int64
 }
 
 // AfterInt parses After for the categories keyed by integers.
@@ -218,8 +228,19 @@ func scan[T any](ctx context.Context, q Querier, category, sel, key string, o Sc
 		return nil, err
 	}
 	query := sel + " WHERE " + key + " > ?" + cond + " ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+	args = append(append([]any{after}, args...), o.Limit)
+	if o.Settled != nil {
+		// As ScanSubjects: the records not settled first, through the
+		// index of the cutoff and the memo, then ordered.
+		alias := key[:strings.Index(key, ".")]
+		from := sel[strings.Index(sel, " FROM "):]
+		query = "WITH c AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond +
+			" AND (" + alias + ".retention_settled IS NULL OR " + alias + ".retention_settled <> ? OR " + alias + ".retention_recheck_at <= ?)) " +
+			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+		args = append(append(args[:len(args)-1:len(args)-1], o.Settled.Revision, o.Settled.At), o.Limit)
+	}
 	var out []T
-	if err := q.Select(ctx, &out, query, append(append([]any{after}, args...), o.Limit)...); err != nil {
+	if err := q.Select(ctx, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", category, err)
 	}
 	return out, nil
@@ -308,14 +329,110 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 	if err != nil {
 		return nil, err
 	}
-	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
-		" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
 	var out []SubjectFacts
-	query := subjectAggregates + inner + subjectAggregatesEnd
-	if err := q.Select(ctx, &out, query, append(append([]any{o.After}, args...), o.Limit)...); err != nil {
+	var query string
+	if o.Settled == nil {
+		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id > ?" + cond +
+			" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
+		query = subjectAggregates + inner + subjectAggregatesEnd
+		args = append(append([]any{o.After}, args...), o.Limit)
+	} else {
+		// The candidates not settled are read first, through the index of
+		// the cutoff and the memo (subjects_retention_candidates), and only
+		// then ordered and locked: the primary key's order would walk every
+		// subject to find the few a night has to decide.
+		args = append(append([]any{o.After}, args...), o.Settled.Revision, o.Settled.At, o.Limit)
+		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id IN (SELECT user_id FROM c)" +
+			" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
+		query = "WITH c AS MATERIALIZED (SELECT s.user_id FROM subjects s WHERE s.user_id > ?" + cond +
+			" AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)) " +
+			subjectAggregates + inner + subjectAggregatesEnd
+	}
+	if err := q.Select(ctx, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
 	return out, nil
+}
+
+// SubjectFactsOf re-reads the facts of the given subjects (as ScanSubjects
+// computes them), in a statement of its own: inside a purge batch's
+// transaction, what concurrent writers committed since the scan counts.
+func SubjectFactsOf(ctx context.Context, q Querier, ids []string) ([]SubjectFacts, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c, args := inList(q.Dialect(), "s.user_id", ids)
+	inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE " + c
+	var out []SubjectFacts
+	if err := q.Select(ctx, &out, subjectAggregates+inner+subjectAggregatesEnd, args...); err != nil {
+		return nil, fmt.Errorf("subject facts: %w", err)
+	}
+	return out, nil
+}
+
+// Settlement settles one record: the policies' decision on it stays the
+// same, whatever the time, until RecheckAt or until what it rests on
+// changes. ID is the record's key (an agent_stats id in decimal).
+type Settlement struct {
+	ID        string
+	RecheckAt int64
+}
+
+// settledTables names, per category that can be settled, its table, key
+// and the key's SQL type.
+var settledTables = map[string][3]string{
+	"subjects":    {"subjects", "user_id", "text"},
+	"agent_stats": {"agent_stats", "id", "bigint"},
+}
+
+// Settle records, inside tx, that records of a category (subjects,
+// agent_stats) are settled under the policy revision key rev: a scan with
+// ScanOptions.Settled skips them until their recheck time. The triggers of
+// migrations 00170 and 00171 clear the memo whenever what the decision
+// rests on changes (for a subject: their account dates or anonymisation,
+// tickets, account events or legal holds; for an agent day: its day, agent
+// or anonymisation).
+func Settle(ctx context.Context, tx *Tx, category string, rev int64, ss []Settlement) (int64, error) {
+	t, ok := settledTables[category]
+	if !ok {
+		return 0, fmt.Errorf("settle %s: %w", category, ErrInvalid)
+	}
+	const chunk = 500
+	var total int64
+	for len(ss) > 0 {
+		part := ss[:min(chunk, len(ss))]
+		ss = ss[len(part):]
+		var res sql.Result
+		var err error
+		if tx.dialect == Postgres {
+			ids := make([]string, len(part))
+			at := make([]int64, len(part))
+			for i, s := range part {
+				ids[i], at[i] = s.ID, s.RecheckAt
+			}
+			res, err = tx.Exec(ctx, "UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at "+
+				"FROM unnest(?::text[], ?::bigint[]) AS v(id, recheck_at) WHERE "+t[0]+"."+t[1]+" = v.id::"+t[2],
+				rev, pq.StringArray(ids), pq.Int64Array(at))
+		} else {
+			args := make([]any, 0, 1+2*len(part))
+			for _, s := range part {
+				args = append(args, s.ID, s.RecheckAt)
+			}
+			key := "v.id"
+			if t[2] == "bigint" {
+				key = "CAST(v.id AS INTEGER)"
+			}
+			res, err = tx.Exec(ctx, "WITH v (id, recheck_at) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")+
+				") UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at FROM v WHERE "+t[0]+"."+t[1]+" = "+key,
+				append(args, rev)...)
+		}
+		n, err := rowsAffected(res, err)
+		if err != nil {
+			return total, fmt.Errorf("settle %s: %w", category, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // EventFacts is an account event as the retention policy sees it.

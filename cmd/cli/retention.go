@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,10 @@ import (
 )
 
 func init() { register(newRetentionCmd) }
+
+// runRetention is retention.Run (a variable for tests that change the data
+// during a run).
+var runRetention = retention.Run
 
 func newRetentionCmd(e *Env) *cobra.Command {
 	c := &cobra.Command{Use: "retention", Short: "Plan and run the retention purge decided by the policies"}
@@ -99,10 +104,16 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			}
 			o.Blobs, o.Drain, o.Actor = bs, integrity.DrainBlobQueue, "cli"
 			done := e.progress(&o)
-			rep, err := retention.Run(e.Ctx, db, pol, o)
+			rep, err := runRetention(e.Ctx, db, pol, o)
 			done()
-			if rep != nil && rep.Outcome != "refused" && rep.Outcome != "" {
-				if perr := e.printReport(rep); err == nil {
+			// A run that started reports what it did, also when it then
+			// failed or the valve stopped it mid-way: under --output json
+			// the one document holds the report and the error. A run the
+			// valve refused before it started did nothing: the error alone.
+			var verr *retention.ValveError
+			refusedUpFront := errors.As(err, &verr) && !verr.During
+			if rep != nil && rep.Outcome != "" && !refusedUpFront {
+				if perr := e.printRunReport(rep, err); err == nil {
 					err = perr
 				}
 			}
@@ -197,7 +208,12 @@ func (e *Env) progress(o *retention.Options) func() {
 	return func() { _ = bar.Finish() }
 }
 
-func (e *Env) printReport(r *retention.Report) error {
+func (e *Env) printReport(r *retention.Report) error { return e.printRunReport(r, nil) }
+
+// printRunReport prints a report; under --output json a run's error, when
+// there is one, goes into the same document with its exit code (stderr
+// has it in text as for every command).
+func (e *Env) printRunReport(r *retention.Report, runErr error) error {
 	if e.JSON() {
 		out := map[string]any{
 			"at": r.At.Format(time.RFC3339), "policy_revision": r.PolicyRevision, "dry_run": r.DryRun,
@@ -211,6 +227,9 @@ func (e *Env) printReport(r *retention.Report) error {
 			if r.Changed > 0 {
 				out["changed_during_run"] = r.Changed
 			}
+		}
+		if runErr != nil {
+			out["error"], out["exit_code"] = runErr.Error(), ExitCode(runErr)
 		}
 		return e.PrintJSON(out)
 	}

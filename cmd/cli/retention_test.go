@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -318,4 +319,95 @@ func TestLockTimeoutExitCode(t *testing.T) {
 	if c := ExitCode(fmt.Errorf("retention lock: %w", store.ErrBusy)); c != ExitBusy {
 		t.Errorf("busy: exit %d, want %d", c, ExitBusy)
 	}
+}
+
+// TestRetentionValveStopJSON (issue 11 item 7): a run the safety valve
+// stops mid-way (the data changed after it started) has committed batches;
+// under --output json, stdout is one JSON document holding both the error
+// (with its exit code) and the report of what the run did before stopping.
+func TestRetentionValveStopJSON(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			w := &cliWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, backend)}
+			w.seedSynthetic(300)
+			if code, _, errs := w.run("retention", "run", "--allow-large"); code != 0 {
+				t.Fatalf("first run: exit %d: %s", code, errs)
+			}
+			db, err := store.Open(context.Background(), w.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var events int64
+			if err := db.Get(context.Background(), &events, "SELECT COUNT(*) FROM account_events"); err != nil || events < 20 {
+				t.Fatalf("%d account events (%v); want at least 20", events, err)
+			}
+			// One account event is old: the run's first page. Once the run
+			// (not a plan before it) has decided it, every event becomes ten
+			// years old: the following pages are all deleted until the valve
+			// stops the run.
+			ctx := context.Background()
+			old := store.Millis(time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC))
+			if _, err := db.Exec(ctx, "UPDATE account_events SET at = ? WHERE event_id = (SELECT MIN(event_id) FROM account_events)", old); err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			saved := runRetention
+			defer func() { runRetention = saved }()
+			runRetention = func(ctx context.Context, db2 *store.DB, pol retention.Policy, o retention.Options) (*retention.Report, error) {
+				hook := &ageEventsPolicy{Policy: pol, hook: func() {
+					var running int
+					if err := db.Get(ctx, &running, "SELECT COUNT(*) FROM retention_runs WHERE outcome = 'running'"); err != nil {
+						t.Error(err)
+					}
+					if running == 0 {
+						return // a plan
+					}
+					once.Do(func() {
+						if _, err := db.Exec(ctx, "UPDATE account_events SET at = ?", old); err != nil {
+							t.Error(err)
+						}
+					})
+				}}
+				return retention.Run(ctx, db2, hook, o)
+			}
+			code, out, errs := w.run("--output", "json", "retention", "run", "--batch-size", "1", "--workers", "1")
+			if code != 3 {
+				t.Fatalf("run: exit %d, want 3 (valve)\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+			var doc map[string]any
+			dec := json.NewDecoder(strings.NewReader(out))
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+			}
+			if dec.More() {
+				t.Fatalf("stdout holds more than one JSON document:\n%s", out)
+			}
+			del, _ := doc["delete"].(map[string]any)
+			if !strings.Contains(fmt.Sprint(doc["error"]), "safety valve") || doc["exit_code"] != float64(3) ||
+				doc["outcome"] != "refused" || doc["run_id"] == nil || del == nil {
+				t.Fatalf("want one document with the error, its exit code and the run's report; got\n%s", out)
+			}
+			var left int64
+			if err := db.Get(context.Background(), &left, "SELECT COUNT(*) FROM account_events"); err != nil {
+				t.Fatal(err)
+			}
+			if got := del["account_events"]; got != float64(events-left) || events == left {
+				t.Errorf("report says %v account events deleted; the store lost %d", got, events-left)
+			}
+		})
+	}
+}
+
+// ageEventsPolicy calls hook after deciding a page of account events.
+type ageEventsPolicy struct {
+	retention.Policy
+	hook func()
+}
+
+func (p *ageEventsPolicy) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	if len(recs) > 0 && recs[0].Category == policies.CatAccountEvents {
+		defer p.hook()
+	}
+	return p.Policy.Decide(ctx, at, recs)
 }

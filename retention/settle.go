@@ -1,0 +1,106 @@
+package retention
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/store"
+)
+
+// Settled subjects (issue 11 item 7). A closed account already anonymised,
+// whose remaining tickets are kept, is decided "keep" night after night: at
+// marketplace scale most of the subjects a run reads are such finished
+// subjects. A run therefore settles a subject the policies decide to keep,
+// under no legal hold, when the policies would still keep it, on the same
+// facts, at a later time: a run skips it until then (its recheck time), or
+// until what the decision rests on changes (the subject's account dates or
+// anonymisation, their tickets, account events or legal holds: the
+// triggers of migration 00170 clear the memo in the changing transaction),
+// or until the policy revision changes (the memo is keyed by it).
+//
+// The recheck time comes from the policies, not from Go: the same records
+// are decided again at probe times ahead of the run's time, and a subject
+// is settled until the latest probe time up to which every probe still
+// keeps it. This rests on one property of retention policies (true of the
+// shipped rules, not asserted by a test yet): on unchanged facts, a record
+// that the passing of time makes deletable or anonymisable does not become
+// kept again later (keep, then act, is the only order). Then a decision
+// that is keep at the run's time and at a probe time is keep at every time
+// in between.
+
+// settleProbes are the probe offsets, shortest first: a subject settled to
+// the k-th probe is decided again at most len(settleProbes) times before
+// the policies act on it.
+var settleProbes = []time.Duration{
+	24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 91 * 24 * time.Hour,
+	365 * 24 * time.Hour, 2 * 365 * 24 * time.Hour, 5 * 365 * 24 * time.Hour, 20 * 365 * 24 * time.Hour,
+}
+
+// revisionKey is the memo key of a policy revision: the first 8 bytes of
+// the SHA-256 of its name, as a signed integer.
+func revisionKey(rev string) int64 {
+	h := sha256.Sum256([]byte("oubli retention settled\x00" + rev))
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+// settle returns the settlements of the records at positions keep (decided
+// keep, under no hold): each until the last probe time at which the
+// policies still keep it with the same rule. Records the first probe
+// already acts on are not settled.
+func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string, keep []int, ds []policies.Decision) ([]store.Settlement, error) {
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	sub := make([]policies.Record, len(keep))
+	for k, i := range keep {
+		sub[k] = recs[i]
+	}
+	until := make([]int64, len(keep)) // 0: not settled
+	alive := make([]bool, len(keep))  // still kept at every probe so far
+	for k := range alive {
+		alive[k] = true
+	}
+	for _, d := range settleProbes {
+		at := p.at.Add(d)
+		var probe []policies.Record
+		var pos []int
+		for k := range sub {
+			if alive[k] {
+				probe, pos = append(probe, sub[k]), append(pos, k)
+			}
+		}
+		if len(probe) == 0 {
+			break
+		}
+		got, err := p.pol.Decide(ctx, at, probe)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != len(probe) {
+			return nil, errDecisions(len(got), len(probe))
+		}
+		for j, g := range got {
+			k := pos[j]
+			if g.Action == policies.Keep && !g.Held && g.Rule == ds[keep[k]].Rule {
+				until[k] = store.Millis(at)
+			} else {
+				alive[k] = false
+			}
+		}
+	}
+	var out []store.Settlement
+	for k, u := range until {
+		if u > 0 {
+			out = append(out, store.Settlement{ID: ids[keep[k]], RecheckAt: u})
+		}
+	}
+	return out, nil
+}
+
+func errDecisions(got, want int) error {
+	return fmt.Errorf("%w: %d decisions for %d records", policies.ErrPolicy, got, want)
+}

@@ -1,0 +1,294 @@
+package retention_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/policies"
+	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/store"
+)
+
+// subjectSpy counts the subject records decided at the run's own time (not
+// the settling probes ahead of it), and can pose as another policy revision.
+type subjectSpy struct {
+	retention.Policy
+	at  time.Time
+	rev string
+	mu  sync.Mutex
+	n   map[string]int // user id -> decisions
+}
+
+func (s *subjectSpy) Revision() string {
+	if s.rev != "" {
+		return s.rev
+	}
+	return s.Policy.Revision()
+}
+
+func (s *subjectSpy) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	if at.Equal(s.at) {
+		s.mu.Lock()
+		for _, r := range recs {
+			if r.Category == policies.CatSubjects {
+				s.n[r.ID]++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return s.Policy.Decide(ctx, at, recs)
+}
+
+// decided runs retention at `at` (plan when dry) and returns how many times
+// each subject was decided.
+func (s *subjectSpy) decided(t *testing.T, db *store.DB, w *world, at time.Time, dry bool) map[string]int {
+	t.Helper()
+	s.mu.Lock()
+	s.at, s.n = at, map[string]int{}
+	s.mu.Unlock()
+	o := opts(w, 50)
+	o.At = at
+	var err error
+	if dry {
+		_, err = retention.Plan(context.Background(), db, s, o)
+	} else {
+		_, err = retention.Run(context.Background(), db, s, o)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.n
+}
+
+// TestSettledSubjects (issue 11 item 7): a finished subject (account closed
+// long ago, anonymised, tickets kept) is not decided again night after
+// night; it is decided again when its facts change, when the policy
+// revision changes, when its recheck time has come, and never settled
+// under a legal hold.
+func TestSettledSubjects(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		// u1: closed 4 years ago, a ticket closed a year ago (kept four more
+		// years): anonymised, then kept. u2: the same, under a legal hold.
+		// u3: account open (not even a candidate).
+		for _, u := range []string{"u1", "u2"} {
+			w.subject(t, db, u, nullMs(ago(4, 0, 0), true))
+			w.ticket(t, db, "T-"+u, u, "closed", "none", nullMs(ago(1, 0, 0), true))
+		}
+		w.hold(t, db, "H2", "", "u2", ago(0, 1, 0), nullMs(0, false), nullMs(0, false))
+		w.subject(t, db, "u3", nullMs(0, false))
+		spy := &subjectSpy{Policy: engine(t)}
+		night := func(n int) time.Time { return T.AddDate(0, 0, n) }
+
+		if got := spy.decided(t, db, w, night(0), false); got["u1"] != 1 || got["u2"] != 1 {
+			t.Fatalf("first run decided %v; want u1 and u2 once", got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM subjects WHERE anonymized_at IS NOT NULL"); n != 1 {
+			t.Fatalf("%d subjects anonymised, want u1", n)
+		}
+		// Anonymised, u1 is kept now: decided once more, then settled.
+		if got := spy.decided(t, db, w, night(1), false); got["u1"] != 1 {
+			t.Fatalf("second run decided %v; want u1 once", got)
+		}
+		for _, dry := range []bool{false, true} {
+			if got := spy.decided(t, db, w, night(2), dry); got["u1"] != 0 || got["u2"] != 1 {
+				t.Fatalf("dry %v: settled u1 decided again, or held u2 not: %v", dry, got)
+			}
+		}
+
+		// A new policy revision decides every subject again, then settles
+		// under its own key.
+		spy.rev = "sha256:another-revision"
+		if got := spy.decided(t, db, w, night(3), false); got["u1"] != 1 {
+			t.Fatalf("new policy revision: decided %v; want u1 again", got)
+		}
+		if got := spy.decided(t, db, w, night(4), false); got["u1"] != 0 {
+			t.Fatalf("settled under the new revision: decided %v", got)
+		}
+		spy.rev = ""
+		if got := spy.decided(t, db, w, night(5), false); got["u1"] != 1 {
+			t.Fatalf("back to the first revision: decided %v; want u1 again (its memo was replaced)", got)
+		}
+
+		// Facts change: an account event, a ticket, a hold, the account's
+		// dates. Each is decided again once, then settled again.
+		changes := []string{
+			"INSERT INTO account_events (event_id, user_id, type, at) VALUES ('E1', 'u1', 'login', " + itoa64(ago(0, 2, 0)) + ")",
+			"UPDATE tickets SET dispute_status = 'resolved' WHERE ticket_id = 'T-u1'",
+			"INSERT INTO legal_holds (hold_id, ticket_id, reason, created_at, released_at) VALUES ('H1', 'T-u1', 'x', 0, 1)",
+			"UPDATE subjects SET account_closed_at = account_closed_at - 1 WHERE user_id = 'u1'",
+			"DELETE FROM account_events WHERE event_id = 'E1'",
+		}
+		for k, c := range changes {
+			w.exec(t, db, c)
+			if got := spy.decided(t, db, w, night(6+2*k), false); got["u1"] != 1 {
+				t.Fatalf("after %q: decided %v; want u1 again", c, got)
+			}
+			if got := spy.decided(t, db, w, night(7+2*k), false); got["u1"] != 0 {
+				t.Fatalf("after %q, settled again: decided %v", c, got)
+			}
+		}
+
+		// Time alone: the ticket is kept until 5 years after its closure;
+		// the subject is decided again before that, and deleted with it.
+		var recheck int64
+		if err := db.Get(context.Background(), &recheck, "SELECT retention_recheck_at FROM subjects WHERE user_id = 'u1'"); err != nil {
+			t.Fatal(err)
+		}
+		if expires := store.FromMillis(ago(1, 0, 0)).AddDate(5, 0, 0); !store.FromMillis(recheck).Before(expires) {
+			t.Fatalf("settled until %s, after the ticket expires (%s)", store.FromMillis(recheck), expires)
+		}
+		if got := spy.decided(t, db, w, store.FromMillis(recheck), false); got["u1"] != 1 {
+			t.Fatalf("at its recheck time: decided %v; want u1 again", got)
+		}
+		late := store.FromMillis(ago(1, 0, 0)).AddDate(5, 0, 2)
+		if got := spy.decided(t, db, w, late, false); got["u1"] != 1 {
+			t.Fatalf("at %s: decided %v; want u1 again", late, got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM subjects WHERE user_id = 'u1'"); n != 0 {
+			t.Errorf("u1 not deleted once its ticket expired")
+		}
+	})
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// recCounter counts the records decided per category at the run's time.
+type recCounter struct {
+	retention.Policy
+	at time.Time // zero: T
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *recCounter) Decide(ctx context.Context, at time.Time, recs []policies.Record) ([]policies.Decision, error) {
+	when := c.at
+	if when.IsZero() {
+		when = T
+	}
+	if at.Equal(when) && len(recs) > 0 {
+		c.mu.Lock()
+		c.n[recs[0].Category] += len(recs)
+		c.mu.Unlock()
+	}
+	return c.Policy.Decide(ctx, at, recs)
+}
+
+// TestValveWithoutPlanPass (issue 11 item 7): a run within the safety
+// valve's limits decides each candidate once (no plan pass before it); a run
+// whose candidates exceed a limit is planned, for that category only, and
+// refused with nothing deleted.
+func TestValveWithoutPlanPass(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		for i := 0; i < 20; i++ {
+			closed := ago(1, 0, 0)
+			if i < 2 {
+				closed = ago(6, 0, 0)
+			}
+			w.ticket(t, db, "T"+strconv.Itoa(100+i), "u1", "closed", "none", nullMs(closed, true))
+		}
+		spy := &recCounter{Policy: engine(t), n: map[string]int{}}
+		o := opts(w, 5)
+		o.AllowLarge = false
+		rep, err := retention.Run(context.Background(), db, spy, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Delete["tickets"] != 2 || spy.n["tickets"] != 2 {
+			t.Fatalf("deleted %d tickets, decided %d; want 2 deleted, each decided once", rep.Delete["tickets"], spy.n["tickets"])
+		}
+
+		// Most of what is left expires: refused before anything is
+		// deleted, after a plan of the tickets only.
+		w.exec(t, db, "UPDATE tickets SET closed_at = ?", ago(6, 0, 0))
+		before := w.snapshot(t, false)
+		spy.n = map[string]int{}
+		_, err = retention.Run(context.Background(), db, spy, o)
+		var verr *retention.ValveError
+		if !errors.As(err, &verr) || verr.During || verr.Category != "tickets" || verr.Count != 18 || verr.Total != 18 {
+			t.Fatalf("err %v; want the valve, before the run, on 18 of 18 tickets", err)
+		}
+		if spy.n["tickets"] != 18 || len(spy.n) != 1 {
+			t.Errorf("planned %v; want the 18 tickets only", spy.n)
+		}
+		if after := w.snapshot(t, false); after != before {
+			t.Error("a refused run changed the store")
+		}
+	})
+}
+
+// TestSettledAgentDays (issue 11 item 7): an anonymised agent day, kept
+// until its final period, is not decided again every night; a change to
+// its day decides it again, and its final period deletes it.
+func TestSettledAgentDays(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.exec(t, db, `INSERT INTO agent_stats (agent_id, day, tickets_handled, first_responses, avg_first_response_seconds, computed_at, anonymized_at)
+			VALUES (NULL, ?, 1, 1, 60, 0, 1)`, T.AddDate(-2, 0, 0).Format("2006-01-02"))
+		spy := &recCounter{Policy: engine(t)}
+		run := func(at time.Time) int {
+			t.Helper()
+			spy.mu.Lock()
+			spy.n = map[string]int{}
+			spy.mu.Unlock()
+			o := opts(w, 10)
+			o.At = at // the valve would plan this one-row table first
+			spy.at = at
+			if _, err := retention.Run(context.Background(), db, spy, o); err != nil {
+				t.Fatal(err)
+			}
+			return spy.n[policies.CatAgentStats]
+		}
+		if n := run(T); n != 1 {
+			t.Fatalf("first run decided %d agent days, want 1", n)
+		}
+		if n := run(T.AddDate(0, 0, 1)); n != 0 {
+			t.Fatalf("settled agent day decided again (%d)", n)
+		}
+		w.exec(t, db, "UPDATE agent_stats SET day = ?", T.AddDate(-2, 0, -1).Format("2006-01-02"))
+		if n := run(T.AddDate(0, 0, 2)); n != 1 {
+			t.Fatalf("agent day changed: decided %d, want 1", n)
+		}
+		if n := run(T.AddDate(3, 1, 0)); n != 1 || count(t, db, "SELECT COUNT(*) FROM agent_stats") != 0 {
+			t.Fatalf("past its final period: decided %d, %d rows left; want it decided and deleted", n, count(t, db, "SELECT COUNT(*) FROM agent_stats"))
+		}
+	})
+}
+
+// TestAttachmentClosureFollowsTicket (issue 11 item 7): the attachments'
+// pre-filter reads their ticket's closure copied onto them (migration
+// 00172); the copy follows the ticket's closure, set, changed or cleared
+// after the attachment was stored.
+func TestAttachmentClosureFollowsTicket(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.ticket(t, db, "T1", "u1", "open", "none", nullMs(0, false))
+		w.ticket(t, db, "T2", "u1", "closed", "none", nullMs(ago(2, 0, 0), true))
+		w.attachment(t, db, "A1", "T1")
+		w.attachment(t, db, "A2", "T2")
+		// T1 closes two years ago, T2 reopens: A1 expires, A2 does not.
+		w.exec(t, db, "UPDATE tickets SET status = 'closed', closed_at = ? WHERE ticket_id = 'T1'", ago(2, 0, 0))
+		w.exec(t, db, "UPDATE tickets SET status = 'open', closed_at = NULL WHERE ticket_id = 'T2'")
+		if _, err := retention.Run(context.Background(), db, engine(t), opts(w, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.ids(t, "attachments", "attachment_id"); len(got) != 1 || got[0] != "A2" {
+			t.Fatalf("attachments left %v, want [A2]", got)
+		}
+		differs := "a.ticket_closed_at IS NOT t.closed_at"
+		if db.Dialect() == store.Postgres {
+			differs = "a.ticket_closed_at IS DISTINCT FROM t.closed_at"
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments a JOIN tickets t ON t.ticket_id = a.ticket_id WHERE "+differs); n != 0 {
+			t.Fatalf("%d attachments whose copied closure differs from their ticket's", n)
+		}
+	})
+}
