@@ -45,6 +45,9 @@ type SweepReport struct {
 	StrayFiles   int64            `json:"stray_files"`
 	Unclassified []string         `json:"unclassified,omitempty"`
 	Tokens       int64            `json:"distinct_tokens_hashed"`
+	// Reindexed is the backfill of the attachment index: documents stored
+	// before it, read and indexed by this sweep.
+	Reindexed *ReindexReport `json:"reindexed,omitempty"`
 	Seconds      float64          `json:"seconds"`
 	Outcome      string           `json:"outcome"` // clean, found
 }
@@ -140,6 +143,14 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 		swept[w.Subject] = max(swept[w.Subject], w.At)
 	}
 	rep.Subjects = len(swept)
+	// Backfill the attachment index first (documents stored before it), so
+	// that the next erasures check them through it. Committed batch by
+	// batch: a sweep killed here keeps what it indexed.
+	reix, err := Reindex(ctx, db, bs, h, now)
+	if err != nil {
+		return nil, err
+	}
+	rep.Reindexed = reix
 	unclassified, _, err := Review(ctx, db)
 	if err != nil {
 		return nil, err
@@ -252,7 +263,8 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 	if _, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 		At: at, Actor: opt.Actor, Action: "residue.sweep", Outcome: rep.Outcome,
 		Detail: map[string]any{"subjects": rep.Subjects, "scanned": rep.Scanned, "found": rep.Found, "kept": rep.Kept,
-			"findings": findingIDs, "ambiguous": rep.Ambiguous, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds},
+			"findings": findingIDs, "ambiguous": rep.Ambiguous, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds,
+			"reindexed": rep.Reindexed},
 	}); err != nil {
 		return nil, err
 	}

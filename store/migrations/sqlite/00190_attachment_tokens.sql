@@ -1,0 +1,43 @@
+-- +goose Up
+-- Identifiers in attachment contents, indexed at ingest (issue 11, item 4):
+-- the keyed hashes (HMAC with the store's key, kind "residue-token") of the
+-- distinct tokens of each text-bearing document, so that an erasure finds the
+-- documents naming the subject through an index instead of reading every
+-- blob. Hash-only: no token is kept in clear. attachment_index says which
+-- blobs were read and how completely; a blob without a row was stored before
+-- this index (backfilled by oubli residue reindex or check --residue).
+CREATE TABLE attachment_index (
+    blob_key   TEXT PRIMARY KEY,
+    status     TEXT NOT NULL CHECK (status IN ('indexed', 'partial', 'unsupported')),
+    tokens     INTEGER NOT NULL DEFAULT 0,
+    indexed_at BIGINT NOT NULL
+);
+
+CREATE TABLE attachment_tokens (
+    token_hash TEXT NOT NULL,
+    blob_key   TEXT NOT NULL,
+    PRIMARY KEY (token_hash, blob_key)
+) WITHOUT ROWID;
+CREATE INDEX attachment_tokens_blob ON attachment_tokens (blob_key);
+
+-- The index rows go with their blob: an attachment deleted (erasure,
+-- retention) or given new contents (a re-ingest replacing a document).
+-- +goose StatementBegin
+CREATE TRIGGER attachment_index_del AFTER DELETE ON attachments BEGIN
+    DELETE FROM attachment_tokens WHERE blob_key = old.blob_key;
+    DELETE FROM attachment_index WHERE blob_key = old.blob_key;
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER attachment_index_upd AFTER UPDATE OF blob_key ON attachments
+WHEN old.blob_key IS NOT new.blob_key BEGIN
+    DELETE FROM attachment_tokens WHERE blob_key = old.blob_key;
+    DELETE FROM attachment_index WHERE blob_key = old.blob_key;
+END;
+-- +goose StatementEnd
+
+-- +goose Down
+DROP TRIGGER attachment_index_upd;
+DROP TRIGGER attachment_index_del;
+DROP TABLE attachment_tokens;
+DROP TABLE attachment_index;
