@@ -48,8 +48,8 @@ type SweepReport struct {
 	// Reindexed is the backfill of the attachment index: documents stored
 	// before it, read and indexed by this sweep.
 	Reindexed *ReindexReport `json:"reindexed,omitempty"`
-	Seconds      float64          `json:"seconds"`
-	Outcome      string           `json:"outcome"` // clean, found
+	Seconds   float64        `json:"seconds"`
+	Outcome   string         `json:"outcome"` // clean, found
 }
 
 type want struct {
