@@ -112,7 +112,7 @@ func IndexDocument(h Hasher, contentType string, r io.Reader) (store.AttachmentI
 // indexStream tokenizes r as it comes, in bounded memory. The last run is
 // dropped when cut (non-nil) reports the read was cut short.
 func indexStream(r io.Reader, set *tokenSet, cut func() bool) error {
-	st := &streamTokens{fn: set.add}
+	st := &streamTokens{fn: func(tok, _ string) { set.add(tok) }}
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := r.Read(buf)

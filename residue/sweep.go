@@ -90,8 +90,13 @@ func (m *matcher) lookup(tok string) []want {
 
 // feed takes the next token of one value and returns the work-list entries
 // it completes (alone, or ending an identifier of several tokens).
-func (m *matcher) feed(tok string) []want {
+// raw is the token as written, for the form hashed before the
+// normalisation was unified (work-list rows left by an older binary).
+func (m *matcher) feed(tok, raw string) []want {
 	out := m.lookup(tok)
+	if l := legacyToken(raw, tok); l != "" {
+		out = append(out, m.lookup(l)...)
+	}
 	if m.maxN > 1 {
 		if len(m.window) == m.maxN {
 			m.window = m.window[1:]
@@ -357,7 +362,7 @@ func scanStore(ctx context.Context, db *store.DB, m *matcher, rep *SweepReport) 
 				}
 				var ws []want
 				m.reset()
-				Tokens(v, func(tok string, _, _ int) { ws = append(ws, m.feed(tok)...) })
+				Tokens(v, func(tok string, i, j int) { ws = append(ws, m.feed(tok, v[i:j])...) })
 				if len(ws) > 0 {
 					hits = record(hits, hit{place: tt.Table + "." + c, table: tt.Table, pk: raw[0].String, wants: ws}, rep)
 				}
@@ -408,7 +413,7 @@ func scanBlobs(ctx context.Context, bs blobs.Store, m *matcher, rep *SweepReport
 		rep.Scanned["blobs"]++
 		var ws []want
 		m.reset()
-		st := &streamTokens{fn: func(tok string) { ws = append(ws, m.feed(tok)...) }}
+		st := &streamTokens{fn: func(tok, raw string) { ws = append(ws, m.feed(tok, raw)...) }}
 		for {
 			n, err := r.Read(buf)
 			st.Write(buf[:n])
