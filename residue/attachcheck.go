@@ -15,14 +15,16 @@ import (
 type AttachmentCheck struct {
 	// Candidates are the documents whose index holds an identifier.
 	Candidates int64 `json:"candidates"`
-	// NotIndexed are documents stored before the index existed: not
-	// checked by the erasure until `oubli residue reindex` (or the sweep)
-	// has read them.
+	// NotIndexed are documents not read yet (stored before the index, or
+	// by a writer other than ingest): not checked by the erasure until
+	// `oubli residue reindex` (or the sweep) has read them.
 	NotIndexed int64 `json:"not_indexed"`
 	// NotCovered are documents read in part (too large, too many distinct
 	// tokens) or of a type the index does not read (IndexedTypes): not
 	// checked by the erasure; the sweep's byte scan reads them.
 	NotCovered int64 `json:"not_covered"`
+	// Bounded: a count stopped at store.GapCountBound+1 ("more than").
+	Bounded bool `json:"bounded,omitempty"`
 }
 
 // checkAttachments looks the subject's identifiers up in the attachment
@@ -102,13 +104,19 @@ func checkAttachments(ctx context.Context, db *store.DB, h Hasher, s Subject, re
 	if err != nil {
 		return fmt.Errorf("residue: %w", err)
 	}
-	ac.NotIndexed, ac.NotCovered = gaps.NotIndexed, gaps.NotCovered
+	ac.NotIndexed, ac.NotCovered, ac.Bounded = gaps.NotIndexed, gaps.NotCovered, gaps.Bounded
+	count := func(n int64) string {
+		if n > store.GapCountBound {
+			return fmt.Sprintf("more than %d", store.GapCountBound)
+		}
+		return fmt.Sprint(n)
+	}
 	if ac.NotIndexed > 0 {
-		res.Deferred = append(res.Deferred, fmt.Sprintf("blobs: %d attachment(s) stored before the attachment index, not checked (oubli residue reindex)", ac.NotIndexed))
+		res.Deferred = append(res.Deferred, fmt.Sprintf("blobs: %s attachment(s) not read by the attachment index yet, not checked (oubli residue reindex)", count(ac.NotIndexed)))
 	}
 	if ac.NotCovered > 0 {
-		res.Deferred = append(res.Deferred, fmt.Sprintf("blobs: %d attachment(s) read in part or of a type the index does not read (it reads %s), not checked",
-			ac.NotCovered, strings.Join(IndexedTypes, ", ")))
+		res.Deferred = append(res.Deferred, fmt.Sprintf("blobs: %s attachment(s) read in part or of a type the index does not read (it reads %s), not checked",
+			count(ac.NotCovered), strings.Join(IndexedTypes, ", ")))
 	}
 	return nil
 }

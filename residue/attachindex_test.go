@@ -96,7 +96,7 @@ func TestAttachmentIndexFindsOtherSubject(t *testing.T) {
 		if rep.Attachments == nil || rep.Attachments.Candidates != 2 || rep.Attachments.NotIndexed != 1 {
 			t.Fatalf("attachments: %+v", rep.Attachments)
 		}
-		if d := deferredBlobs(rep); len(d) != 1 || !strings.Contains(d[0], "1 attachment(s) stored before the attachment index, not checked") {
+		if d := deferredBlobs(rep); len(d) != 1 || !strings.Contains(d[0], "1 attachment(s) not read by the attachment index yet, not checked") {
 			t.Fatalf("deferred: %q", rep.Deferred)
 		}
 
@@ -294,4 +294,30 @@ func TestIndexDocumentHostile(t *testing.T) {
 	if err != nil || ix.Status != store.IndexUnsupported || len(ix.Hashes) != 0 {
 		t.Fatalf("pdf: %+v %v", ix, err)
 	}
+}
+
+// TestAttachmentIndexGapsBounded: every attachment has an index row from its
+// insertion (pending until read), and the count of documents the index does
+// not cover stops past store.GapCountBound instead of counting the store.
+// Both backends.
+func TestAttachmentIndexGapsBounded(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.subject(t, "ua-1", "anne@example.org", "Anne", "bonjour", "x") // a PDF, inserted as seed would
+		if n := w.count(t, "SELECT COUNT(*) FROM attachment_index WHERE status = 'pending'"); n != 1 {
+			t.Fatalf("pending rows after an insertion: %d", n)
+		}
+		for i := range store.GapCountBound + 5 {
+			w.exec(t, "INSERT INTO attachment_index (blob_key, status, tokens, indexed_at) VALUES (?, 'unsupported', 0, 0)", fmt.Sprintf("k%05d", i))
+		}
+		g, err := store.AttachmentIndexGaps(ctx, db)
+		if err != nil || g.NotIndexed != 1 || g.NotCovered != store.GapCountBound+1 || !g.Bounded {
+			t.Fatalf("gaps: %+v %v", g, err)
+		}
+		w.erase(t, "ub-9", "b@example.org", "b", false)
+		if d := deferredBlobs(w.checkErased(t, "ub-9", "b@example.org", "b")); len(d) != 2 || !strings.Contains(d[1], "more than 1000") {
+			t.Fatalf("deferred: %q", d)
+		}
+	})
 }

@@ -7,6 +7,9 @@ import (
 
 // Index statuses of an attachment's contents (table attachment_index).
 const (
+	// IndexPending: not read yet (stored before the index, or by a writer
+	// other than ingest); every attachment has a row from its insertion.
+	IndexPending = "pending"
 	// IndexIndexed: every token of the document is in attachment_tokens.
 	IndexIndexed = "indexed"
 	// IndexPartial: the document was read but only in part (too large, too
@@ -118,24 +121,34 @@ func BlobsWithTokens(ctx context.Context, q Querier, hashes []string) (map[strin
 	return out, nil
 }
 
+// GapCountBound bounds the counts of AttachmentIndexGaps: beyond it the
+// erasure says "more than" instead of counting the store.
+const GapCountBound = 1000
+
 // AttachmentIndexCoverage counts the attachments whose contents the index
-// does not fully cover: NotIndexed were stored before the index (no row yet),
-// NotCovered were read in part or are of a type it does not read.
+// does not fully cover: NotIndexed are not read yet (pending), NotCovered
+// were read in part or are of a type it does not read. Each count stops at
+// GapCountBound+1 (Bounded is then true).
 type AttachmentIndexCoverage struct {
-	NotIndexed int64 `json:"not_indexed" db:"not_indexed"`
-	NotCovered int64 `json:"not_covered" db:"not_covered"`
+	NotIndexed int64 `json:"not_indexed"`
+	NotCovered int64 `json:"not_covered"`
+	Bounded    bool  `json:"bounded,omitempty"`
 }
 
-// AttachmentIndexGaps counts the attachments the index does not fully cover.
+// AttachmentIndexGaps counts the attachments the index does not fully
+// cover, through the partial index attachment_index_gaps and up to
+// GapCountBound+1 each: its cost does not follow the store.
 func AttachmentIndexGaps(ctx context.Context, q Querier) (AttachmentIndexCoverage, error) {
 	var c AttachmentIndexCoverage
-	err := q.Get(ctx, &c, `SELECT
-		COALESCE(SUM(CASE WHEN i.blob_key IS NULL THEN 1 ELSE 0 END), 0) AS not_indexed,
-		COALESCE(SUM(CASE WHEN i.status <> 'indexed' THEN 1 ELSE 0 END), 0) AS not_covered
-		FROM attachments a LEFT JOIN attachment_index i ON i.blob_key = a.blob_key
-		WHERE i.blob_key IS NULL OR i.status <> 'indexed'`)
-	if err != nil {
-		return c, fmt.Errorf("attachment index: coverage: %w", err)
+	for _, it := range []struct {
+		cond string
+		n    *int64
+	}{{"status = 'pending'", &c.NotIndexed}, {"status IN ('partial', 'unsupported')", &c.NotCovered}} {
+		err := q.Get(ctx, it.n, "SELECT COUNT(*) FROM (SELECT 1 FROM attachment_index WHERE status <> 'indexed' AND "+it.cond+" LIMIT ?) x", GapCountBound+1)
+		if err != nil {
+			return c, fmt.Errorf("attachment index: coverage: %w", err)
+		}
+		c.Bounded = c.Bounded || *it.n > GapCountBound
 	}
 	return c, nil
 }
@@ -146,13 +159,13 @@ type UnindexedAttachment struct {
 	ContentType string `db:"content_type"`
 }
 
-// UnindexedAttachments returns up to limit attachments without an index
-// row, after the blob key `after` (keyset pagination).
+// UnindexedAttachments returns up to limit attachments not read yet
+// (pending), after the blob key `after` (keyset pagination).
 func UnindexedAttachments(ctx context.Context, q Querier, after string, limit int) ([]UnindexedAttachment, error) {
 	var out []UnindexedAttachment
-	err := q.Select(ctx, &out, `SELECT a.blob_key, a.content_type FROM attachments a
-		WHERE a.blob_key > ? AND NOT EXISTS (SELECT 1 FROM attachment_index i WHERE i.blob_key = a.blob_key)
-		ORDER BY a.blob_key LIMIT ?`, after, limit)
+	err := q.Select(ctx, &out, `SELECT a.blob_key, a.content_type FROM attachment_index i JOIN attachments a ON a.blob_key = i.blob_key
+		WHERE i.status <> 'indexed' AND i.status = 'pending' AND i.blob_key > ?
+		ORDER BY i.blob_key LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("attachment index: unindexed attachments: %w", err)
 	}

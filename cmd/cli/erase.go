@@ -169,9 +169,10 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 		for where, n := range res.Found {
 			e.Printf("    residue in %s: %d\n", where, n)
 		}
-		if a := res.Attachments; a != nil && a.NotIndexed+a.NotCovered > 0 {
-			e.Printf("    attachments not checked by the erasure (left to oubli check --residue): %d stored before the attachment index (oubli residue reindex), %d read in part or of a type it does not read\n",
-				a.NotIndexed, a.NotCovered)
+		for _, d := range res.Deferred {
+			if rest, ok := strings.CutPrefix(d, "blobs: "); ok {
+				e.Printf("    attachments not checked by the erasure (left to oubli check --residue): %s\n", rest)
+			}
 		}
 	}
 }
