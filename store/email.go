@@ -22,7 +22,7 @@ func NormalizeIdentifier(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x80 {
-			return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+			return foldUnicode(s)
 		}
 		upper = upper || c >= 'A' && c <= 'Z'
 	}
@@ -30,6 +30,20 @@ func NormalizeIdentifier(s string) string {
 		return s
 	}
 	return strings.ToLower(s)
+}
+
+// foldUnicode is NFKC, case folding, NFKC again (folding may leave a
+// string that is not in NFKC); the quick checks spare the copies of strings
+// already normalised.
+func foldUnicode(s string) string {
+	if !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
+	}
+	s = cases.Fold().String(s)
+	if !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
+	}
+	return s
 }
 
 // NormalizeEmail is NormalizeIdentifier of the address without surrounding
