@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/oubli/oubli/cmd/cli.Version=$(VERSION)
 DEMO_DIR ?= .demo
 PKGS     := ./...
 
-.PHONY: all build test test-race test-long test-browser demo bench lint fuzz clean
+.PHONY: all build test test-race test-long test-browser demo bench bench-scale lint fuzz clean
 
 all: build
 
@@ -46,10 +46,20 @@ demo: build
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db check
 	$(BIN) --db sqlite:$(DEMO_DIR)/oubli.db audit verify
 
-## bench: Go benchmarks, and the retention purge against a hand-written SQL baseline.
+## bench: Go benchmarks, the retention purge against a hand-written SQL baseline, and the blob stores (S3 / directory; BENCH_S3_FULL=1 for the issue's sizes).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 40m -run TestRetentionBench -v ./bench/ | grep -v '"level"'
+	OUBLI_BENCH=1 $(GO) test -count=1 -timeout 120m -run TestBlobStoreBench -v ./bench/ | grep -v '"level"'  # BENCH_S3_FULL=1: the issue's sizes
+	$(MAKE) bench-scale
+
+## bench-scale: the per-subject rights and nightly jobs at scale (README, "Benchmarks at scale"):
+## PostgreSQL at BENCH_SIZES tickets (default 1000000; e.g. 1000000,3000000), SQLite at
+## BENCH_SQLITE_SIZES (default 100000; 0: none), against OUBLI_BENCH_BASE (an older oubli binary)
+## or hand-written SQL, in the same run. Stores cached in OUBLI_BENCH_CACHE; table in BENCH_OUT.
+BENCH_OUT ?= bench-scale.md
+bench-scale: build
+	OUBLI_BENCH_SCALE=1 BENCH_OUT=$(abspath $(BENCH_OUT)) $(GO) test -count=1 -timeout 12h -run TestScaleBench -v ./bench/
 
 ## lint: gofmt, go vet, staticcheck (pinned), and the policies compiled strictly and formatted as opa fmt would.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2

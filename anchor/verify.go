@@ -74,7 +74,7 @@ func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
 	if verr != nil {
 		r.Behind = true
 		for _, d := range r.Dangling {
-			if d.Seq > v.LastSeq {
+			if d.Seq > v.LastSeq || d.PastHead {
 				r.Cut = true
 			}
 		}
@@ -93,6 +93,9 @@ func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
 func describe(d store.AuditReference) string {
 	if d.Seq != 0 {
 		return fmt.Sprintf("%s of %s → entry %d", d.Table, d.Key, d.Seq)
+	}
+	if d.PastHead {
+		return fmt.Sprintf("%s %s, written after the trail's last entry → no entry", d.Table, d.Key)
 	}
 	return fmt.Sprintf("%s %s → no entry", d.Table, d.Key)
 }

@@ -233,7 +233,10 @@ func measure(t testing.TB, bin, backend string, n int, verbose bool) result {
 // `at`, in keyset batches of the same size, and returns how many rows it
 // deleted or anonymised. Periods are the team's defaults, hard-coded here
 // only: this is the yardstick, not the product.
-func baseline(t testing.TB, db *store.DB) int64 {
+func baseline(t testing.TB, db *store.DB) int64 { return baselineAt(t, db, at) }
+
+// baselineAt is baseline for a run at the given time.
+func baselineAt(t testing.TB, db *store.DB, at time.Time) int64 {
 	ctx := context.Background()
 	y1, y3, y5 := store.Millis(at.AddDate(-1, 0, 0)), store.Millis(at.AddDate(-3, 0, 0)), store.Millis(at.AddDate(-5, 0, 0))
 	atMs := store.Millis(at)

@@ -35,7 +35,8 @@ const MaxDeleteBatch = 1000
 // unlinked temporary file: the upload needs its length and SHA-256 first.
 const memSpool = 16 << 20
 
-// deleteWorkers is how many version listings a batch deletion runs at once.
+// deleteWorkers is how many version listings a batch deletion runs at once
+// (each over a contiguous range of its sorted keys).
 const deleteWorkers = 8
 
 // S3Options override the standard AWS environment and config chain; the
@@ -48,6 +49,9 @@ type S3Options struct {
 	SecretKey string
 	// MaxAttempts bounds the client's retries (5 when 0).
 	MaxAttempts int
+	// HTTPClient replaces the client's HTTP transport (tests wrap it to
+	// count the requests sent to a real server).
+	HTTPClient aws.HTTPClient
 }
 
 // S3 is a Store in an S3-compatible bucket: the contents of key live at
@@ -125,6 +129,9 @@ func newS3Client(ctx context.Context, loc Location, opts S3Options) (*S3, error)
 		}
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
+		}
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
 		}
 	})
 	return &S3{client: client, loc: loc}, nil
@@ -383,7 +390,8 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 // DeleteKeys removes keys and returns those that are gone, with the first
 // error met. On a bucket that was never versioned it sends DeleteObjects
 // requests of up to 1,000 keys; on a versioned or suspended one it lists
-// each key's versions and delete markers (ListObjectVersions) and deletes
+// the keys' versions and delete markers (ListObjectVersions of the prefix
+// in key order, a page covering many keys: see versionsOfKeys) and deletes
 // every one of them, by version id, in requests of up to 1,000. A key is
 // gone only when all of its versions are.
 func (s *S3) DeleteKeys(ctx context.Context, keys []string) ([]string, error) {
@@ -400,24 +408,7 @@ func (s *S3) DeleteKeys(ctx context.Context, keys []string) ([]string, error) {
 		failed, err := s.deleteIDs(ctx, ids)
 		return s.goneKeys(keys, failed), err
 	}
-	perKey := make([][]types.ObjectIdentifier, len(keys))
-	errs := make([]error, len(keys))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(deleteWorkers, len(keys)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				perKey[i], errs[i] = s.versionsOf(ctx, keys[i])
-			}
-		}()
-	}
-	for i := range keys {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	perKey, errs := s.versionsOfKeys(ctx, keys)
 	var ids []types.ObjectIdentifier
 	failed := map[string]bool{}
 	var first error

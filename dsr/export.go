@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/oubli/oubli/blobs"
@@ -56,6 +58,9 @@ type ExportOptions struct {
 	RequestID string // "" opens (and closes) a request of its own
 	Out       string // the archive's path
 	Force     bool   // replace an existing file at Out
+	// Lang is the language of index.html and information.json's
+	// "language": "fr" or "en"; "" takes the policies' (information.language).
+	Lang string
 }
 
 // ExportResult describes a written archive. It holds no personal data.
@@ -89,6 +94,9 @@ func (x *Exporter) Export(ctx context.Context, opts ExportOptions) (ExportResult
 	if err := checkOut(opts.Out, opts.Force); err != nil {
 		return res, err
 	}
+	if opts.Lang != "" && !slices.Contains(Languages, opts.Lang) {
+		return res, fmt.Errorf("export language %q: the page is written in %s: %w", opts.Lang, strings.Join(Languages, " or "), store.ErrInvalid)
+	}
 	sweepStale(filepath.Dir(opts.Out))
 	db := x.Register.DB
 	subj, err := store.FindSubject(ctx, db, opts.Subject)
@@ -98,6 +106,12 @@ func (x *Exporter) Export(ctx context.Context, opts ExportOptions) (ExportResult
 	info, err := x.Info.AccessInformation(ctx)
 	if err != nil {
 		return res, fmt.Errorf("access information: %w", err)
+	}
+	// The page is in one language; information.json says which, and gives
+	// every text of the policies in both.
+	info.Language = pageLanguage(info.Language)
+	if opts.Lang != "" {
+		info.Language = opts.Lang
 	}
 	h, err := x.Register.Start(ctx, opts.RequestID, "access", subj)
 	if err != nil {
@@ -112,6 +126,18 @@ func (x *Exporter) Export(ctx context.Context, opts ExportOptions) (ExportResult
 	}
 	res.RequestStatus = h.Request.Status
 	return res, err
+}
+
+// Languages are the languages an export page can be written in.
+var Languages = []string{"fr", "en"}
+
+// pageLanguage is the policies' language for the page, French unless it is
+// one of Languages.
+func pageLanguage(lang string) string {
+	if slices.Contains(Languages, lang) {
+		return lang
+	}
+	return "fr"
 }
 
 func checkOut(out string, force bool) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oubli/oubli/policies"
@@ -65,6 +66,7 @@ var pageLabels = map[string]policies.Label{
 	"responses_counted":          {FR: "Réponses prises en compte", EN: "Responses counted"},
 	"computed":                   {FR: "Calculé le", EN: "Computed on"},
 	"objections":                 {FR: "Vos oppositions", EN: "Your objections"},
+	"objection":                  {FR: "Droit d’opposition (art. 21) :", EN: "Right to object (Art. 21):"},
 	"purpose":                    {FR: "Finalité", EN: "Purpose"},
 	"requests":                   {FR: "Vos demandes d’exercice de droits", EN: "Your data-protection requests"},
 	"type":                       {FR: "Type", EN: "Type"},
@@ -115,10 +117,7 @@ type page struct {
 }
 
 func newPage(w io.Writer, info policies.Information) (*page, error) {
-	lang := info.Language
-	if lang != "en" {
-		lang = "fr"
-	}
+	lang := pageLanguage(info.Language)
 	label := func(key string) string {
 		if l, ok := info.Labels[key]; ok && l.In(lang) != "" {
 			return l.In(lang)
@@ -131,6 +130,52 @@ func newPage(w io.Writer, info policies.Information) (*page, error) {
 	funcs := template.FuncMap{
 		"t":  label,
 		"in": func(l policies.Label) string { return l.In(lang) },
+		// ph shows a controller's detail, or says it is still to be filled
+		// in while it is the policies' placeholder.
+		"ph": func(s string) string {
+			if policies.IsPlaceholder(s) {
+				return label("placeholder")
+			}
+			return s
+		},
+		"isph": policies.IsPlaceholder,
+		// purpose names a purpose by its title.
+		"purpose": func(name string) string {
+			for _, p := range info.Purposes {
+				if p.Name == name {
+					return p.Title.In(lang)
+				}
+			}
+			return name
+		},
+		// reason shows a refusal reason: the policies' own reason for
+		// refusing an objection in the page's language, any other (typed
+		// by the DPO) as recorded.
+		"reason": func(s *string) string {
+			if s == nil {
+				return ""
+			}
+			for _, p := range info.Purposes {
+				r := p.Objection.Reason
+				if (r.EN != "" && strings.Contains(*s, r.EN)) || (r.FR != "" && strings.Contains(*s, r.FR)) {
+					return r.In(lang)
+				}
+			}
+			return *s
+		},
+		// colon is the colon as each language sets it ("5 ans : …", "5 years: …").
+		"colon": func() string {
+			if lang == "fr" {
+				return "\u00a0: "
+			}
+			return ": "
+		},
+		"quote": func(s string) string {
+			if lang == "fr" {
+				return "« " + s + " »"
+			}
+			return "“" + s + "”"
+		},
 		"cattitle": func(cat string) string {
 			for _, r := range info.Retention {
 				if r.Category == cat {

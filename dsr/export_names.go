@@ -19,21 +19,35 @@ const (
 // "attachments/<id>/<filename>", both parts sanitised so that no stored
 // value, however hostile, can name a path outside the archive's attachments/
 // directory (no "..", no absolute path, no separator, no NUL or other control
-// or format character, bounded length). A sanitised id is suffixed with a
-// hash of the original, so two ids never share a directory.
+// or format character, bounded length). Two attachment ids never share a
+// directory, even on a case-insensitive reader (Windows, macOS): see safeID.
 func AttachmentPath(attachmentID, filename string) string {
 	dir := safeID(attachmentID)
 	return path.Join("attachments", dir, safeFileName(filename))
 }
 
-// safeID keeps [A-Za-z0-9._-]; anything else, or an over-long id, is
-// replaced and the result suffixed with 8 hex digits of the id's SHA-256.
+// safeID names an attachment's directory. An id is kept as it is only when
+// it is made of upper-case letters, digits, '.', '_' and '-' (the usual
+// form, "A-1"), does not start with a dot, is at most 64 bytes long and
+// does not end like a suffix below ("-" and 8 hex digits). Any other id
+// (with a lower-case letter, another character, too long) keeps its
+// [A-Za-z0-9._-] characters, others replaced by '_', cut to 64 bytes, and
+// is suffixed with "-" and 8 hex digits of the id's SHA-256.
+//
+// So the names are unique case-insensitively: two kept ids differ in
+// something else than case (they have no lower-case letter); a kept id
+// never ends like a suffixed one; two suffixed ids share a name only when
+// their hashes do. "A-1" and "a-1" become "A-1" and "a-1-<hash>", which a
+// case-insensitive file system keeps apart.
 func safeID(id string) string {
 	var b strings.Builder
 	changed := false
 	for _, r := range id {
 		switch {
-		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'):
+		case r >= 'a' && r <= 'z':
+			b.WriteRune(r)
+			changed = true // a lower-case letter: only one of "a-1", "A-1" may keep its name
+		case r < utf8.RuneSelf && (r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'):
 			b.WriteRune(r)
 		default:
 			b.WriteByte('_')
@@ -49,11 +63,28 @@ func safeID(id string) string {
 		s = s[:maxIDNameLen]
 		changed = true
 	}
+	if looksSuffixed(s) {
+		changed = true
+	}
 	if changed {
 		sum := sha256.Sum256([]byte(id))
 		s += "-" + hex.EncodeToString(sum[:4])
 	}
 	return s
+}
+
+// looksSuffixed reports whether s ends like safeID's suffix: "-" and 8 hex
+// digits of either case.
+func looksSuffixed(s string) bool {
+	if len(s) < 9 || s[len(s)-9] != '-' {
+		return false
+	}
+	for _, c := range s[len(s)-8:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // safeFileName keeps a readable file name (letters of any script are kept)

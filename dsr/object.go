@@ -68,7 +68,7 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 		at = o.Now().UTC()
 	}
 	rep := &ObjectReport{SubjectRef: o.Hasher.Hash("user_id", subj.UserID), Purpose: purpose, At: at,
-		Applies: rule.Applies, Reason: rule.Reason, Stops: rule.Stops}
+		Applies: rule.Applies, Reason: rule.Reason.EN, Stops: rule.Stops}
 	h, err := o.Register.Start(ctx, requestID, "objection", subj)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func (o *Objector) Object(ctx context.Context, key store.SubjectKey, purpose, re
 	rep.RequestID = h.Request.RequestID
 	var result error
 	if !rule.Applies {
-		result = fmt.Errorf("%w: objection to %q: %s", policies.ErrRefused, purpose, rule.Reason)
+		result = fmt.Errorf("%w: objection to %q: %s", policies.ErrRefused, purpose, rule.Reason.EN)
 	}
 	err = o.DB.InTx(ctx, func(tx *store.Tx) error {
 		outcome := "refused"

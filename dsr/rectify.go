@@ -182,7 +182,7 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 		}
 		names := make([]string, 0, len(recips))
 		for _, rc := range recips {
-			names = append(names, rc.Name)
+			names = append(names, rc.Name.EN)
 		}
 		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: at, Actor: r.Actor, Action: "dsr.rectify", SubjectRef: rep.SubjectRef, Outcome: "ok",

@@ -397,13 +397,8 @@ func (r *Register) Start(ctx context.Context, requestID, typ string, subj store.
 		if err != nil {
 			return err
 		}
-		switch {
-		case isClosed(req.Status):
-			return fmt.Errorf("request %s is already %s: %w", requestID, req.Status, ErrState)
-		case req.Type != typ:
-			return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
-		case req.SubjectHash != r.SubjectHash(subj.UserID):
-			return fmt.Errorf("request %s was made by another subject: %w", requestID, store.ErrInvalid)
+		if err := r.checkNamed(req, typ, subj); err != nil {
+			return err
 		}
 		if req.Status == store.RequestOpen {
 			req.Status = store.RequestInProgress

@@ -8,11 +8,9 @@ import (
 )
 
 // checkStart makes, without changing anything, the checks Start makes on a
-// named request: it exists (store.ErrNotFound), is not closed (ErrState),
-// is of type typ and made by subj (store.ErrInvalid). Keep it in step with
-// Start. A dry run calls it so that
-// it refuses whatever the real run refuses, with the same error (issue 16
-// item 4).
+// named request (checkNamed, the one implementation of both): a dry run
+// calls it so that it refuses whatever the real run refuses, with the same
+// error (issue 16 item 4).
 func (r *Register) checkStart(ctx context.Context, requestID, typ string, subj store.Subject) error {
 	if err := ValidType(typ); err != nil {
 		return err
@@ -21,13 +19,20 @@ func (r *Register) checkStart(ctx context.Context, requestID, typ string, subj s
 	if err != nil {
 		return err
 	}
+	return r.checkNamed(req, typ, subj)
+}
+
+// checkNamed says whether a DSR command of type typ for subj may attach to
+// the request req the operator named: not closed (ErrState), of type typ
+// and made by subj (store.ErrInvalid).
+func (r *Register) checkNamed(req store.Request, typ string, subj store.Subject) error {
 	switch {
 	case isClosed(req.Status):
-		return fmt.Errorf("request %s is already %s: %w", requestID, req.Status, ErrState)
+		return fmt.Errorf("request %s is already %s: %w", req.RequestID, req.Status, ErrState)
 	case req.Type != typ:
-		return fmt.Errorf("request %s is an %s request, not %s: %w", requestID, req.Type, typ, store.ErrInvalid)
+		return fmt.Errorf("request %s is an %s request, not %s: %w", req.RequestID, req.Type, typ, store.ErrInvalid)
 	case req.SubjectHash != r.SubjectHash(subj.UserID):
-		return fmt.Errorf("request %s was made by another subject: %w", requestID, store.ErrInvalid)
+		return fmt.Errorf("request %s was made by another subject: %w", req.RequestID, store.ErrInvalid)
 	}
 	return nil
 }

@@ -131,6 +131,8 @@ var badInputs = []badInput{
 	{input: "unknown time zone", args: []string{"schedule", "--tz", "Mars/Olympus_Mons", "--listen", ""}, code: 2, msg: "unknown time zone"},
 	{input: "unreachable database", args: []string{"--db", "postgres://oubli:s3cr3t-pw@127.0.0.1:1/oubli?sslmode=disable&connect_timeout=2", "--blobs", "{dir}/b", "--ledger", "{dir}/l", "inventory"}, code: 1, msg: "connection refused"},
 	{input: "`--db` naming a missing SQLite file (a typo): only migrate, seed and ingest create one", args: []string{"--db", "sqlite:{dir}/oubil.db", "requests", "list"}, code: 2, msg: "no store at"},
+	{input: "`--db` with a misspelt scheme (`sqllite:`): never a file named after the URL", args: []string{"--db", "sqllite:x.db", "migrate"}, code: 2, msg: `unknown database URL scheme "sqllite:": want sqlite:PATH, postgres://… or postgresql://…`},
+	{input: "`--db` in SQLite's `file:` URI form (not accepted: the path after `sqlite:` is literal)", args: []string{"--db", "file:z.db", "migrate"}, code: 2, msg: `unknown database URL scheme "file:"`},
 	{input: "SQLite path under a regular file", args: []string{"--db", "sqlite:{dir}/afile/x.db", "inventory"}, code: 1, msg: "afile",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
 			w.file("afile", []byte("x"))
@@ -210,6 +212,9 @@ var badInputs = []badInput{
 			w.file("pol/retention.rego", []byte("package oubli.retention\n\ndecision := {"))
 			return args, ""
 		}},
+	{input: "policy rule wording cut short and in no stated language (`policy check`)", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "rule evil.x: wording is not given per language",
+		prep: hostilePolicy("# METADATA\n# title: A rule\n# custom:\n#   id: evil.x\n#   wording: Lorsque vous contactez le service clients…\nx := 1")},
+	{input: "`export --lang` not a language of the page", args: []string{"export", "--user-id", "u-000", "--out", "{dir}/x.zip", "--lang", "de"}, code: 2, msg: "--lang must be fr or en, not \"de\""},
 	{input: "policy dir that does not exist", args: []string{"--policies", "{dir}/nopol", "retention", "plan"}, code: 2, msg: "policies directory"},
 	{input: "policy calling http.send", args: []string{"--policies", "{dir}/pol", "policy", "check"}, code: 2, msg: "http.send",
 		prep: hostilePolicy(`x := http.send({"method": "GET", "url": "http://example.org"})`)},

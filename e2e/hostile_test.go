@@ -172,7 +172,7 @@ func TestHostilePolicyHTML(t *testing.T) {
 			continue
 		}
 		data, _ := os.ReadFile(filepath.Join(src, e.Name()))
-		s := strings.ReplaceAll(string(data), "Prise de contact avec le service client / Contacting customer support", `<script>alert(\"policy\")</script>`)
+		s := strings.ReplaceAll(string(data), `"Contacting customer support"`, `"<script>alert(\"policy\")</script>"`)
 		w.file("pol/"+e.Name(), []byte(s))
 	}
 	r := w.must("--policies", filepath.Join(w.dir, "pol"), "policy", "schedule", "--format", "html")

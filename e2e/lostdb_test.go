@@ -11,8 +11,20 @@ import (
 // retention run from a second connection (pg_terminate_backend): the run
 // ends with exit 1 and a clear error, leaves no half-done batch (check is
 // clean, the audit chain verifies), and a rerun brings the store to the
-// state of an uninterrupted run.
-func TestLostDatabase(t *testing.T) {
+// state of an uninterrupted run. make test terminates them once, 30 ms into
+// the run; TestLongLostDatabase also at its start and 120 ms in.
+func TestLostDatabase(t *testing.T) { testLostDatabase(t, 30*time.Millisecond) }
+
+// TestLongLostDatabase terminates the backends at three moments of the run
+// (make test-long).
+func TestLongLostDatabase(t *testing.T) {
+	if !long() {
+		t.Skip("set OUBLI_LONG=1 (make test-long)")
+	}
+	testLostDatabase(t, 0, 30*time.Millisecond, 120*time.Millisecond)
+}
+
+func testLostDatabase(t *testing.T, afters ...time.Duration) {
 	base := newWorld(t, "postgres")
 	base.must("migrate")
 	base.ingestFixture(genFixture(51, 60))
@@ -23,7 +35,7 @@ func TestLostDatabase(t *testing.T) {
 	ref.must(args...)
 	want := ref.dump()
 
-	for _, after := range []time.Duration{0, 30 * time.Millisecond, 120 * time.Millisecond} {
+	for _, after := range afters {
 		w := base.clone(t)
 		admin, err := sql.Open("postgres", w.db)
 		if err != nil {

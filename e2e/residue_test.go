@@ -166,7 +166,18 @@ func TestResidueSweepAndRedact(t *testing.T) {
 // TestCrashResidueSweep SIGKILLs `check --residue` at random moments: the
 // sweep records everything or nothing, so re-running it gives the findings
 // of an uninterrupted sweep, and the work list ends empty.
-func TestCrashResidueSweep(t *testing.T) {
+func TestCrashResidueSweep(t *testing.T) { testCrashResidueSweep(t) }
+
+// TestLongCrashResidueSweep is the long residue sweep crash loop (make
+// test-long).
+func TestLongCrashResidueSweep(t *testing.T) {
+	if !long() {
+		t.Skip("set OUBLI_LONG=1 (make test-long)")
+	}
+	testCrashResidueSweep(t)
+}
+
+func testCrashResidueSweep(t *testing.T) {
 	seed := crashSeed(t)
 	iters := crashIterations(t)
 	t.Logf("crash seed %d (OUBLI_CRASH_SEED=%d replays it), %d iterations per backend", seed, seed, iters)

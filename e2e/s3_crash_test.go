@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -67,17 +68,33 @@ func (w *s3World) bucketDump() string {
 // recovery, check --deep is clean, the audit chain verifies, and the store
 // and the bucket (every version, every delete marker) equal an
 // uninterrupted run's. SQLite only (the PostgreSQL half of the store is
-// proven by TestCrash; the bucket is the same code).
-func TestS3Crash(t *testing.T) {
+// proven by TestCrash; the bucket is the same code). Each iteration rebuilds
+// its world from scratch: make test kills once the commands that delete
+// object versions (retention run) and put them (ingest);
+// TestLongS3Crash kills every command eight times.
+func TestS3Crash(t *testing.T) { testS3Crash(t, 1, "retention-run", "ingest") }
+
+// TestLongS3Crash is the S3 crash loop over every command (make test-long;
+// OUBLI_CRASH_ITERS sets its length).
+func TestLongS3Crash(t *testing.T) {
+	if !long() {
+		t.Skip("set OUBLI_LONG=1 (make test-long)")
+	}
+	testS3Crash(t, 8)
+}
+
+// testS3Crash runs the loop with iters iterations (OUBLI_CRASH_ITERS
+// overrides it) over the crash cases named in only, or all of them.
+func testS3Crash(t *testing.T, iters int, only ...string) {
 	seed := crashSeed(t)
-	iters := crashIterations(t)
-	if os.Getenv("OUBLI_CRASH_ITERS") == "" {
-		// Each iteration rebuilds its world from scratch (~15 s): one in
-		// make test, eight in make test-long.
-		iters = map[bool]int{false: 1, true: 8}[long()]
+	if os.Getenv("OUBLI_CRASH_ITERS") != "" {
+		iters = crashIterations(t)
 	}
 	t.Logf("crash seed %d (OUBLI_CRASH_SEED=%d replays it), %d iterations per command", seed, seed, iters)
 	for _, cc := range crashCases {
+		if len(only) > 0 && !slices.Contains(only, cc.name) {
+			continue
+		}
 		t.Run(cc.name, func(t *testing.T) {
 			srv := tests3.Start(t)
 			rng := rand.New(rand.NewPCG(seed, uint64(len(cc.name))))

@@ -390,7 +390,9 @@ func checkTicket(in *ticketIn) (*ticket, []string) {
 		t.User.ID = c.id("user.user_id", u.UserID, true)
 		t.User.Email = c.text("user.email", u.Email, true, 0)
 		if u.Email != nil {
-			if err := ValidEmail(*u.Email); err != nil {
+			// Surrounding white space is trimmed (NormalizeEmail stores the
+			// address without it); inner white space stays refused.
+			if err := ValidEmail(strings.TrimSpace(*u.Email)); err != nil {
 				c.addf("user.email: %v", err)
 			}
 		}

@@ -126,16 +126,15 @@ func Check(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Rep
 		return r, err
 	}
 	// Blobs without rows. Keys queued for deletion are reported as pending
-	// deletions by the row checks, not as orphans.
-	referenced, queued, err := store.BlobKeys(ctx, db)
-	if err != nil {
-		return r, err
-	}
+	// deletions by the row checks, not as orphans. The listing (in key
+	// order) is merged with the store's keys read in pages: memory stays
+	// flat however many blobs there are.
+	refs := store.NewBlobRefs(db)
 	cutoff := opts.Now().Add(-opts.Grace)
 	err = bs.Walk(ctx, func(key string) error {
 		r.Blobs++
-		if referenced[key] || queued[key] {
-			return nil
+		if ref, queued, err := refs.Known(ctx, key); err != nil || ref || queued {
+			return err
 		}
 		mod, ok, err := age(ctx, bs, key)
 		switch {
@@ -348,16 +347,14 @@ func Repair(ctx context.Context, db *store.DB, bs blobs.Store, opts Options) (Re
 		if err := store.LockBlobSweep(ctx, tx); err != nil {
 			return err
 		}
-		referenced, queued, err := store.BlobKeys(ctx, tx)
-		if err != nil {
-			return err
-		}
+		refs := store.NewBlobRefs(tx)
 		var orphans []string
 		if err := bs.Walk(ctx, func(key string) error {
-			if !referenced[key] && !queued[key] {
+			ref, queued, err := refs.Known(ctx, key)
+			if err == nil && !ref && !queued {
 				orphans = append(orphans, key)
 			}
-			return nil
+			return err
 		}); err != nil {
 			return fmt.Errorf("walk blob store: %w", err)
 		}

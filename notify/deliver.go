@@ -59,7 +59,10 @@ type Report struct {
 	Retrying  int `json:"retrying"`
 	Failed    int `json:"failed"`
 	Gone      int `json:"gone"`
-	Manual    int `json:"manual"`
+	// MarkedGone counts the notifications not sent because their
+	// recipient's endpoint answered 410 Gone to another one.
+	MarkedGone int `json:"marked_gone"`
+	Manual     int `json:"manual"`
 }
 
 func (d *Deliverer) now() time.Time {
@@ -126,7 +129,7 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 		err := d.DB.InTx(ctx, func(tx *store.Tx) error {
 			_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: d.now(), Actor: "notify", Action: "notify.deliver", Outcome: "ok",
 				Detail: map[string]any{"attempted": rep.Attempted, "delivered": rep.Delivered, "retrying": rep.Retrying,
-					"failed": rep.Failed, "gone": rep.Gone, "manual": rep.Manual}})
+					"failed": rep.Failed, "gone": rep.Gone, "marked_gone": rep.MarkedGone, "manual": rep.Manual}})
 			return err
 		})
 		if err != nil {
@@ -185,6 +188,22 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 	}
 	if err := store.UpdateNotifications(ctx, tx, results); err != nil {
 		return 0, "", err
+	}
+	// A 410 Gone is the endpoint's answer, not one notification's: the
+	// recipient's other pending notifications are marked gone with it.
+	goneTo := map[string]bool{}
+	for _, n := range results {
+		if n.Status != store.NotifyGone || goneTo[n.RecipientID] {
+			continue
+		}
+		goneTo[n.RecipientID] = true
+		reason := fmt.Sprintf("not sent: the recipient's endpoint answered 410 Gone to %s at %s; fix its webhook in the recipients file, tell them by hand, then ack",
+			n.ID, store.FromMillis(n.LastAttemptAt.Int64).UTC().Format(time.RFC3339))
+		marked, err := store.MarkRecipientGone(ctx, tx, n.RecipientID, reason)
+		if err != nil {
+			return 0, "", err
+		}
+		rep.MarkedGone += int(marked)
 	}
 	for _, n := range results {
 		switch n.Status {

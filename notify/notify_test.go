@@ -29,7 +29,7 @@ import (
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-var recips = []policies.Recipient{{ID: "adevinta_france", Name: "Adevinta France"}, {ID: "processors", Name: "Processors"}}
+var recips = []policies.Recipient{{ID: "adevinta_france", Name: policies.Label{EN: "Adevinta France"}}, {ID: "processors", Name: policies.Label{EN: "Processors"}}}
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

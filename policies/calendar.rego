@@ -9,7 +9,9 @@
 #   3(2)(c): 31 January + 1 month ends at the end of 28 (or 29) February,
 #   29 February 2024 + 1 year at the end of 28 February 2025.
 # custom:
-#   wording: Periods are counted in calendar months and years; a period that would end on a day the month does not have ends on that month's last day.
+#   wording:
+#     en: Periods are counted in calendar months and years; a period that would end on a day the month does not have ends on that month's last day.
+#     fr: Les durées se comptent en mois et années civils ; une durée qui s'achèverait un jour que le mois ne compte pas s'achève le dernier jour de ce mois.
 package oubli.calendar
 
 # Nanoseconds in one millisecond and in one day: the store counts in

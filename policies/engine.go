@@ -51,6 +51,7 @@ type Engine struct {
 	purposes    []Purpose
 	recipients  []Recipient
 	retentionDB []RetentionEntry
+	register    Register
 	info        Information
 	rules       []RuleDoc
 }

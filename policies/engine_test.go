@@ -356,7 +356,7 @@ func TestPurposesAndObjection(t *testing.T) {
 		t.Fatalf("purposes %+v", ps)
 	}
 	o, err := e.Object(ctx, "customer_support")
-	if err != nil || o.Applies || !strings.Contains(o.Reason, "6(1)(b)") {
+	if err != nil || o.Applies || !strings.Contains(o.Reason.EN, "6(1)(b)") {
 		t.Errorf("customer_support: %+v %v", o, err)
 	}
 	o, err = e.Object(ctx, "statistics")
@@ -367,7 +367,7 @@ func TestPurposesAndObjection(t *testing.T) {
 		t.Errorf("unknown purpose: %v", err)
 	}
 	rs, _ := e.Recipients(ctx)
-	if len(rs) == 0 || !strings.Contains(rs[0].Name, "Adevinta") {
+	if len(rs) == 0 || !strings.Contains(rs[0].Name.EN, "Adevinta") {
 		t.Errorf("recipients %+v", rs)
 	}
 	// The cache is not the caller's to change.

@@ -8,7 +8,9 @@
 #   (keyed hashes only). What is kept is restricted (Art. 18) and its
 #   identifiers are replaced by pseudonyms where the purpose allows.
 # custom:
-#   wording: Vous pouvez demander la suppression de vos données ; certaines peuvent être conservées lorsque la loi l'exige ou pour la constatation, l'exercice ou la défense de droits en justice.
+#   wording:
+#     en: You may ask for your data to be erased; some of it may be kept where the law requires it or for the establishment, exercise or defence of legal claims.
+#     fr: Vous pouvez demander la suppression de vos données ; certaines peuvent être conservées lorsque la loi l'exige ou pour la constatation, l'exercice ou la défense de droits en justice.
 package oubli.erasure
 
 held(r) if r.held == true
@@ -41,7 +43,9 @@ deleted := {"account_events", "subject_stats", "objections"}
 #   id: erasure.legal_hold
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR (establishment, exercise or defence of legal claims); Art. 18(2)
-#   wording: Les données nécessaires à la constatation, à l'exercice ou à la défense de droits en justice sont conservées, avec un accès restreint.
+#   wording:
+#     en: Data needed for the establishment, exercise or defence of legal claims is kept, with restricted access.
+#     fr: Les données nécessaires à la constatation, à l'exercice ou à la défense de droits en justice sont conservées, avec un accès restreint.
 decisions contains d if {
 	some cat in {"subjects", "tickets", "attachments", "account_events", "subject_stats", "objections"}
 	some i, r in input.records[cat]
@@ -55,7 +59,9 @@ decisions contains d if {
 #   id: erasure.open_dispute
 #   action: anonymize
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Une demande liée à un litige en cours sur une transaction est conservée le temps du litige, sans vos coordonnées.
+#   wording:
+#     en: A request about a transaction still in dispute is kept for as long as the dispute lasts, without your contact details.
+#     fr: Une demande liée à un litige en cours sur une transaction est conservée le temps du litige, sans vos coordonnées.
 decisions contains d if {
 	some i, t in input.records.tickets
 	not held(t)
@@ -69,7 +75,9 @@ decisions contains d if {
 #   id: erasure.open_dispute_attachment
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Les justificatifs d'un litige en cours sont conservés le temps du litige, avec un accès restreint.
+#   wording:
+#     en: The supporting documents of a dispute in progress are kept for as long as the dispute lasts, with restricted access.
+#     fr: Les justificatifs d'un litige en cours sont conservés le temps du litige, avec un accès restreint.
 decisions contains d if {
 	some i, a in input.records.attachments
 	not held(a)
@@ -83,7 +91,9 @@ decisions contains d if {
 #   id: erasure.subject_pseudonymised
 #   action: anonymize
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Lorsque certaines de vos demandes doivent être conservées, votre adresse électronique et votre pseudo sont remplacés par des pseudonymes.
+#   wording:
+#     en: Where some of your requests must be kept, your e-mail address and username are replaced by pseudonyms.
+#     fr: Lorsque certaines de vos demandes doivent être conservées, votre adresse électronique et votre pseudo sont remplacés par des pseudonymes.
 decisions contains d if {
 	some i, s in input.records.subjects
 	not held(s)
@@ -97,7 +107,9 @@ decisions contains d if {
 #   id: erasure.delete
 #   action: delete
 #   legal_basis: Art. 17(1) GDPR
-#   wording: Vos autres données sont supprimées.
+#   wording:
+#     en: Your other data is deleted.
+#     fr: Vos autres données sont supprimées.
 decisions contains d if {
 	some cat in {"subjects", "tickets", "attachments"}
 	some i, r in input.records[cat]
@@ -120,7 +132,9 @@ decisions contains d if {
 #   id: erasure.dsr_register
 #   action: anonymize
 #   legal_basis: Art. 5(2) and 17(3)(b) GDPR (legal obligation; accountability)
-#   wording: La trace de votre demande est conservée pour prouver qu'elle a été traitée, sans vos coordonnées.
+#   wording:
+#     en: A record of your request is kept, without your contact details, to prove that it was handled.
+#     fr: La trace de votre demande est conservée pour prouver qu'elle a été traitée, sans vos coordonnées.
 decisions contains d if {
 	some i, _ in input.records.dsr_requests
 	d := verdict("dsr_requests", i, "anonymize", "erasure.dsr_register", "kept as proof of compliance (Art. 5(2), 17(3)(b) GDPR), identifiers pseudonymised", false)
@@ -133,7 +147,9 @@ decisions contains d if {
 #   id: erasure.audit_log
 #   action: keep
 #   legal_basis: Art. 5(2) and 17(3)(b) GDPR
-#   wording: Le journal d'audit, qui ne contient que des empreintes chiffrées, est conservé.
+#   wording:
+#     en: The audit trail, which holds only keyed hashes, is kept.
+#     fr: Le journal d'audit, qui ne contient que des empreintes chiffrées, est conservé.
 decisions contains d if {
 	some i, _ in input.records.audit_log
 	d := verdict("audit_log", i, "keep", "erasure.audit_log", "kept: holds keyed hashes only, as proof of compliance (Art. 5(2) GDPR)", false)

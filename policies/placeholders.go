@@ -8,6 +8,11 @@ import (
 // must fill in their own details.
 var placeholderMarks = []string{"example.invalid", "TO BE FILLED"}
 
+// IsPlaceholder reports whether s is one of the policies' placeholders for
+// the controller's details (an example.invalid address, a "TO BE FILLED"
+// text): a page for the subject says it is to be filled in instead.
+func IsPlaceholder(s string) bool { return isPlaceholder(s) }
+
 func isPlaceholder(s string) bool {
 	for _, m := range placeholderMarks {
 		if strings.Contains(s, m) {

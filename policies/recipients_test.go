@@ -25,9 +25,9 @@ func TestRecipientIDs(t *testing.T) {
 		rs   []Recipient
 		want string
 	}{
-		{"missing", []Recipient{{Name: "A"}}, `recipient #1 ("A") needs an id`},
-		{"not a token", []Recipient{{ID: "Bad Id", Name: "A"}}, `not "Bad Id"`},
-		{"twice", []Recipient{{ID: "a", Name: "A"}, {ID: "a", Name: "B"}}, `"a" is given twice`},
+		{"missing", []Recipient{{Name: Label{EN: "A"}}}, `recipient #1 ("A") needs an id`},
+		{"not a token", []Recipient{{ID: "Bad Id", Name: Label{EN: "A"}}}, `not "Bad Id"`},
+		{"twice", []Recipient{{ID: "a", Name: Label{EN: "A"}}, {ID: "a", Name: Label{EN: "B"}}}, `"a" is given twice`},
 	} {
 		err := checkRecipientIDs(tt.rs)
 		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tt.want) {

@@ -56,7 +56,7 @@ func TestScheduleMarkdownListsEveryCategory(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| `tickets` | Contact requests (tickets) and message history / Demandes (tickets) et historique des échanges | 5 years | closure of the ticket | ticket still open, legal hold, open transaction dispute | delete |",
+		"| `tickets` | Contact requests (tickets) and message history — (fr) Demandes (tickets) et historique des échanges | 5 years | closure of the ticket | ticket still open, legal hold, open transaction dispute | delete |",
 		"| `attachments` |", "| 1 year |", "| `subject_stats` |", "| 13 months |", "| `agent_stats` |", "anonymise; then delete after 5 years",
 		"| `messages` |", "| `objections` |", "| `dsr_requests` |", "| `legal_holds` |", "| `audit_log` |", "| 6 years |",
 		"| `account_events` |", "| `subjects` |", "Art. 6(1)(b)", "Art. 6(1)(f)", "Adevinta France",
@@ -74,7 +74,7 @@ func TestScheduleMarkdownListsEveryCategory(t *testing.T) {
 func TestScheduleHTMLEscapes(t *testing.T) {
 	e := mustLoad(t)
 	s, _ := e.Schedule(context.Background())
-	s.Purposes[0].Description = `<script>alert(1)</script> & "x"`
+	s.Purposes[0].Description.EN = `<script>alert(1)</script> & "x"`
 	s.Retention[0].Justification = `<img src=x onerror=alert(1)>`
 	var b bytes.Buffer
 	if err := RenderSchedule(&b, s, "html"); err != nil {

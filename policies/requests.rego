@@ -6,11 +6,14 @@
 #   and links marked https://example.invalid/ are placeholders that the
 #   controller must fill in before going live.
 # custom:
-#   wording: Vous pouvez exercer vos droits d'accès, de rectification, d'opposition et de suppression.
+#   wording:
+#     en: You may exercise your rights of access, rectification, objection and erasure.
+#     fr: Vous pouvez exercer vos droits d'accès, de rectification, d'opposition et de suppression.
 package oubli.requests
 
 import data.oubli.calendar
 import data.oubli.purposes
+import data.oubli.register
 import data.oubli.retention
 
 # The request types the register accepts.
@@ -27,7 +30,9 @@ request_types := {"access", "rectification", "objection", "erasure"}
 # custom:
 #   id: requests.deadline
 #   legal_basis: Art. 12(3) GDPR
-#   wording: Nous répondons dans un délai d'un mois à compter de la réception de votre demande; ce délai peut être prolongé de deux mois, compte tenu de la complexité et du nombre de demandes, et nous vous en informerons dans le premier mois.
+#   wording:
+#     en: We answer within one month of receiving your request; this period may be extended by two months, taking into account the complexity and number of requests, and we will tell you so within the first month.
+#     fr: Nous répondons dans un délai d'un mois à compter de la réception de votre demande ; ce délai peut être prolongé de deux mois, compte tenu de la complexité et du nombre de demandes, et nous vous en informerons dans le premier mois.
 deadline := {
 	"due_ns": calendar.add_ns(input.received_ns, answer_period),
 	"max_extended_ns": calendar.add_ns(input.received_ns, extended_period),
@@ -57,7 +62,7 @@ controller := {
 }
 
 dpo := {
-	"name": "Délégué à la protection des données / Data Protection Officer, LBC France",
+	"name": "TO BE FILLED BY THE CONTROLLER: name of the Data Protection Officer of LBC France",
 	"address": "TO BE FILLED BY THE CONTROLLER: postal address",
 	"email": "dpo@example.invalid",
 	"url": "https://example.invalid/dpo",
@@ -86,23 +91,12 @@ links := [
 	},
 ]
 
-# Categories of personal data (Art. 15(1)(b)), as the notice lists them.
-data_categories := [
-	{
-		"name": "identification",
-		"label": {"fr": "Données d'identification, de contact et de compte", "en": "Identification, contact and account data"},
-		"description": {"fr": "Adresse électronique, pseudo d'utilisateur, numéro d'identifiant utilisateur, historique du compte.", "en": "E-mail address, user pseudo, user id number, account history."},
-	},
-	{
-		"name": "request",
-		"label": {"fr": "Données relatives à votre demande", "en": "Data about your request"},
-		"description": {"fr": "Numéro de demande, objet et description (y compris les éléments relatifs à la transaction concernée), documents et justificatifs joints, historique des échanges avec le service clients.", "en": "Request number, subject and description (including the transaction concerned), attached documents, history of the exchanges with customer support."},
-	},
-	{
-		"name": "statistics",
-		"label": {"fr": "Statistiques", "en": "Statistics"},
-		"description": {"fr": "Votre temps de réponse moyen aux messages qui vous sont envoyés.", "en": "Your average response time to the messages sent to you."},
-	},
+# Categories of personal data (Art. 15(1)(b)): the users' categories of the
+# register (register.rego), as the privacy notice lists them; the account
+# history is filed with the data about the request, as in the notice.
+data_categories := [{"name": c.name, "label": c.label, "description": c.description} |
+	some c in register.personal_data
+	"users" in c.data_subjects
 ]
 
 # METADATA
@@ -123,7 +117,7 @@ rights := [
 		"label": {"fr": "Droit d'introduire une réclamation auprès de la CNIL", "en": "Right to lodge a complaint with the CNIL"},
 		"how": {
 			"fr": "Commission nationale de l'informatique et des libertés, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07 — https://www.cnil.fr/fr/plaintes",
-			"en": "Commission nationale de l'informatique et des libertés, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07, France — https://www.cnil.fr/fr/plaintes",
+			"en": "CNIL (the French data protection authority), 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07, France — https://www.cnil.fr/fr/plaintes",
 		},
 	},
 ]

@@ -49,7 +49,11 @@ test_information_art15 if {
 	count(i.purposes) == 2
 	count(i.recipients) > 0
 	count(i.retention) > 0
-	count(i.categories) == 3
+	[c.name | some c in i.categories] == ["identification", "request", "statistics", "rights_requests"]
+	some req in i.categories
+	req.name == "request"
+	contains(req.description.fr, "historique du compte")
+	contains(req.description.en, "account history")
 	some r in i.rights
 	r.name == "complaint"
 	contains(r.label.fr, "CNIL")

@@ -7,7 +7,9 @@
 #   apply it to each record. Every record gets exactly one decision: keep,
 #   delete or anonymise.
 # custom:
-#   wording: Personal data is kept no longer than necessary for the purposes for which it is processed (Art. 5(1)(e) GDPR).
+#   wording:
+#     en: Personal data is kept no longer than necessary for the purposes for which it is processed (Art. 5(1)(e) GDPR).
+#     fr: Les données personnelles ne sont pas conservées plus longtemps que nécessaire au regard des finalités pour lesquelles elles sont traitées (art. 5(1)(e) du RGPD).
 package oubli.retention
 
 import data.oubli.calendar
@@ -25,9 +27,15 @@ import data.oubli.calendar
 
 # METADATA
 # title: Retention periods per category
-# description: The retention schedule signed off by legal. Every period, clock and stop used by the decision rules comes from here.
+# description: |
+#   The retention schedule signed off by legal. Every period, clock and stop
+#   used by the decision rules comes from here. The account history
+#   (account_events) is filed with the data about the request, as in the
+#   privacy notice, but keeps its own period of three years from each event
+#   (see its justification).
 # custom:
 #   id: retention.categories
+#   justification: Each period is justified in its category's entry; the records kept outside the store (erasure ledger, backups) are in register.rego.
 #   legal_basis: Art. 5(1)(e) GDPR (storage limitation); Art. 30(1)(f) (envisaged time limits for erasure)
 categories := {
 	"attachments": {
@@ -70,6 +78,11 @@ categories := {
 		"legal_basis": "Art. 6(1)(b) GDPR",
 		"justification": "Three years after the account is closed the subject is no longer a user; contact data is deleted when nothing of theirs remains, otherwise e-mail and pseudo are replaced by pseudonyms so the remaining tickets no longer identify them.",
 	},
+	# The account history. The privacy notice files it with the data about
+	# the request ("historique du compte"), and so do the register
+	# (register.personal_data) and the access export. It keeps its own
+	# period, three years from each event, rather than the tickets' five
+	# years from closure: see the justification.
 	"account_events": {
 		"order": 4,
 		"title": {"fr": "Historique du compte", "en": "Account history"},
@@ -79,7 +92,7 @@ categories := {
 		"stops": ["legal_hold"],
 		"action": "delete",
 		"legal_basis": "Art. 6(1)(b) GDPR",
-		"justification": "Account events help the support team understand a request about the account; three years covers the requests that can reasonably refer to them.",
+		"justification": "The privacy notice files the account history with the data about the request, and so do the register and the access export; it is kept on its own clock rather than the tickets' five years from closure: an account event (a sign-in, a change of e-mail address, a suspension) is context for the requests about the account, not part of a request's exchange, and three years from the event covers the requests that can reasonably refer to it. A ticket that cites an event keeps its own text for its five years.",
 	},
 	"subject_stats": {
 		"order": 5,
@@ -190,7 +203,9 @@ dispute_reason := "its transaction dispute is open; kept until the dispute is re
 #   category: tickets
 #   action: keep
 #   legal_basis: Art. 6(1)(b) GDPR
-#   wording: A request that is still being handled is kept.
+#   wording:
+#     en: A request that is still being handled is kept.
+#     fr: Une demande en cours de traitement est conservée.
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.open",
 	"reason": "ticket still open: the retention clock starts at closure",
@@ -206,7 +221,9 @@ decisions contains {
 #   id: tickets.retained
 #   category: tickets
 #   action: keep
-#   wording: A closed request is kept five years after its closure.
+#   wording:
+#     en: A closed request is kept five years after its closure.
+#     fr: Une demande clôturée est conservée cinq ans après sa clôture.
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.retained",
 	"reason": "closed ticket within its retention period (5 years after closure)",
@@ -229,7 +246,9 @@ decisions contains {
 #   action: delete
 #   legal_basis: Art. 5(1)(e) and 17(1)(a) GDPR
 #   justification: General limitation period of five years (Code civil, art. 2224).
-#   wording: Five years after its closure a request and its exchange history are deleted.
+#   wording:
+#     en: Five years after its closure a request and its exchange history are deleted.
+#     fr: Cinq ans après sa clôture, une demande et l'historique de ses échanges sont supprimés.
 decisions contains {
 	"category": "tickets", "i": i, "action": "delete", "rule": "tickets.expired",
 	"reason": "ticket closed more than 5 years ago",
@@ -252,7 +271,9 @@ decisions contains {
 #   category: tickets
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR; Art. 6(1)(f)
-#   wording: A request needed for a legal claim is kept, restricted, until the hold is released.
+#   wording:
+#     en: A request needed for a legal claim is kept, restricted, until the hold is released.
+#     fr: Une demande nécessaire à une action en justice est conservée, avec un accès restreint, jusqu'à la levée du gel.
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.legal_hold",
 	"reason": concat("", ["ticket past its retention period but ", hold_reason]),
@@ -274,7 +295,9 @@ decisions contains {
 #   category: tickets
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR; Art. 6(1)(f)
-#   wording: A request about a transaction still in dispute is kept, restricted, until the dispute is resolved.
+#   wording:
+#     en: A request about a transaction still in dispute is kept, restricted, until the dispute is resolved.
+#     fr: Une demande portant sur une transaction encore en litige est conservée, avec un accès restreint, jusqu'à la résolution du litige.
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.open_dispute",
 	"reason": concat("", ["ticket past its retention period but ", dispute_reason]),
@@ -300,7 +323,9 @@ decisions contains {
 #   id: attachments.open_ticket
 #   category: attachments
 #   action: keep
-#   wording: Supporting documents of a request still being handled are kept.
+#   wording:
+#     en: Supporting documents of a request still being handled are kept.
+#     fr: Les justificatifs d'une demande en cours de traitement sont conservés.
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.open_ticket",
 	"reason": "its ticket is still open: the retention clock starts at closure",
@@ -316,7 +341,9 @@ decisions contains {
 #   id: attachments.retained
 #   category: attachments
 #   action: keep
-#   wording: Supporting documents are kept one year after their request is closed.
+#   wording:
+#     en: Supporting documents are kept one year after their request is closed.
+#     fr: Les justificatifs sont conservés un an après la clôture de leur demande.
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.retained",
 	"reason": "its ticket closed less than 1 year ago",
@@ -338,7 +365,9 @@ decisions contains {
 #   action: delete
 #   legal_basis: Art. 5(1)(c) and (e) GDPR (data minimisation, storage limitation)
 #   justification: The documents served the handling of the request; the ticket's text keeps the outcome.
-#   wording: One year after a request is closed its supporting documents are deleted.
+#   wording:
+#     en: One year after a request is closed its supporting documents are deleted.
+#     fr: Un an après la clôture d'une demande, ses justificatifs sont supprimés.
 decisions contains {
 	"category": "attachments", "i": i, "action": "delete", "rule": "attachments.expired",
 	"reason": "its ticket closed more than 1 year ago",
@@ -361,7 +390,9 @@ decisions contains {
 #   category: attachments
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Supporting documents needed for a legal claim are kept, restricted.
+#   wording:
+#     en: Supporting documents needed for a legal claim are kept, restricted.
+#     fr: Les justificatifs nécessaires à une action en justice sont conservés, avec un accès restreint.
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.legal_hold",
 	"reason": concat("", ["attachment past its retention period but ", hold_reason]),
@@ -383,7 +414,9 @@ decisions contains {
 #   category: attachments
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Supporting documents of a transaction still in dispute are kept, restricted.
+#   wording:
+#     en: Supporting documents of a transaction still in dispute are kept, restricted.
+#     fr: Les justificatifs d'une transaction encore en litige sont conservés, avec un accès restreint.
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.open_dispute",
 	"reason": concat("", ["attachment past its retention period but ", dispute_reason]),
@@ -435,7 +468,9 @@ subject_remains(s) if s.latest_event_at > limit.account_events
 #   id: subjects.active
 #   category: subjects
 #   action: keep
-#   wording: The contact data of a user whose account is open is kept.
+#   wording:
+#     en: The contact data of a user whose account is open is kept.
+#     fr: Les coordonnées d'un utilisateur dont le compte est ouvert sont conservées.
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.active",
 	"reason": "account still open: the retention clock starts at its closure",
@@ -451,7 +486,9 @@ decisions contains {
 #   id: subjects.retained
 #   category: subjects
 #   action: keep
-#   wording: Contact data is kept three years after the account is closed.
+#   wording:
+#     en: Contact data is kept three years after the account is closed.
+#     fr: Les coordonnées sont conservées trois ans après la fermeture du compte.
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.retained",
 	"reason": "account closed less than 3 years ago",
@@ -471,7 +508,9 @@ decisions contains {
 #   category: subjects
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: The contact data of a user concerned by a legal claim is kept, restricted, until the hold is released.
+#   wording:
+#     en: The contact data of a user concerned by a legal claim is kept, restricted, until the hold is released.
+#     fr: Les coordonnées d'un utilisateur concerné par une action en justice sont conservées, avec un accès restreint, jusqu'à la levée du gel.
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.legal_hold",
 	"reason": concat("", ["account closed more than 3 years ago but ", hold_reason]),
@@ -493,7 +532,9 @@ decisions contains {
 #   category: subjects
 #   action: delete
 #   legal_basis: Art. 5(1)(e) and 17(1)(a) GDPR
-#   wording: Three years after the account is closed, once nothing else of the user remains, the user's contact data is deleted.
+#   wording:
+#     en: Three years after the account is closed, once nothing else of the user remains, the user's contact data is deleted.
+#     fr: Trois ans après la fermeture du compte, lorsqu'il ne reste plus rien d'autre de l'utilisateur, ses coordonnées sont supprimées.
 decisions contains {
 	"category": "subjects", "i": i, "action": "delete", "rule": "subjects.expired",
 	"reason": "account closed more than 3 years ago and nothing of the subject remains",
@@ -516,7 +557,9 @@ decisions contains {
 #   category: subjects
 #   action: anonymize
 #   legal_basis: Art. 5(1)(c) and (e) GDPR
-#   wording: When the user's requests must still be kept, the user's e-mail address and pseudo are replaced by pseudonyms.
+#   wording:
+#     en: When the user's requests must still be kept, the user's e-mail address and pseudo are replaced by pseudonyms.
+#     fr: Lorsque les demandes de l'utilisateur doivent encore être conservées, son adresse électronique et son pseudo sont remplacés par des pseudonymes.
 decisions contains {
 	"category": "subjects", "i": i, "action": "anonymize", "rule": "subjects.anonymize",
 	"reason": "account closed more than 3 years ago; some of the subject's tickets or events must still be kept",
@@ -538,7 +581,9 @@ decisions contains {
 #   id: subjects.anonymized
 #   category: subjects
 #   action: keep
-#   wording: A pseudonymised user record stays until the user's last request is deleted.
+#   wording:
+#     en: A pseudonymised user record stays until the user's last request is deleted.
+#     fr: Une fiche utilisateur pseudonymisée est conservée jusqu'à la suppression de sa dernière demande.
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.anonymized",
 	"reason": "already anonymised; deleted once none of the subject's tickets or events remains",
@@ -566,7 +611,9 @@ simple := {"account_events": "at", "subject_stats": "computed_at"}
 # custom:
 #   id: simple.retained
 #   action: keep
-#   wording: Account events are kept three years, per-user statistics thirteen months.
+#   wording:
+#     en: Account events are kept three years, per-user statistics thirteen months.
+#     fr: L'historique du compte est conservé trois ans, les statistiques par utilisateur treize mois.
 decisions contains {
 	"category": cat, "i": i, "action": "keep", "rule": rule_id,
 	"reason": "within its retention period",
@@ -587,7 +634,9 @@ decisions contains {
 #   id: simple.expired
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: Account events are deleted three years after they happened, per-user statistics thirteen months after they were computed.
+#   wording:
+#     en: Account events are deleted three years after they happened, per-user statistics thirteen months after they were computed.
+#     fr: Les événements du compte sont supprimés trois ans après leur date, les statistiques par utilisateur treize mois après leur calcul.
 decisions contains {
 	"category": cat, "i": i, "action": "delete", "rule": rule_id,
 	"reason": "past its retention period",
@@ -609,7 +658,9 @@ decisions contains {
 #   id: simple.legal_hold
 #   action: keep
 #   legal_basis: Art. 17(3)(e) GDPR
-#   wording: Data concerned by a legal claim is kept, restricted, until the hold is released.
+#   wording:
+#     en: Data concerned by a legal claim is kept, restricted, until the hold is released.
+#     fr: Les données concernées par une action en justice sont conservées, avec un accès restreint, jusqu'à la levée du gel.
 decisions contains {
 	"category": cat, "i": i, "action": "keep", "rule": rule_id,
 	"reason": concat("", ["past its retention period but ", hold_reason]),
@@ -635,7 +686,9 @@ decisions contains {
 #   id: agent_stats.retained
 #   category: agent_stats
 #   action: keep
-#   wording: Named per-agent figures are kept thirteen months.
+#   wording:
+#     en: Named per-agent figures are kept thirteen months.
+#     fr: Les statistiques nominatives par conseiller sont conservées treize mois.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.retained",
 	"reason": "less than 13 months old",
@@ -655,7 +708,9 @@ decisions contains {
 #   category: agent_stats
 #   action: anonymize
 #   legal_basis: Art. 5(1)(c) and (e) GDPR
-#   wording: After thirteen months the agent's identifier is removed from the daily figures.
+#   wording:
+#     en: After thirteen months the agent's identifier is removed from the daily figures.
+#     fr: Après treize mois, l'identifiant du conseiller est retiré des statistiques quotidiennes.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "anonymize", "rule": "agent_stats.anonymize",
 	"reason": "more than 13 months old: the agent is no longer named",
@@ -677,7 +732,9 @@ decisions contains {
 #   id: agent_stats.anonymized
 #   category: agent_stats
 #   action: keep
-#   wording: Anonymised daily figures are kept five years.
+#   wording:
+#     en: Anonymised daily figures are kept five years.
+#     fr: Les statistiques quotidiennes anonymisées sont conservées cinq ans.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.anonymized",
 	"reason": "anonymised; deleted 5 years after the day",
@@ -700,7 +757,9 @@ decisions contains {
 #   category: agent_stats
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: Daily figures are deleted five years after the day.
+#   wording:
+#     en: Daily figures are deleted five years after the day.
+#     fr: Les statistiques quotidiennes sont supprimées cinq ans après le jour concerné.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "delete", "rule": "agent_stats.expired",
 	"reason": "more than 5 years old",
@@ -723,7 +782,9 @@ decisions contains {
 #   id: dsr_requests.open
 #   category: dsr_requests
 #   action: keep
-#   wording: A request being handled is kept.
+#   wording:
+#     en: A request being handled is kept.
+#     fr: Une demande en cours de traitement est conservée.
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.open",
 	"reason": "request not closed: the retention clock starts at closure",
@@ -739,7 +800,9 @@ decisions contains {
 #   id: dsr_requests.retained
 #   category: dsr_requests
 #   action: keep
-#   wording: The register keeps a closed request five years, as proof of compliance.
+#   wording:
+#     en: The register keeps a closed request five years, as proof of compliance.
+#     fr: Le registre conserve une demande clôturée cinq ans, pour prouver la conformité.
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.retained",
 	"reason": "closed less than 5 years ago: kept as proof of compliance",
@@ -759,7 +822,9 @@ decisions contains {
 #   category: dsr_requests
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: Five years after its closure a request is removed from the register.
+#   wording:
+#     en: Five years after its closure a request is removed from the register.
+#     fr: Cinq ans après sa clôture, une demande est retirée du registre.
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "delete", "rule": "dsr_requests.expired",
 	"reason": "closed more than 5 years ago",
@@ -796,7 +861,9 @@ ended(h) := h.until if {
 #   id: legal_holds.active
 #   category: legal_holds
 #   action: keep
-#   wording: A hold in force is kept.
+#   wording:
+#     en: A hold in force is kept.
+#     fr: Un gel en vigueur est conservé.
 decisions contains {
 	"category": "legal_holds", "i": i, "action": "keep", "rule": "legal_holds.active",
 	"reason": "hold in force",
@@ -812,7 +879,9 @@ decisions contains {
 #   id: legal_holds.retained
 #   category: legal_holds
 #   action: keep
-#   wording: A released hold is kept five years after its release.
+#   wording:
+#     en: A released hold is kept five years after its release.
+#     fr: Un gel levé est conservé cinq ans après sa levée.
 decisions contains {
 	"category": "legal_holds", "i": i, "action": "keep", "rule": "legal_holds.retained",
 	"reason": "released less than 5 years ago",
@@ -829,7 +898,9 @@ decisions contains {
 #   category: legal_holds
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: Five years after its release a hold is deleted.
+#   wording:
+#     en: Five years after its release a hold is deleted.
+#     fr: Cinq ans après sa levée, un gel est supprimé.
 decisions contains {
 	"category": "legal_holds", "i": i, "action": "delete", "rule": "legal_holds.expired",
 	"reason": "released more than 5 years ago",
@@ -849,7 +920,9 @@ decisions contains {
 #   id: audit_log.retained
 #   category: audit_log
 #   action: keep
-#   wording: The audit trail keeps an entry six years.
+#   wording:
+#     en: The audit trail keeps an entry six years.
+#     fr: Le journal d'audit conserve une entrée six ans.
 decisions contains {
 	"category": "audit_log", "i": i, "action": "keep", "rule": "audit_log.retained",
 	"reason": "less than 6 years old",
@@ -870,7 +943,9 @@ decisions contains {
 #   category: audit_log
 #   action: delete
 #   legal_basis: Art. 5(1)(e) GDPR
-#   wording: Audit entries older than six years are removed, oldest first.
+#   wording:
+#     en: Audit entries older than six years are removed, oldest first.
+#     fr: Les entrées du journal d'audit de plus de six ans sont supprimées, les plus anciennes d'abord.
 decisions contains {
 	"category": "audit_log", "i": i, "action": "delete", "rule": "audit_log.expired",
 	"reason": "more than 6 years old",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -18,6 +19,7 @@ const (
 	queryRecipients  = "data.oubli.purposes.recipients"
 	querySchedule    = "data.oubli.retention.schedule"
 	queryInformation = "data.oubli.requests.information"
+	queryRegister    = "data.oubli.register.register"
 )
 
 // loadStatic evaluates the documents that do not depend on input, so that
@@ -47,6 +49,9 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 		return err
 	}
 	if err := get(queryInformation, &e.info); err != nil {
+		return err
+	}
+	if err := get(queryRegister, &e.register); err != nil {
 		return err
 	}
 	if len(e.purposes) == 0 || len(e.retentionDB) == 0 {
@@ -85,7 +90,7 @@ func ruleDocs(c *ast.Compiler) []RuleDoc {
 			Action:        str("action"),
 			LegalBasis:    str("legal_basis"),
 			Justification: str("justification"),
-			Wording:       str("wording"),
+			Wording:       wording(a.Custom["wording"]),
 		}
 		if a.Location != nil {
 			d.Location = a.Location.File + ":" + strconv.Itoa(a.Location.Row)
@@ -104,6 +109,119 @@ func ruleDocs(c *ast.Compiler) []RuleDoc {
 		}
 		return 0
 	})
+	return out
+}
+
+// wording reads a rule's METADATA wording: {en: …, fr: …}. A wording of one
+// plain string, in no stated language, is kept as Label.Untagged so that
+// WordingProblems can name it; it is shown in neither language.
+func wording(v any) Label {
+	switch w := v.(type) {
+	case map[string]any:
+		var l Label
+		l.EN, _ = w["en"].(string)
+		l.FR, _ = w["fr"].(string)
+		return l
+	case string:
+		return Label{Untagged: w}
+	case nil:
+		return Label{}
+	}
+	return Label{Untagged: fmt.Sprint(v)}
+}
+
+// WordingProblems names the policy texts a reader would find wrong: a rule
+// wording not given in both English and French, and any wording, title,
+// description, legal basis or reason of the purposes, recipients, register
+// or information that is empty in one language or cut short ("…", "...").
+// `policy check` reports them.
+func (e *Engine) WordingProblems() []string {
+	var out []string
+	for _, r := range e.rules {
+		w := r.Wording
+		switch {
+		case w.Untagged != "":
+			out = append(out, fmt.Sprintf("rule %s: wording is not given per language (wording: {en: …, fr: …})", r.ID))
+		case w.EN == "" && w.FR == "":
+		case w.EN == "" || w.FR == "":
+			out = append(out, fmt.Sprintf("rule %s: wording is given in one language only", r.ID))
+		}
+		for _, t := range []struct{ what, s string }{{"title", r.Title}, {"description", r.Description}, {"wording (en)", w.EN}, {"wording (fr)", w.FR}, {"justification", r.Justification}} {
+			if truncated(t.s) {
+				out = append(out, fmt.Sprintf("rule %s: %s ends with an ellipsis: write it out", r.ID, t.what))
+			}
+		}
+	}
+	for _, l := range e.labels() {
+		switch {
+		case l.l.EN == "" || l.l.FR == "":
+			out = append(out, fmt.Sprintf("%s: not given in both English and French", l.where))
+		case truncated(l.l.EN) || truncated(l.l.FR):
+			out = append(out, fmt.Sprintf("%s: ends with an ellipsis: write it out", l.where))
+		}
+	}
+	return out
+}
+
+func truncated(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasSuffix(s, "…") || strings.HasSuffix(s, "...")
+}
+
+type placedLabel struct {
+	where string
+	l     Label
+}
+
+// labels lists every bilingual text of the purposes, recipients, register
+// and access information, with where it is.
+func (e *Engine) labels() []placedLabel {
+	var out []placedLabel
+	add := func(where string, l Label) { out = append(out, placedLabel{where, l}) }
+	for _, p := range e.purposes {
+		add("purposes."+p.Name+".title", p.Title)
+		add("purposes."+p.Name+".description", p.Description)
+		add("purposes."+p.Name+".legal_basis", p.LegalBasis)
+		add("purposes."+p.Name+".objection.reason", p.Objection.Reason)
+	}
+	for _, r := range e.recipients {
+		add("recipients."+r.ID+".name", r.Name)
+		add("recipients."+r.ID+".role", r.Role)
+		add("recipients."+r.ID+".basis", r.Basis)
+	}
+	for _, r := range append(slices.Clone(e.retentionDB), e.register.OutsideStore...) {
+		add("schedule."+r.Category+".title", r.Title)
+		if r.GoesWith == "" {
+			add("schedule."+r.Category+".period_label", r.PeriodLabel)
+		}
+		add("schedule."+r.Category+".clock_label", r.ClockLabel)
+	}
+	for _, s := range e.register.DataSubjects {
+		add("register.data_subjects."+s.Name, s.Label)
+	}
+	for _, c := range e.register.PersonalData {
+		add("register.personal_data."+c.Name+".label", c.Label)
+		add("register.personal_data."+c.Name+".description", c.Description)
+	}
+	if len(e.register.Transfers.ThirdCountries) == 0 {
+		add("register.transfers.none", e.register.Transfers.None)
+	}
+	for i, t := range e.register.Transfers.ThirdCountries {
+		add(fmt.Sprintf("register.transfers.third_countries[%d].safeguard", i), t.Safeguard)
+	}
+	add("register.security", e.register.Security)
+	for _, c := range e.info.Categories {
+		add("requests.categories."+c.Name, c.Label)
+	}
+	for _, r := range e.info.Rights {
+		add("requests.rights."+r.Name+".label", r.Label)
+		add("requests.rights."+r.Name+".how", r.How)
+	}
+	add("requests.source", e.info.Source)
+	for k, l := range e.info.Labels {
+		add("requests.labels."+k, l)
+	}
+	slices.SortStableFunc(out, func(a, b placedLabel) int { return strings.Compare(a.where, b.where) })
 	return out
 }
 
@@ -176,6 +294,7 @@ func (e *Engine) Schedule(ctx context.Context) (Schedule, error) {
 		Purposes:   e.purposes,
 		Recipients: e.recipients,
 		Rules:      e.rules,
+		Register:   e.register,
 	}), nil
 }
 
@@ -198,7 +317,7 @@ func checkRecipientIDs(rs []Recipient) error {
 	seen := map[string]bool{}
 	for i, r := range rs {
 		if !validRecipientID(r.ID) {
-			return fmt.Errorf("%w: recipient #%d (%q) needs an id of 1-64 characters a-z, 0-9, _ or -, not %q", ErrPolicy, i+1, r.Name, r.ID)
+			return fmt.Errorf("%w: recipient #%d (%q) needs an id of 1-64 characters a-z, 0-9, _ or -, not %q", ErrPolicy, i+1, r.Name.EN, r.ID)
 		}
 		if seen[r.ID] {
 			return fmt.Errorf("%w: recipient id %q is given twice", ErrPolicy, r.ID)

@@ -19,9 +19,9 @@ type Cutoff struct {
 // Purpose is one purpose of processing, as declared in purposes.rego.
 type Purpose struct {
 	Name        string        `json:"name"`
-	Title       string        `json:"title"`
-	Description string        `json:"description"`
-	LegalBasis  string        `json:"legal_basis"`
+	Title       Label         `json:"title"`
+	Description Label         `json:"description"`
+	LegalBasis  Label         `json:"legal_basis"`
 	Categories  []string      `json:"categories"`
 	Recipients  []Recipient   `json:"recipients"`
 	Objection   ObjectionRule `json:"objection"`
@@ -32,16 +32,16 @@ type Recipient struct {
 	// ID is the recipient's stable id: the key of its delivery settings in
 	// the --recipients file and the recipient of its notifications.
 	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Role  string `json:"role"`
-	Basis string `json:"basis"`
+	Name  Label  `json:"name"`
+	Role  Label  `json:"role"`
+	Basis Label  `json:"basis"`
 }
 
 // ObjectionRule says whether an objection (Art. 21) to a purpose applies,
 // why, and which processing or categories it stops.
 type ObjectionRule struct {
 	Applies bool     `json:"applies"`
-	Reason  string   `json:"reason"`
+	Reason  Label    `json:"reason"`
 	Stops   []string `json:"stops"`
 }
 
@@ -49,6 +49,10 @@ type ObjectionRule struct {
 type Label struct {
 	FR string `json:"fr"`
 	EN string `json:"en"`
+	// Untagged is a text given in no stated language (a rule wording of one
+	// plain string, in a policy written before wordings were bilingual): it
+	// is shown in neither language, and `policy check` names it.
+	Untagged string `json:"untagged,omitempty"`
 }
 
 // In returns the text in lang ("fr" or "en"); French otherwise.
@@ -149,8 +153,10 @@ type RuleDoc struct {
 	Action        string `json:"action,omitempty"`
 	LegalBasis    string `json:"legal_basis,omitempty"`
 	Justification string `json:"justification,omitempty"`
-	Wording       string `json:"wording,omitempty"`
-	Location      string `json:"location"`
+	// Wording is the rule as the data subject reads it, in English and
+	// French (METADATA custom wording: {en: …, fr: …}).
+	Wording  Label  `json:"wording"`
+	Location string `json:"location"`
 }
 
 // Schedule is the retention schedule and register of processing (Art. 30):
@@ -163,7 +169,54 @@ type Schedule struct {
 	Purposes   []Purpose        `json:"purposes"`
 	Recipients []Recipient      `json:"recipients"`
 	Rules      []RuleDoc        `json:"rules"`
+	// Register is the rest of the Art. 30 record (register.rego).
+	Register Register `json:"register"`
 	// Approval is the revision's approval status in the store it was
 	// rendered against (oubli policy approve), "" when rendered without one.
 	Approval string `json:"approval,omitempty"`
+}
+
+// Register is what the register of processing (Art. 30) says beyond the
+// retention schedule, the purposes and the recipients (register.rego).
+type Register struct {
+	DataSubjects []DataSubjectCategory `json:"data_subjects"`
+	PersonalData []PersonalData        `json:"personal_data"`
+	Transfers    Transfers             `json:"transfers"`
+	// Security says where the security measures (Art. 32) are described.
+	Security Label `json:"security"`
+	// OutsideStore are the schedule's entries for records kept outside the
+	// store (the erasure ledger, backups).
+	OutsideStore []RetentionEntry `json:"outside_store"`
+}
+
+// DataSubjectCategory is a category of data subjects (Art. 30(1)(c)) and
+// the categories of personal data held about them (PersonalData names).
+type DataSubjectCategory struct {
+	Name  string   `json:"name"`
+	Label Label    `json:"label"`
+	Data  []string `json:"data"`
+}
+
+// PersonalData is a category of personal data, whom it concerns and the
+// retention categories that hold it.
+type PersonalData struct {
+	Name         string   `json:"name"`
+	DataSubjects []string `json:"data_subjects"`
+	Label        Label    `json:"label"`
+	Description  Label    `json:"description"`
+	StoredIn     []string `json:"stored_in"`
+}
+
+// Transfers are the transfers outside the European Union (Art. 30(1)(e));
+// None words their absence.
+type Transfers struct {
+	ThirdCountries []Transfer `json:"third_countries"`
+	None           Label      `json:"none"`
+}
+
+// Transfer is one transfer to a third country, with its safeguard (Art. 46).
+type Transfer struct {
+	Recipient string `json:"recipient"`
+	Country   string `json:"country"`
+	Safeguard Label  `json:"safeguard"`
 }

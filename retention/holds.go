@@ -22,9 +22,18 @@ type HoldSpec struct {
 // transaction. The audit entry carries the hold id, the ticket id (not
 // personal data) or the subject's keyed hash, never the reason's text.
 func AddHold(ctx context.Context, db *store.DB, spec HoldSpec, now time.Time, actor string) (store.Hold, error) {
+	return AddHoldNow(ctx, db, spec, func() time.Time { return now }, actor)
+}
+
+// AddHoldNow is AddHold with the hold's time read from clock (the clock a
+// retention run uses) inside its transaction, after it has waited for any
+// purge batch in flight (store.AddHoldAt): a hold committed while a run
+// deletes or anonymises is never recorded as older than the batches it
+// waited for. The audit entry carries the same time.
+func AddHoldNow(ctx context.Context, db *store.DB, spec HoldSpec, clock func() time.Time, actor string) (store.Hold, error) {
 	h := store.Hold{
 		HoldID: store.NewHoldID(), TicketID: store.NullString(spec.TicketID), UserID: store.NullString(spec.UserID),
-		Reason: spec.Reason, CreatedAt: store.Millis(now), Until: store.NullMillis(spec.Until),
+		Reason: spec.Reason, Until: store.NullMillis(spec.Until),
 	}
 	hasher, err := db.Hasher(ctx)
 	if err != nil {
@@ -41,10 +50,12 @@ func AddHold(ctx context.Context, db *store.DB, spec HoldSpec, now time.Time, ac
 		detail["until"] = spec.Until.UTC().Format(time.RFC3339)
 	}
 	err = db.InTx(ctx, func(tx *store.Tx) error {
-		if err := store.AddHold(ctx, tx, h); err != nil {
+		added, err := store.AddHoldAt(ctx, tx, h, clock)
+		if err != nil {
 			return err
 		}
-		_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: now, Actor: actor, Action: "hold.add", SubjectRef: ref, Outcome: "ok", Detail: detail})
+		h = added
+		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{At: store.FromMillis(h.CreatedAt), Actor: actor, Action: "hold.add", SubjectRef: ref, Outcome: "ok", Detail: detail})
 		return err
 	})
 	if err != nil {

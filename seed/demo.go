@@ -36,8 +36,8 @@ const (
 )
 
 // Demo inserts the demo data set: a French marketplace's support contacts
-// over six years, with closed accounts, open disputes, two legal holds (H-1
-// on a ticket, H-2 on a subject), an objection, derived statistics and a few
+// over six years, with closed accounts, open disputes, two legal holds (DemoHoldTicket
+// on a ticket, DemoHoldSubject on a subject), an objection, derived statistics and a few
 // requests in the register. The support data is one transaction; the
 // requests are opened after it, through the register.
 func Demo(ctx context.Context, db *store.DB, bs blobs.Store, o DemoOptions) (Summary, error) {
@@ -78,15 +78,22 @@ func Demo(ctx context.Context, db *store.DB, bs blobs.Store, o DemoOptions) (Sum
 	return g.sum, nil
 }
 
+// The demo's hold ids, in the format of every hold id (store.NewHoldID: "H-"
+// and 16 hex digits), fixed so that the demo data stays deterministic.
+const (
+	DemoHoldTicket  = "H-de30000000000001"
+	DemoHoldSubject = "H-de30000000000002"
+)
+
 // demoExtras adds the legal holds, an objection and the derived statistics.
 func (g *gen) demoExtras(ctx context.Context, tx *store.Tx) error {
 	if len(g.oldTickets) == 0 || len(g.closedSubjects) == 0 {
 		return fmt.Errorf("demo data: no ticket or subject old enough to hold (generator changed?)")
 	}
 	holds := []store.Hold{
-		{HoldID: "H-1", TicketID: store.NullString(g.oldTickets[0]),
+		{HoldID: DemoHoldTicket, TicketID: store.NullString(g.oldTickets[0]),
 			Reason: "Litige commercial en cours (tribunal de commerce de Paris, RG 2021/01234)", CreatedAt: store.Millis(g.now.Add(-400 * day))},
-		{HoldID: "H-2", UserID: store.NullString(g.closedSubjects[0]),
+		{HoldID: DemoHoldSubject, UserID: store.NullString(g.closedSubjects[0]),
 			Reason: "Réquisition judiciaire (enquête pour escroquerie)", CreatedAt: store.Millis(g.now.Add(-90 * day))},
 	}
 	for _, h := range holds {

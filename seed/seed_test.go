@@ -118,7 +118,7 @@ func TestDemoDeterministic(t *testing.T) {
 			"accounts closed > 3y":               fmt.Sprintf("SELECT COUNT(*) FROM subjects WHERE account_closed_at < %d", ms(3*y)),
 			"events > 3y":                        fmt.Sprintf("SELECT COUNT(*) FROM account_events WHERE at < %d", ms(3*y)),
 			"subject stats > 13 months":          fmt.Sprintf("SELECT COUNT(*) FROM subject_stats WHERE computed_at < %d", ms(395*24*time.Hour)),
-			"held old ticket":                    fmt.Sprintf("SELECT COUNT(*) FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE h.hold_id = 'H-1' AND t.closed_at < %d", ms(5*y)),
+			"held old ticket":                    fmt.Sprintf("SELECT COUNT(*) FROM legal_holds h JOIN tickets t ON t.ticket_id = h.ticket_id WHERE h.hold_id = '%s' AND t.closed_at < %d", seed.DemoHoldTicket, ms(5*y)),
 		} {
 			var n int
 			if err := db.Get(ctx, &n, q); err != nil || n == 0 {

@@ -99,7 +99,7 @@ func RefreshWith(ctx context.Context, db *store.DB, pol Policy, at time.Time, ac
 	if err != nil {
 		return Result{}, err
 	}
-	r := Result{At: at.UTC(), LegalBasis: p.LegalBasis}
+	r := Result{At: at.UTC(), LegalBasis: p.LegalBasis.EN}
 	sc := Scope(at)
 	err = db.InTx(ctx, func(tx *store.Tx) error {
 		if err := store.LockStatsRefresh(ctx, tx); err != nil {

@@ -346,13 +346,21 @@ type AuditReference struct {
 	Table string `json:"table"`
 	Key   string `json:"key"` // the record's id (a request or run id: no personal data)
 	Seq   int64  `json:"seq,omitempty"`
+	// PastHead is set for a record written after the trail's last entry
+	// (a hold created or released, a retention run started or finished
+	// later): its entry was in a tail that was cut, since a restored
+	// backup holds no record newer than its own trail.
+	PastHead bool `json:"past_head,omitempty"`
 }
 
 // DanglingAuditReferences returns the records that point to an audit entry
 // the trail does not hold: request actions whose audit_seq is past the head
 // or between the pruned anchor and the first entry's gap, and finished
 // retention runs (started after the trail's first entry) without their
-// retention.run entry. At most limit are returned.
+// retention.run entry, and legal holds created or released after the
+// trail's last entry (each hold.add and hold.release entry is written in the
+// hold's transaction, at the same instant). At most limit of each kind are
+// returned.
 func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, limit int) ([]AuditReference, error) {
 	refs := []AuditReference{}
 	var acts []struct {
@@ -391,8 +399,25 @@ func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, 
 		}
 		runs = append(runs, ids...)
 	}
+	var headAt int64
+	if err := db.Get(ctx, &headAt, "SELECT at FROM audit_log WHERE seq = ?", v.LastSeq); err != nil {
+		return nil, fmt.Errorf("audit trail's last entry: %w", err)
+	}
 	for _, r := range runs {
-		refs = append(refs, AuditReference{Table: "retention_runs", Key: r})
+		var past int64
+		if err := db.Get(ctx, &past, `SELECT COUNT(*) FROM retention_runs
+			WHERE run_id = ? AND (started_at > ? OR finished_at > ?)`, r, headAt, headAt); err != nil {
+			return nil, fmt.Errorf("retention run's times: %w", err)
+		}
+		refs = append(refs, AuditReference{Table: "retention_runs", Key: r, PastHead: past > 0})
+	}
+	var holds []string
+	if err := db.Select(ctx, &holds, `SELECT hold_id FROM legal_holds
+		WHERE created_at > ? OR released_at > ? ORDER BY created_at, hold_id LIMIT `+strconv.Itoa(limit), headAt, headAt); err != nil {
+		return nil, fmt.Errorf("legal holds' audit entries: %w", err)
+	}
+	for _, h := range holds {
+		refs = append(refs, AuditReference{Table: "legal_holds", Key: h, PastHead: true})
 	}
 	return refs, nil
 }

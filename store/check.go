@@ -106,39 +106,6 @@ func EachAttachmentBlob(ctx context.Context, q Querier, fn func(AttachmentBlob) 
 	return rows.Err()
 }
 
-// BlobKeys returns every blob key the store refers to: attachments' keys
-// and keys queued for deletion (which are not orphans: the queue will remove
-// them).
-func BlobKeys(ctx context.Context, q Querier) (referenced, queued map[string]bool, err error) {
-	referenced, queued = map[string]bool{}, map[string]bool{}
-	for _, s := range []struct {
-		query string
-		into  map[string]bool
-	}{
-		{"SELECT blob_key FROM attachments", referenced},
-		{"SELECT blob_key FROM blob_deletions", queued},
-	} {
-		rows, err := q.Query(ctx, s.query)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list blob keys: %w", err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			s.into[k] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	return referenced, queued, nil
-}
-
 // PendingBlobDeletions returns up to limit queued blob keys, oldest first,
 // that no attachment refers to any more.
 func PendingBlobDeletions(ctx context.Context, q Querier, limit int) ([]string, error) {

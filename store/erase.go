@@ -430,7 +430,7 @@ func (db *DB) CheckpointWithin(ctx context.Context, wait time.Duration) (bool, e
 		return false, fmt.Errorf("checkpoint: %w", err)
 	}
 	// The connection goes back to the pool with the store's usual wait.
-	defer conn.ExecContext(context.Background(), "PRAGMA busy_timeout = 10000")
+	defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", SQLiteBusyTimeout.Milliseconds()))
 	var r struct {
 		Busy         int64 `db:"busy"`
 		Log          int64 `db:"log"`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // HoldActiveCond is the SQL condition "hold h is active at T", for a
@@ -39,25 +40,39 @@ func NewHoldID() string {
 
 const holdCols = "hold_id, ticket_id, user_id, reason, created_at, until, released_at"
 
-// AddHold inserts a legal hold on one ticket or one subject, inside tx. The
-// ticket or subject must exist (ErrNotFound); exactly one must be named and
-// the reason must not be empty (ErrInvalid).
+// AddHold inserts a legal hold on one ticket or one subject, inside tx, at
+// h.CreatedAt. The ticket or subject must exist (ErrNotFound); exactly one
+// must be named and the reason must not be empty (ErrInvalid).
 func AddHold(ctx context.Context, tx *Tx, h Hold) error {
+	_, err := addHold(ctx, tx, h, nil)
+	return err
+}
+
+// AddHoldAt is AddHold with the hold's created_at read from clock inside tx,
+// once the hold holds the locks that order it after every purge batch in
+// flight (SQLite: the write transaction; PostgreSQL: lockForHold): a hold
+// that waited for a batch is never recorded as older than that batch's
+// decisions. It returns the hold as inserted.
+func AddHoldAt(ctx context.Context, tx *Tx, h Hold, clock func() time.Time) (Hold, error) {
+	return addHold(ctx, tx, h, clock)
+}
+
+func addHold(ctx context.Context, tx *Tx, h Hold, clock func() time.Time) (Hold, error) {
 	if h.TicketID.Valid == h.UserID.Valid {
-		return fmt.Errorf("a hold names exactly one of a ticket or a subject: %w", ErrInvalid)
+		return h, fmt.Errorf("a hold names exactly one of a ticket or a subject: %w", ErrInvalid)
 	}
 	if h.Reason == "" {
-		return fmt.Errorf("a hold needs a reason: %w", ErrInvalid)
+		return h, fmt.Errorf("a hold needs a reason: %w", ErrInvalid)
 	}
-	if h.Until.Valid && h.Until.Int64 <= h.CreatedAt {
-		return fmt.Errorf("a hold's end (--until) must be after its start: %w", ErrInvalid)
+	if clock == nil && h.Until.Valid && h.Until.Int64 <= h.CreatedAt {
+		return h, fmt.Errorf("a hold's end (--until) must be after its start: %w", ErrInvalid)
 	}
 	// On PostgreSQL a purge batch in flight finishes first (and this hold
 	// then finds its record gone), and later batches wait for this hold
 	// (LockPurgeBatch); the target row is locked too, against a concurrent
 	// erasure.
 	if err := lockForHold(ctx, tx); err != nil {
-		return err
+		return h, err
 	}
 	lock := ""
 	if tx.dialect == Postgres {
@@ -68,23 +83,29 @@ func AddHold(ctx context.Context, tx *Tx, h Hold) error {
 	if h.TicketID.Valid {
 		err = tx.Select(ctx, &ids, "SELECT ticket_id FROM tickets WHERE ticket_id = ?"+lock, h.TicketID.String)
 		if err == nil && len(ids) == 0 {
-			return fmt.Errorf("hold: unknown ticket: %w", ErrNotFound)
+			return h, fmt.Errorf("hold: unknown ticket: %w", ErrNotFound)
 		}
 	} else {
 		err = tx.Select(ctx, &ids, "SELECT user_id FROM subjects WHERE user_id = ?"+lock, h.UserID.String)
 		if err == nil && len(ids) == 0 {
-			return fmt.Errorf("hold: unknown subject (by user id): %w", ErrNotFound)
+			return h, fmt.Errorf("hold: unknown subject (by user id): %w", ErrNotFound)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("hold: %w", err)
+		return h, fmt.Errorf("hold: %w", err)
+	}
+	if clock != nil {
+		h.CreatedAt = Millis(clock())
+		if h.Until.Valid && h.Until.Int64 <= h.CreatedAt {
+			return h, fmt.Errorf("a hold's end (--until) must be after its start: %w", ErrInvalid)
+		}
 	}
 	_, err = tx.Exec(ctx, "INSERT INTO legal_holds ("+holdCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		h.HoldID, h.TicketID, h.UserID, h.Reason, h.CreatedAt, h.Until, h.ReleasedAt)
 	if err != nil {
-		return fmt.Errorf("insert hold: %w", err)
+		return h, fmt.Errorf("insert hold: %w", err)
 	}
-	return nil
+	return h, nil
 }
 
 // GetHold loads one hold (ErrNotFound when there is none).

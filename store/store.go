@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,16 @@ func init() {
 	sqlx.BindDriver("sqlite", sqlx.QUESTION)
 }
 
+// SQLiteBusyTimeout is how long a statement on SQLite waits for a lock
+// another connection holds (SQLite's busy_timeout) before failing with
+// SQLITE_BUSY. Writers queue for the one write lock (every write
+// transaction is BEGIN IMMEDIATE): a second `stats refresh`, a hold or an
+// erasure waits for a full refresh of a large store, which holds the lock
+// for minutes, as they would on PostgreSQL. The wait ends early when the
+// call's context ends (SIGINT, SIGTERM), through modernc's busy handler.
+// Ten seconds, the former value, made concurrent writers fail.
+const SQLiteBusyTimeout = time.Hour
+
 // DB is an open store.
 type DB struct {
 	x       *sqlx.DB
@@ -106,36 +117,40 @@ type Options struct {
 }
 
 // Open opens the store named by url: "sqlite:PATH" (or a bare path ending in
-// .db) or "postgres://…". A new SQLite file is created and migrated.
+// .db), "postgres://…" or "postgresql://…" (see ParseURL; any other scheme
+// is ErrInvalid). A new SQLite file is created and migrated.
 func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err error) {
 	defer func() { err = RedactError(err, rawURL) }()
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	switch {
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		x, err := sqlx.Open("postgres", rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
-		}
-		x.SetMaxOpenConns(16)
-		x.SetMaxIdleConns(4)
-		x.SetConnMaxIdleTime(5 * time.Minute)
-		if err := x.PingContext(ctx); err != nil {
-			x.Close()
-			return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
-		}
-		return &DB{x: x, dialect: Postgres}, nil
-	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasSuffix(rawURL, ".db"):
-		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
-		if path == "" {
-			return nil, fmt.Errorf("open %q: empty SQLite path: %w", rawURL, ErrInvalid)
-		}
-		return openSQLite(ctx, path, o)
-	default:
-		return nil, fmt.Errorf("open %q: unsupported database URL (want sqlite:PATH or postgres://…): %w", RedactURL(rawURL), ErrInvalid)
+	dialect, path, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
+	if dialect == Postgres {
+		if _, err := url.Parse(rawURL); err != nil {
+			// url.Parse's error quotes the URL, or the part of its password
+			// before a '#' as a port: none of its text is kept.
+			return nil, fmt.Errorf("open postgres %s: the database URL does not parse (percent-encode the password's special characters: space %%20, \" %%22, # %%23, / %%2F, ? %%3F, @ %%40, %%%% %%25): %w", RedactURL(rawURL), ErrInvalid)
+		}
+	}
+	if dialect == SQLite {
+		return openSQLite(ctx, path, o)
+	}
+	x, err := sqlx.Open("postgres", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
+	}
+	x.SetMaxOpenConns(16)
+	x.SetMaxIdleConns(4)
+	x.SetConnMaxIdleTime(5 * time.Minute)
+	if err := x.PingContext(ctx); err != nil {
+		x.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
+	}
+	return &DB{x: x, dialect: Postgres}, nil
 }
 
 func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
@@ -168,7 +183,7 @@ func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
 	for _, p := range []string{
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
-		"busy_timeout(10000)",
+		fmt.Sprintf("busy_timeout(%d)", SQLiteBusyTimeout.Milliseconds()),
 		"synchronous(NORMAL)",
 		// Overwrite freed content with zeros so erased data does not linger in
 		// free pages (or, through them, in the WAL).
@@ -210,16 +225,30 @@ func uriPath(p string) string {
 // RedactURL hides the password of a database URL, for error messages and logs.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if err != nil && strings.Contains(raw, "@") {
-			return "(unparseable database URL)"
-		}
+	if err != nil {
+		return scrubUserinfo(raw)
+	}
+	if u.User == nil {
 		return redactSecrets(raw, raw)
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return redactSecrets(u.String(), raw)
+}
+
+// scrubUserinfo returns raw, a URL that does not parse, with everything
+// between "://" and the last '@' (the user-info, wherever its password may
+// end) replaced by xxxxx, and any password parameter hidden too. Without
+// "://" or '@' only the password patterns apply.
+func scrubUserinfo(raw string) string {
+	s := raw
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.LastIndex(s, "@"); j > i+3 {
+			s = s[:i+3] + "xxxxx" + s[j:]
+		}
+	}
+	return redactSecrets(s, raw)
 }
 
 // secretPatterns find a password in a database URL or DSN, however
@@ -269,6 +298,16 @@ func RedactError(err error, raw string) error {
 		return nil
 	}
 	msg := redactSecrets(err.Error(), raw)
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if j := strings.LastIndex(raw, "@"); j > i+3 {
+			// The whole user-info, as typed and as Go quotes it.
+			ui := raw[i+3 : j]
+			msg = strings.ReplaceAll(msg, ui, "xxxxx")
+			if q := strconv.Quote(ui); q != `"`+ui+`"` {
+				msg = strings.ReplaceAll(msg, q[1:len(q)-1], "xxxxx")
+			}
+		}
+	}
 	if msg == err.Error() {
 		return err
 	}

@@ -13,8 +13,19 @@ import (
 )
 
 // approvalGated are the commands that refuse an active policy revision the
-// store has not approved, once it holds any approval (oubli policy approve).
-var approvalGated = map[string]bool{"oubli retention run": true, "oubli schedule": true, "oubli erase": true}
+// store has not approved, once it holds any approval (oubli policy approve):
+// every command that deletes or derives personal data by what the policies
+// decide. retention run, schedule and erase delete by them; stats refresh
+// derives per-subject figures in the form the policies allow for their age
+// (and drops those that expired); object asks the policies whether an
+// objection applies and, if so, deletes the subject's figures. Not gated:
+// check --residue (it asks no policy and deletes nothing: it verifies
+// earlier erasures, and refusing it would hide residue), the dry runs and
+// plans, and the read-only commands.
+var approvalGated = map[string]bool{
+	"oubli retention run": true, "oubli schedule": true, "oubli erase": true,
+	"oubli stats refresh": true, "oubli object": true,
+}
 
 // addApprovalFlags gives the gated commands --allow-unapproved.
 func (e *Env) addApprovalFlags(root *cobra.Command) {

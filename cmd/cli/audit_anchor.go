@@ -177,6 +177,9 @@ func newAuditKeygenCmd(e *Env) *cobra.Command {
 			if out == "" {
 				return usageErrorf("--out FILE is required (where the secret key is written)")
 			}
+			if err := e.refuseStoreFiles("--out", out); err != nil {
+				return err
+			}
 			signer, verifier, err := anchor.GenerateKey(name)
 			if err != nil {
 				return err

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +16,7 @@ func init() { register(newExportCmd) }
 func newExportCmd(e *Env) *cobra.Command {
 	var opts dsr.ExportOptions
 	c := &cobra.Command{
-		Use:   "export (--user-id ID | --email ADDR) --out FILE.zip [--request ID] [--force]",
+		Use:   "export (--user-id ID | --email ADDR) --out FILE.zip [--request ID] [--lang fr|en] [--force]",
 		Short: "Write everything held on a subject to one ZIP archive (access, Art. 15; portability, Art. 20)",
 		Long: "export writes one ZIP archive: data.json (every record held on the subject, in a versioned\n" +
 			"format described by schema.json), attachments/ (the original files, checked against their\n" +
@@ -24,7 +26,9 @@ func newExportCmd(e *Env) *cobra.Command {
 			"in FILE.zip's directory (unnamed where the file system allows), the export is recorded in\n" +
 			"the register and the audit trail (keyed subject hash, counts, the archive's SHA-256), and\n" +
 			"only then does the archive appear at FILE.zip (mode 0600): a file there is always a\n" +
-			"complete, recorded export, and an interrupted export leaves no part of one behind.",
+			"complete, recorded export, and an interrupted export leaves no part of one behind.\n" +
+			"index.html is written in one language (--lang, default the policies' information.language);\n" +
+			"information.json says which, and gives every text of the policies in French and English.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.Subject.Validate(); err != nil {
@@ -33,7 +37,10 @@ func newExportCmd(e *Env) *cobra.Command {
 			if opts.Out == "" {
 				return usageErrorf("--out FILE.zip is required")
 			}
-			if err := e.refuseInBlobs("--out", opts.Out); err != nil {
+			if opts.Lang != "" && !slices.Contains(dsr.Languages, opts.Lang) {
+				return usageErrorf("--lang must be %s, not %q", strings.Join(dsr.Languages, " or "), opts.Lang)
+			}
+			if err := e.refuseStoreFiles("--out", opts.Out); err != nil {
 				return err
 			}
 			x, err := e.Exporter()
@@ -65,6 +72,7 @@ func newExportCmd(e *Env) *cobra.Command {
 	c.Flags().StringVar(&opts.Subject.Email, "email", "", "the subject's e-mail address")
 	c.Flags().StringVar(&opts.Out, "out", "", "the archive to write (FILE.zip)")
 	c.Flags().StringVar(&opts.RequestID, "request", "", "the access request of the register this answers (default: open and close one)")
+	c.Flags().StringVar(&opts.Lang, "lang", "", "the language of index.html: fr or en (default: the policies' information.language)")
 	c.Flags().BoolVar(&opts.Force, "force", false, "replace an existing file at --out")
 	return c
 }

@@ -39,7 +39,7 @@ func newHoldCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h, err := retention.AddHold(e.Ctx, db, spec, e.Now(), "cli")
+			h, err := retention.AddHoldNow(e.Ctx, db, spec, e.Now, "cli")
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,11 @@ func newHoldCmd(e *Env) *cobra.Command {
 				if !h.Active(store.Millis(now)) {
 					state = "inactive"
 				}
-				e.Printf("%s  %-8s  %-30s  since %s  %s\n", h.HoldID, state, target, store.FromMillis(h.CreatedAt).Format(time.RFC3339), h.Reason)
+				released := ""
+				if h.ReleasedAt.Valid {
+					released = "  released " + store.FromMillis(h.ReleasedAt.Int64).Format(time.RFC3339)
+				}
+				e.Printf("%s  %-8s  %-30s  since %s%s  %s\n", h.HoldID, state, target, store.FromMillis(h.CreatedAt).Format(time.RFC3339), released, h.Reason)
 			}
 			return nil
 		},

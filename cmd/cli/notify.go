@@ -178,8 +178,89 @@ func newNotifyCmd(e *Env) *cobra.Command {
 			"`notify ack ID --note TEXT`. A request is closed only once its notifications are all\n" +
 			"delivered or acknowledged.",
 	}
-	c.AddCommand(newNotifyListCmd(e), newNotifyDeliverCmd(e), newNotifyAckCmd(e))
+	c.AddCommand(newNotifyListCmd(e), newNotifyDeliverCmd(e), newNotifyAckCmd(e), newNotifyStatusCmd(e))
 	return c
+}
+
+// recipientStatus is one recipient's line of `notify status`.
+type recipientStatus struct {
+	store.NotificationSummary
+	How           string  `json:"how"` // webhook or manual
+	EndpointGone  bool    `json:"endpoint_gone"`
+	GoneAt        *string `json:"gone_at"`
+	LastDelivered *string `json:"last_delivered_at"`
+}
+
+func newNotifyStatusCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Per recipient: how it is told, its notifications by status, and whether its endpoint is gone (410)",
+		Long: "status sums up the outbox per recipient of the policies. A recipient whose webhook answered\n" +
+			"410 Gone has its endpoint gone: every notification it had pending was marked gone with the\n" +
+			"one that met the 410, none is sent there again; fix its webhook in --recipients, tell the\n" +
+			"recipient by hand and `notify ack` each. The endpoint is shown gone until they are acknowledged.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, ids, err := e.recipientsConfig()
+			if err != nil {
+				return err
+			}
+			db, err := e.Store()
+			if err != nil {
+				return err
+			}
+			sums, err := store.NotificationSummaries(e.Ctx, db)
+			if err != nil {
+				return err
+			}
+			by := map[string]store.NotificationSummary{}
+			for _, s := range sums {
+				by[s.RecipientID] = s
+			}
+			for _, s := range sums { // recipients the policies no longer name, still in the outbox
+				if !slices.Contains(ids, s.RecipientID) {
+					ids = append(ids, s.RecipientID)
+				}
+			}
+			out := make([]recipientStatus, 0, len(ids))
+			for _, id := range ids {
+				s, ok := by[id]
+				if !ok {
+					s = store.NotificationSummary{RecipientID: id, Counts: map[string]int64{}}
+				}
+				r := recipientStatus{NotificationSummary: s, How: "manual"}
+				if cfg.Webhook(id) != "" {
+					r.How = "webhook"
+				}
+				if s.GoneNotification != "" {
+					r.EndpointGone = true
+					t := store.FromMillis(s.GoneAt).UTC().Format(time.RFC3339)
+					r.GoneAt = &t
+				}
+				if s.LastDeliveredAt != 0 {
+					t := store.FromMillis(s.LastDeliveredAt).UTC().Format(time.RFC3339)
+					r.LastDelivered = &t
+				}
+				out = append(out, r)
+			}
+			if e.JSON() {
+				return e.PrintJSON(map[string]any{"recipients": out})
+			}
+			for _, r := range out {
+				e.Printf("%-16s %-8s", r.RecipientID, r.How)
+				for _, st := range store.NotifyStatuses {
+					e.Printf(" %s %d", st, r.Counts[st])
+				}
+				e.Printf("\n")
+				if r.EndpointGone {
+					e.Printf("  endpoint gone: it answered 410 Gone to %s at %s; its %d notification(s) marked gone are not sent:\n"+
+						"  fix its webhook in --recipients, tell the recipient by hand, then oubli notify ack ID --note TEXT\n",
+						r.GoneNotification, *r.GoneAt, r.Counts[store.NotifyGone])
+				}
+			}
+			return nil
+		},
+	}
 }
 
 func newNotifyListCmd(e *Env) *cobra.Command {
@@ -228,7 +309,8 @@ func newNotifyDeliverCmd(e *Env) *cobra.Command {
 		Short: "Send the queued notifications that are due to the recipients' webhooks",
 		Long: "deliver POSTs each due notification to its recipient's webhook with the Standard Webhooks\n" +
 			"headers (webhook-id: the notification id, the same on every retry; webhook-timestamp;\n" +
-			"webhook-signature: v1,HMAC-SHA256). A 2xx is delivered; 410 Gone marks the endpoint gone;\n" +
+			"webhook-signature: v1,HMAC-SHA256). A 2xx is delivered; 410 Gone marks the endpoint gone: that\n" +
+			"notification and every other pending one of the recipient are marked gone (notify status);\n" +
 			"anything else is retried with exponential backoff and jitter until --horizon after it was\n" +
 			"queued, then failed. --all also sends those waiting for a retry.",
 		Args: cobra.NoArgs,
@@ -253,6 +335,9 @@ func newNotifyDeliverCmd(e *Env) *cobra.Command {
 				} else {
 					e.Printf("attempted %d: delivered %d, retrying %d, failed %d, gone %d; manual %d\n",
 						rep.Attempted, rep.Delivered, rep.Retrying, rep.Failed, rep.Gone, rep.Manual)
+					if rep.MarkedGone > 0 {
+						e.Printf("%d more notification(s) marked gone, not sent: their recipient's endpoint answered 410 Gone (oubli notify status)\n", rep.MarkedGone)
+					}
 				}
 			}
 			return err

@@ -81,7 +81,7 @@ func newPolicyTestCmd(e *Env) *cobra.Command {
 func newPolicyCheckCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
-		Short: "Compile the policies strictly and check their formatting (opa fmt); exit 2 on any fault",
+		Short: "Compile the policies strictly, check their formatting (opa fmt) and that every text is in English and French, written out; exit 2 on any fault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng, err := e.Engine()
@@ -96,16 +96,21 @@ func newPolicyCheckCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			texts := eng.WordingProblems()
+			ok := len(bad) == 0 && len(texts) == 0
 			if e.JSON() {
-				if err := e.PrintJSON(map[string]any{"policy_revision": eng.Revision(), "files": eng.Files(), "unformatted": nonNil(bad), "ok": len(bad) == 0,
-					"placeholders": nonNil(holes)}); err != nil {
+				if err := e.PrintJSON(map[string]any{"policy_revision": eng.Revision(), "files": eng.Files(), "unformatted": nonNil(bad), "ok": ok,
+					"placeholders": nonNil(holes), "wording_problems": nonNil(texts)}); err != nil {
 					return err
 				}
-			} else if len(bad) == 0 {
-				e.Printf("ok: %d policy files compile in strict mode and are formatted (revision %s)\n", len(eng.Files()), eng.Revision())
+			} else if ok {
+				e.Printf("ok: %d policy files compile in strict mode and are formatted, every text in English and French (revision %s)\n", len(eng.Files()), eng.Revision())
 			}
 			if len(bad) > 0 {
 				return fmt.Errorf("%w: not formatted as opa fmt would (run opa fmt -w): %s", policies.ErrPolicy, strings.Join(bad, ", "))
+			}
+			if len(texts) > 0 {
+				return fmt.Errorf("%w: texts for readers to fix: %s", policies.ErrPolicy, strings.Join(texts, "; "))
 			}
 			return nil
 		},

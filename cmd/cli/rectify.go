@@ -50,7 +50,7 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			e.Printf("rectified %s of %s (request %s)\n", strings.Join(rep.Fields, ", "), typedSubject(key), rep.RequestID)
 			e.Printf("recipients to inform (Art. 19):\n")
 			for _, rc := range rep.Recipients {
-				e.Printf("  - %s (%s; %s)\n", rc.Name, rc.Role, rc.Basis)
+				e.Printf("  - %s (%s; %s)\n", rc.Name.EN, rc.Role.EN, rc.Basis.EN)
 			}
 			printQueued(e, rep.Notifications, false)
 			return nil

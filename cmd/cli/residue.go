@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -194,44 +192,4 @@ func newResidueCmd(e *Env) *cobra.Command {
 	}
 	c.AddCommand(list, redact, dismiss, reindex)
 	return c
-}
-
-// refuseInBlobs refuses a path inside the blobs directory: a file there that
-// is not a blob would be taken for one by integrity checks and sweeps.
-func (e *Env) refuseInBlobs(flag, path string) error {
-	root, err := e.BlobsPath()
-	if err != nil || root == "" {
-		return nil // no blobs directory configured: nothing to collide with
-	}
-	if inside(path, root) {
-		return usageErrorf("%s %q is inside the blobs directory %s: write it elsewhere", flag, path, root)
-	}
-	return nil
-}
-
-// inside reports whether path lies in dir (or is dir), symbolic links of
-// their existing parts resolved.
-func inside(path, dir string) bool {
-	resolve := func(p string) string {
-		p, err := filepath.Abs(p)
-		if err != nil {
-			return filepath.Clean(p)
-		}
-		// Resolve the longest existing prefix.
-		rest := ""
-		for cur := p; ; {
-			if r, err := filepath.EvalSymlinks(cur); err == nil {
-				return filepath.Join(r, rest)
-			}
-			parent := filepath.Dir(cur)
-			if parent == cur {
-				return p
-			}
-			rest = filepath.Join(filepath.Base(cur), rest)
-			cur = parent
-		}
-	}
-	p, d := resolve(path), resolve(dir)
-	rel, err := filepath.Rel(d, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -63,7 +63,11 @@ func newRetentionCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printReport(rep)
+			if err := e.printReport(rep); err != nil {
+				return err
+			}
+			_, err = e.purgeNotifications(db, rep.At, true, "cli")
+			return err
 		},
 	}
 	addCommon(plan)
@@ -101,6 +105,9 @@ func newRetentionCmd(e *Env) *cobra.Command {
 				if perr := e.printReport(rep); err == nil {
 					err = perr
 				}
+			}
+			if err == nil && rep != nil && rep.Outcome == "ok" {
+				_, err = e.purgeNotifications(db, rep.At, false, "cli")
 			}
 			return err
 		},
@@ -217,7 +224,12 @@ func (e *Env) printReport(r *retention.Report) error {
 	for _, c := range retention.Categories {
 		e.Printf("%-16s %10d %10d %13d\n", c, r.Delete[c], r.Anonymize[c], r.KeptByHold[c])
 	}
-	e.Printf("%-16s %10d\n\n", "total", r.Total)
+	var del, anon, kept int64
+	for _, c := range retention.Categories {
+		del, anon, kept = del+r.Delete[c], anon+r.Anonymize[c], kept+r.KeptByHold[c]
+	}
+	e.Printf("%-16s %10d %10d %13d\n", "total", del, anon, kept)
+	e.Printf("records changed (delete + anonymise): %d\n\n", r.Total)
 	for _, id := range r.RuleIDs() {
 		rc := r.Rules[id]
 		if rc.Action == "keep" && rc.Held == 0 && len(rc.Examples) == 0 {

@@ -327,12 +327,14 @@ func (e *Env) Store() (*store.DB, error) {
 	return db, nil
 }
 
-// sqlitePath returns the SQLite file path of --db, or "" for PostgreSQL.
+// sqlitePath returns the SQLite file path of --db, or "" for PostgreSQL or
+// a URL store.ParseURL refuses (Store and BlobsPath report that).
 func (e *Env) sqlitePath() string {
-	if strings.HasPrefix(e.DBURL, "postgres://") || strings.HasPrefix(e.DBURL, "postgresql://") {
+	d, p, err := store.ParseURL(e.DBURL)
+	if err != nil || d != store.SQLite {
 		return ""
 	}
-	return strings.TrimPrefix(strings.TrimPrefix(e.DBURL, "sqlite:"), "//")
+	return p
 }
 
 // BlobsPath returns the blob store's location: --blobs (a directory or
@@ -341,6 +343,9 @@ func (e *Env) sqlitePath() string {
 func (e *Env) BlobsPath() (string, error) {
 	if e.BlobsDir != "" {
 		return e.BlobsDir, nil
+	}
+	if _, _, err := store.ParseURL(e.DBURL); err != nil {
+		return "", err // a bad --db: not a directory beside a file named after it
 	}
 	p := e.sqlitePath()
 	if p == "" || p == ":memory:" {

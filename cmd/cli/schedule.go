@@ -10,6 +10,8 @@ import (
 
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/integrity"
+	"github.com/oubli/oubli/notify"
+	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/scheduler"
@@ -92,6 +94,12 @@ exists from start-up.`,
 					case err == nil && rep != nil && rep.Outcome == "canceled":
 						// What retention_runs says: stopped between batches.
 						err = fmt.Errorf("retention run %s canceled: %w", rep.RunID, context.Canceled)
+					case err == nil && rep != nil && rep.Outcome == "ok":
+						// The Art. 19 outbox's handled notifications past their period.
+						var np *notify.PurgeReport
+						if np, err = notify.Purge(ctx, db, pol, rep.At, e.Now, false, "scheduler"); np != nil {
+							res.Deleted[policies.CatNotifications] = np.Deleted
+						}
 					}
 					return res, err
 				}})

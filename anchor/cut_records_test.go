@@ -1,0 +1,81 @@
+package anchor_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/oubli/oubli/anchor"
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/store"
+)
+
+// recordWithEntry writes, in one transaction, a record (q, args) and the
+// audit entry of the same instant, as hold add/release and retention runs do.
+func (w *world) recordWithEntry(at time.Time, action, q string, args ...any) {
+	w.t.Helper()
+	ctx := context.Background()
+	if err := w.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return err
+		}
+		_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: at, Actor: "test", Action: action, Outcome: "ok"})
+		return err
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// A cut tail whose entries were a hold's hold.add and hold.release is a cut,
+// never a restore: the hold, created and released after the trail's last
+// entry, is still in the store (a restored backup holds no record newer
+// than its trail). Found by the adversarial pass: verify suggested
+// --accept-restore, which accepted it.
+func TestVerifyFindsCutTailOfHolds(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(5)
+		t0 := time.Now()
+		w.exec(`INSERT INTO legal_holds (hold_id, user_id, reason, created_at) VALUES ('H-OLD', 'u-1', 'r', ?)`, store.Millis(t0.Add(-time.Hour)))
+		created, released := t0.Add(time.Second), t0.Add(2*time.Second)
+		w.recordWithEntry(created, "hold.add", `INSERT INTO legal_holds (hold_id, user_id, reason, created_at) VALUES ('H-1', 'u-1', 'r', ?)`, store.Millis(created))
+		w.recordWithEntry(released, "hold.release", `UPDATE legal_holds SET released_at = ? WHERE hold_id = 'H-1'`, store.Millis(released))
+		w.mustVerify()
+		w.dropTrigger()
+		w.exec("DELETE FROM audit_log WHERE action IN ('hold.add', 'hold.release')")
+		r := w.mustFail(store.ErrAuditBehind, "tail was cut", "legal_holds H-1")
+		if !r.Cut {
+			t.Fatalf("not reported as cut: %+v", r)
+		}
+		for _, d := range r.Dangling {
+			if d.Key == "H-OLD" {
+				t.Errorf("a hold older than the trail's head reported: %+v", d)
+			}
+		}
+		if _, err := anchor.AcceptRestore(context.Background(), db, w.f, "test", "it was a restore", time.Now()); !errors.Is(err, store.ErrAuditBehind) {
+			t.Fatalf("accept-restore of a cut tail: %v", err)
+		}
+	})
+}
+
+// A cut that orphans a retention run is reported as a cut tail by plain
+// verify, not as a restore to accept.
+func TestVerifyFindsCutTailOfARetentionRun(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(5)
+		at := time.Now().Add(time.Second)
+		w.recordWithEntry(at, "retention.run", `INSERT INTO retention_runs (run_id, at, started_at, finished_at, policy_revision, outcome) VALUES ('R-1', ?, ?, ?, 'rev', 'ok')`,
+			store.Millis(at), store.Millis(at), store.Millis(at))
+		w.dropTrigger()
+		w.exec("DELETE FROM audit_log WHERE action = 'retention.run'")
+		r := w.mustFail(store.ErrAuditBehind, "tail was cut", "retention_runs R-1")
+		if !r.Cut {
+			t.Fatalf("not reported as cut: %+v", r)
+		}
+		if _, err := anchor.AcceptRestore(context.Background(), db, w.f, "test", "it was a restore", time.Now()); !errors.Is(err, store.ErrAuditBehind) {
+			t.Fatalf("accept-restore of a cut tail: %v", err)
+		}
+	})
+}
