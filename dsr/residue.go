@@ -13,14 +13,19 @@ import (
 type Residue = residue.Report
 
 // scan runs the residue check of an erasure that has committed: the
-// subject's identifiers in their own records, by index; the rest is the
-// nightly sweep's (oubli check --residue).
+// subject's identifiers in their own records, in free text (trigram
+// indexes) and in attachment contents (the attachment index), all by index;
+// what no index covers is listed as deferred to the nightly sweep (oubli
+// check --residue).
 func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.SubjectRecords, rep *EraseReport, keptBlobs map[string]bool, subjAction policies.Action) (*Residue, error) {
 	s := residue.Subject{
 		Identifiers: residue.Identifiers{UserID: subj.UserID, Email: subj.Email, Pseudo: subj.Pseudo},
 		KeptTickets: map[string]bool{},
 		KeptBlobs:   len(keptBlobs),
 		KeptAsIs:    subjAction != policies.Delete && subjAction != policies.Anonymize,
+	}
+	if e.Hasher != nil {
+		s.Hasher = e.Hasher
 	}
 	for _, k := range rep.Kept {
 		if k.Category == policies.CatTickets {

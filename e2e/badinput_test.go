@@ -200,6 +200,8 @@ var badInputs = []badInput{
 		note: "a file there would be taken for a blob by check and the residue sweep"},
 	{input: "check --residue with --repair", args: []string{"check", "--residue", "--repair"}, code: 2, msg: "--residue goes alone"},
 	{input: "residue redact of an unknown finding", args: []string{"residue", "redact", "RF-000000000000"}, code: 5, msg: "residue finding RF-000000000000"},
+	{input: "residue reindex with an argument", args: []string{"residue", "reindex", "A-1"}, code: 2, msg: `unknown command "A-1"`,
+		note: "it backfills every attachment stored before the attachment index; it takes none"},
 	{input: "bad residue sweep cron spec", args: []string{"schedule", "--residue", "61 * * * *", "--listen", ""}, code: 2, msg: `--residue "61 * * * *": not a cron spec`},
 	{input: "bad --set (unknown field)", args: []string{"rectify", "--user-id", "u-000", "--set", "nom=Durand"}, code: 2, msg: `unknown field "nom"`},
 	{input: "bad --set (no =)", args: []string{"rectify", "--user-id", "u-000", "--set", "email"}, code: 2, msg: "--set #1: want FIELD=VALUE"},

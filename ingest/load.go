@@ -12,6 +12,7 @@ import (
 
 	"github.com/oubli/oubli/blobs"
 	"github.com/oubli/oubli/integrity"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/store"
 )
 
@@ -32,12 +33,18 @@ func load(ctx context.Context, db *store.DB, bs blobs.Store, path string, v Resu
 			_ = bs.Delete(context.WithoutCancel(ctx), k)
 		}
 	}()
+	// The attachment index's keyed hashes: the key is read (or made) before
+	// the transaction, which must not wait on another connection.
+	h, err := db.Hasher(ctx)
+	if err != nil {
+		return res, fmt.Errorf("ingest: %w", err)
+	}
 	err = db.InTx(ctx, func(tx *store.Tx) error {
 		if err := store.LockBlobWrites(ctx, tx); err != nil {
 			return err
 		}
 		subjects := newIDSet()
-		rows := &batch{now: now}
+		rows := &batch{now: now, h: h}
 		flush := func() error {
 			keys, replaced, err := rows.flush(ctx, tx, bs, opts)
 			written = append(written, keys...)
@@ -139,7 +146,8 @@ type lineRows struct {
 // batch that fails is rolled back to its savepoint and written again line
 // by line, so that the error names the line at fault.
 type batch struct {
-	now      time.Time // the subjects' created_at / updated_at
+	now      time.Time      // the subjects' created_at / updated_at
+	h        residue.Hasher // the attachment index's keyed hashes
 	lines    []lineRows
 	n        int // rows gathered
 	attBytes int // attachment contents held
@@ -377,6 +385,8 @@ type attachmentWrite struct {
 	a    *attachment
 	put  bool  // new contents to write under row.BlobKey
 	err  error // of the contents' write
+	// index: the keyed hashes of the new contents' tokens (residue).
+	index store.AttachmentIndex
 }
 
 // writeAttachments writes the attachments of the batch's lines: the new
@@ -427,6 +437,14 @@ func (b *batch) writeAttachments(ctx context.Context, tx *store.Tx, bs blobs.Sto
 					w.err = fmt.Errorf("attachment %s: %w", w.a.ID, ErrChanged)
 				default:
 					w.row.SHA256, w.row.Size = sum, size
+					// The attachment index: identifiers in the contents,
+					// as keyed hashes, read from the same line's data.
+					ix, err := residue.IndexDocument(b.h, w.a.ContentType, base64.NewDecoder(base64.StdEncoding, strings.NewReader(w.a.Base64)))
+					if err != nil {
+						w.err = fmt.Errorf("index attachment %s: %w", w.a.ID, err)
+					}
+					ix.BlobKey = w.row.BlobKey
+					w.index = ix
 				}
 			}
 		}()
@@ -449,6 +467,11 @@ func (b *batch) writeAttachments(ctx context.Context, tx *store.Tx, bs blobs.Sto
 		}
 		if r != "" {
 			replaced++
+		}
+		if w.put {
+			if _, err := store.PutAttachmentIndex(ctx, tx, w.index, store.Millis(now)); err != nil {
+				return written, replaced, fmt.Errorf("line %d: %w", w.line, err)
+			}
 		}
 	}
 	return written, replaced, nil

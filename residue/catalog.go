@@ -241,6 +241,11 @@ var Catalog = []Column{
 	{"residue_findings", "token_hashes", None, "keyed hashes"},
 	{"residue_findings", "strength", None, "enumeration"},
 	{"residue_findings", "status", None, "enumeration"},
+
+	{"attachment_index", "blob_key", None, "random key"},
+	{"attachment_index", "status", None, "enumeration"},
+	{"attachment_tokens", "token_hash", None, "keyed hash"},
+	{"attachment_tokens", "blob_key", None, "random key"},
 }
 
 // lookup returns the catalog entry of table.column.

@@ -187,11 +187,13 @@ func redactText(s string, h Hasher, hashes []string) (string, int) {
 		want[x] = true
 	}
 	type span struct {
-		tok        string
-		start, end int
+		tok, legacy string // legacy: the form hashed before the unification
+		start, end  int
 	}
 	var toks []span
-	Tokens(s, func(tok string, start, end int) { toks = append(toks, span{tok, start, end}) })
+	Tokens(s, func(tok string, start, end int) {
+		toks = append(toks, span{tok, legacyToken(s[start:end], tok), start, end})
+	})
 	const maxN = 8
 	var b strings.Builder
 	last, n := 0, 0
@@ -202,7 +204,7 @@ func redactText(s string, h Hasher, hashes []string) (string, int) {
 			for j := range k {
 				parts[j] = toks[i+j].tok
 			}
-			if want[h.Hash(HashKind, strings.Join(parts, " "))] {
+			if want[h.Hash(HashKind, strings.Join(parts, " "))] || k == 1 && toks[i].legacy != "" && want[h.Hash(HashKind, toks[i].legacy)] {
 				matched = k
 				break
 			}

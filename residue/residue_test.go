@@ -84,7 +84,7 @@ func TestTokens(t *testing.T) {
 	want := toks(text)
 	for range 200 {
 		var got []string
-		st := &streamTokens{fn: func(tok string) { got = append(got, tok) }}
+		st := &streamTokens{fn: func(tok, _ string) { got = append(got, tok) }}
 		for rest := text; len(rest) > 0; {
 			n := min(len(rest), 1+r.IntN(40))
 			st.Write([]byte(rest[:n]))

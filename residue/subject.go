@@ -33,6 +33,9 @@ type Report struct {
 	// Deferred lists the personal-text places (and "blobs") whose contents
 	// the erasure leaves to the sweep (oubli check --residue).
 	Deferred []string `json:"deferred,omitempty"`
+	// Attachments is what the attachment index answered for the documents
+	// (nil when the check did not reach it).
+	Attachments *AttachmentCheck `json:"attachments,omitempty"`
 	// Unclassified lists text columns of the schema the catalog does not
 	// classify; the sweep reads them as personal text.
 	Unclassified []string `json:"unclassified,omitempty"`
@@ -58,6 +61,9 @@ type Subject struct {
 	KeptBlobs int
 	// KeptAsIs: the subject's row is kept (restricted), user id included.
 	KeptAsIs bool
+	// Hasher is the store's keyed hasher, for the attachment index; nil
+	// means db.Hasher.
+	Hasher Hasher
 }
 
 // CheckSubject checks, after an erasure has committed, that the subject's
@@ -184,9 +190,19 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 	if err := checkText(ctx, db, s, res); err != nil {
 		return res, err
 	}
-	res.Deferred = append(res.Deferred, "blobs")
-	res.Description = "identifiers looked up by index in the subject's own records and, where a trigram index exists, in free text; " +
-		"the places under deferred and attachment contents are searched by the nightly sweep (oubli check --residue)"
+	h := s.Hasher
+	if h == nil {
+		sh, err := db.Hasher(ctx)
+		if err != nil {
+			return res, err
+		}
+		h = sh
+	}
+	if err := checkAttachments(ctx, db, h, s, res); err != nil {
+		return res, err
+	}
+	res.Description = "identifiers looked up by index in the subject's own records, in the attachment index and, where a trigram index exists, in free text; " +
+		"the places under deferred are searched by the nightly sweep (oubli check --residue), which also reads every attachment byte by byte"
 	return res, nil
 }
 

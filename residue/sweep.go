@@ -45,8 +45,11 @@ type SweepReport struct {
 	StrayFiles   int64            `json:"stray_files"`
 	Unclassified []string         `json:"unclassified,omitempty"`
 	Tokens       int64            `json:"distinct_tokens_hashed"`
-	Seconds      float64          `json:"seconds"`
-	Outcome      string           `json:"outcome"` // clean, found
+	// Reindexed is the backfill of the attachment index: documents stored
+	// before it, read and indexed by this sweep.
+	Reindexed *ReindexReport `json:"reindexed,omitempty"`
+	Seconds   float64        `json:"seconds"`
+	Outcome   string         `json:"outcome"` // clean, found
 }
 
 type want struct {
@@ -87,8 +90,13 @@ func (m *matcher) lookup(tok string) []want {
 
 // feed takes the next token of one value and returns the work-list entries
 // it completes (alone, or ending an identifier of several tokens).
-func (m *matcher) feed(tok string) []want {
+// raw is the token as written, for the form hashed before the
+// normalisation was unified (work-list rows left by an older binary).
+func (m *matcher) feed(tok, raw string) []want {
 	out := m.lookup(tok)
+	if l := legacyToken(raw, tok); l != "" {
+		out = append(out, m.lookup(l)...)
+	}
 	if m.maxN > 1 {
 		if len(m.window) == m.maxN {
 			m.window = m.window[1:]
@@ -140,6 +148,14 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 		swept[w.Subject] = max(swept[w.Subject], w.At)
 	}
 	rep.Subjects = len(swept)
+	// Backfill the attachment index first (documents stored before it), so
+	// that the next erasures check them through it. Committed batch by
+	// batch: a sweep killed here keeps what it indexed.
+	reix, err := Reindex(ctx, db, bs, h, now)
+	if err != nil {
+		return nil, err
+	}
+	rep.Reindexed = reix
 	unclassified, _, err := Review(ctx, db)
 	if err != nil {
 		return nil, err
@@ -252,7 +268,8 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 	if _, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 		At: at, Actor: opt.Actor, Action: "residue.sweep", Outcome: rep.Outcome,
 		Detail: map[string]any{"subjects": rep.Subjects, "scanned": rep.Scanned, "found": rep.Found, "kept": rep.Kept,
-			"findings": findingIDs, "ambiguous": rep.Ambiguous, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds},
+			"findings": findingIDs, "ambiguous": rep.Ambiguous, "stray_files": rep.StrayFiles, "unclassified": rep.Unclassified, "seconds": rep.Seconds,
+			"reindexed": rep.Reindexed},
 	}); err != nil {
 		return nil, err
 	}
@@ -345,7 +362,7 @@ func scanStore(ctx context.Context, db *store.DB, m *matcher, rep *SweepReport) 
 				}
 				var ws []want
 				m.reset()
-				Tokens(v, func(tok string, _, _ int) { ws = append(ws, m.feed(tok)...) })
+				Tokens(v, func(tok string, i, j int) { ws = append(ws, m.feed(tok, v[i:j])...) })
 				if len(ws) > 0 {
 					hits = record(hits, hit{place: tt.Table + "." + c, table: tt.Table, pk: raw[0].String, wants: ws}, rep)
 				}
@@ -396,7 +413,7 @@ func scanBlobs(ctx context.Context, bs blobs.Store, m *matcher, rep *SweepReport
 		rep.Scanned["blobs"]++
 		var ws []want
 		m.reset()
-		st := &streamTokens{fn: func(tok string) { ws = append(ws, m.feed(tok)...) }}
+		st := &streamTokens{fn: func(tok, raw string) { ws = append(ws, m.feed(tok, raw)...) }}
 		for {
 			n, err := r.Read(buf)
 			st.Write(buf[:n])

@@ -3,6 +3,8 @@ package residue
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/oubli/oubli/store"
 )
 
 // MaxToken is the longest token considered, in bytes: longer runs cannot be
@@ -18,16 +20,32 @@ func isTokenByte(b byte) bool {
 		b == '-' || b == '_' || b == '@' || b == '+' || b >= 0x80
 }
 
-// Normalize is the one normalisation of tokens and identifiers: case folded
-// (Unicode lower case), surrounding space trimmed.
+// Normalize is the normalisation of tokens and identifiers: surrounding
+// space trimmed, then store.NormalizeIdentifier — the one normalisation of
+// e-mail addresses at ingest, in look-ups and in keyed hashes, so that a
+// Unicode variant of an address (ß, a decomposed é, full-width letters) is
+// the same token as the address stored.
 func Normalize(s string) string {
-	s = strings.TrimSpace(s)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+	return store.NormalizeIdentifier(strings.TrimSpace(s))
+}
+
+// legacyToken is how a token was normalised before the normalisation was
+// unified (Unicode lower case only), or "" when that is the current form:
+// the work list and the findings written before hold hashes of that form,
+// and the sweep and the redaction still match them.
+func legacyToken(raw, tok string) string {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			if !utf8.ValidString(raw) {
+				raw = strings.ToValidUTF8(raw, "\uFFFD")
+			}
+			if l := strings.ToLower(strings.TrimSpace(raw)); l != tok {
+				return l
+			}
+			return ""
 		}
 	}
-	return s
+	return "" // ASCII: the same form
 }
 
 // Tokens calls fn with each token of s (normalised) and its byte span in s.
@@ -77,7 +95,7 @@ func IdentifierTokens(id string) []string {
 type streamTokens struct {
 	carry []byte
 	skip  bool // inside a run longer than MaxToken
-	fn    func(tok string)
+	fn    func(tok, raw string)
 }
 
 func isRunByte(b byte) bool { return isTokenByte(b) || b == '.' }
@@ -101,7 +119,8 @@ func (s *streamTokens) Write(p []byte) {
 	s.extend(p[:first])
 	s.flush()
 	if first < cut {
-		Tokens(string(p[first:cut]), func(tok string, _, _ int) { s.fn(tok) })
+		chunk := string(p[first:cut])
+		Tokens(chunk, func(tok string, i, j int) { s.fn(tok, chunk[i:j]) })
 	}
 	s.extend(p[cut:])
 }
@@ -120,7 +139,8 @@ func (s *streamTokens) extend(b []byte) {
 // flush ends the carried run (a separator or the end of the stream).
 func (s *streamTokens) flush() {
 	if !s.skip && len(s.carry) > 0 {
-		Tokens(string(s.carry), func(tok string, _, _ int) { s.fn(tok) })
+		run := string(s.carry)
+		Tokens(run, func(tok string, i, j int) { s.fn(tok, run[i:j]) })
 	}
 	s.carry, s.skip = s.carry[:0], false
 }

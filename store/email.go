@@ -7,13 +7,71 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// NormalizeEmail is oubli's one normalisation of e-mail addresses, used by
-// ingest (the stored form), lookups and rectification: surrounding white
-// space trimmed, Unicode NFC, then Unicode case folding of the whole address
-// (golang.org/x/text/cases.Fold), so that ÉLISE@example.org and
-// élise@example.org are one address. Look-alike characters from other
+// NormalizeIdentifier is oubli's one normalisation of identifiers (e-mail
+// addresses, user ids, pseudos) and of the tokens matched against them: the
+// stored form of an e-mail address (ingest, rectification), the form looked
+// up, the form hashed (Hasher) and the form the residue matcher and the
+// attachment index compare. Unicode compatibility forms are unified (NFKC:
+// full-width ａｌｉｃｅ＠ is alice@, the ligature ﬁ is fi), then the whole
+// string is case folded (golang.org/x/text/cases.Fold: ÉLISE is élise,
+// Straße is strasse) and recomposed (NFKC). Look-alike characters of other
 // scripts (Cyrillic а for Latin a) are not folded together: they stay
-// distinct addresses.
+// distinct. Pure ASCII takes a fast path with the same result.
+func NormalizeIdentifier(s string) string {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return foldUnicode(s)
+		}
+		upper = upper || c >= 'A' && c <= 'Z'
+	}
+	if !upper {
+		return s
+	}
+	return strings.ToLower(s)
+}
+
+// foldUnicode is NFKC, case folding, NFKC again (folding may leave a
+// string that is not in NFKC); the quick checks spare the copies of strings
+// already normalised.
+func foldUnicode(s string) string {
+	if !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
+	}
+	s = cases.Fold().String(s)
+	if !norm.NFKC.IsNormalString(s) {
+		s = norm.NFKC.String(s)
+	}
+	return s
+}
+
+// NormalizeEmail is NormalizeIdentifier of the address without surrounding
+// white space.
+//
+// Compatibility: before the unification (migration range 00190) addresses
+// were stored as NFC + case folding, without NFKC, and hashed after an ASCII
+// lower-casing only. The two forms differ only for addresses holding
+// compatibility characters (full-width letters, ligatures); those stored
+// rows are still found (FindSubject compares LegacyEmailForms too) and
+// those ledger lines still match (Hasher.EmailHashes).
 func NormalizeEmail(s string) string {
-	return cases.Fold().String(norm.NFC.String(strings.TrimSpace(s)))
+	return NormalizeIdentifier(strings.TrimSpace(s))
+}
+
+// LegacyEmailForms returns the forms an address may have been stored or
+// hashed in before NormalizeEmail unified them (NFC + case folding; ASCII
+// lower case), without the current form nor duplicates.
+func LegacyEmailForms(s string) []string {
+	cur := NormalizeEmail(s)
+	var out []string
+	for _, f := range []string{
+		cases.Fold().String(norm.NFC.String(strings.TrimSpace(s))),
+		strings.ToLower(strings.TrimSpace(s)),
+	} {
+		if f != cur && (len(out) == 0 || out[0] != f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

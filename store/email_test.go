@@ -2,7 +2,12 @@ package store_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +48,61 @@ func TestFindSubjectByEmailFoldsUnicodeCase(t *testing.T) {
 		}
 		if _, err := store.FindSubject(ctx, db, store.SubjectKey{Email: "\u0435lise@example.org"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a look-alike address found a subject: %v", err)
+		}
+	})
+}
+
+// TestEmailHashUnified: the keyed hash of an e-mail address uses the one
+// normalisation (NormalizeEmail): Unicode variants of one address hash
+// alike. Hashes written before it (ASCII lower case only) are still among
+// EmailHashes, so old ledger entries keep matching.
+func TestEmailHashUnified(t *testing.T) {
+	h := store.NewHasher([]byte("k"))
+	want := h.Hash("email", "strasse.élise@example.org")
+	for _, v := range []string{"Straße.Élise@example.org", "STRASSE.E\u0301LISE@example.org", "ｓｔｒａｓｓｅ.élise＠example.org"} {
+		if got := h.Hash("email", v); got != want {
+			t.Errorf("Hash(email, %q) = %s, want %s", v, got, want)
+		}
+	}
+	// The hash of the address as stored before (NFC + case folding, then
+	// hashed after ASCII lower-casing): what old ledger lines hold.
+	legacy := func(v string) string {
+		m := hmac.New(sha256.New, []byte("k"))
+		m.Write([]byte("email\x00" + strings.ToLower(strings.TrimSpace(v))))
+		return "h:" + hex.EncodeToString(m.Sum(nil)[:16])
+	}
+	for _, v := range []string{"ｆｕｌｌ@example.org", " Alice@Example.org"} {
+		if !slices.Contains(h.EmailHashes(v), legacy(v)) {
+			t.Errorf("EmailHashes(%q) lacks the hash written before the unification", v)
+		}
+		if hs := h.EmailHashes(v); hs[0] != h.Hash("email", v) {
+			t.Errorf("EmailHashes(%q)[0] is not the current hash", v)
+		}
+	}
+}
+
+// TestFindSubjectStoredBeforeUnification: a subject stored before NFKC was
+// part of the normalisation (full-width letters kept as folded) is still
+// found by the address as typed then; one stored now is found by any
+// variant. Both backends.
+func TestFindSubjectStoredBeforeUnification(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		old := "ｆｕｌｌ@example.org" // NFC + folding left it full-width
+		if err := store.UpsertSubject(ctx, db, store.Subject{UserID: "u-old", Email: old, Pseudo: "o"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.UpsertSubject(ctx, db, store.Subject{UserID: "u-new", Email: store.NormalizeEmail("ＮＥＷ@example.org"), Pseudo: "n"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for q, want := range map[string]string{"ＦＵＬＬ@example.org": "u-old", "ｆｕｌｌ@example.org": "u-old", "new@example.org": "u-new", "ｎｅｗ@EXAMPLE.org": "u-new"} {
+			s, err := store.FindSubject(ctx, db, store.SubjectKey{Email: q})
+			if err != nil || s.UserID != want {
+				t.Errorf("lookup %q: %q %v, want %s", q, s.UserID, err, want)
+			}
+		}
+		if held, err := store.EmailHeldByOther(ctx, db, "ＦＵＬＬ@example.org", "u-new"); err != nil || !held {
+			t.Errorf("EmailHeldByOther of the old form: %v %v", held, err)
 		}
 	})
 }

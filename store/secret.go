@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -24,11 +25,33 @@ func NewHasher(key []byte) *Hasher { return &Hasher{key: append([]byte(nil), key
 
 // Hash returns the keyed hash of an identifier of the given kind ("user_id",
 // "email", "pseudo", "ticket", …), as "h:" and 32 hex digits. E-mail
-// addresses are case-folded first so that one address has one hash.
+// addresses are normalised first (NormalizeEmail, the one normalisation of
+// ingest, look-ups and the residue matcher) so that one address has one
+// hash.
 func (h *Hasher) Hash(kind, value string) string {
 	if kind == "email" {
-		value = strings.ToLower(strings.TrimSpace(value))
+		value = NormalizeEmail(value)
 	}
+	return h.raw(kind, value)
+}
+
+// EmailHashes returns the keyed hash of an e-mail address (Hash), then the
+// hashes it may have had before the normalisation was unified (an ASCII
+// lower-casing of the address, or of its former stored form: see
+// LegacyEmailForms): look-ups of hashes written earlier (the erasure
+// ledger) compare all of them.
+func (h *Hasher) EmailHashes(value string) []string {
+	out := []string{h.Hash("email", value)}
+	for _, f := range append([]string{strings.TrimSpace(value)}, LegacyEmailForms(value)...) {
+		x := h.raw("email", strings.ToLower(f))
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (h *Hasher) raw(kind, value string) string {
 	m := hmac.New(sha256.New, h.key)
 	m.Write([]byte(kind))
 	m.Write([]byte{0})

@@ -51,8 +51,9 @@ func FindSubject(ctx context.Context, q Querier, k SubjectKey) (Subject, error) 
 	} else {
 		var all []Subject
 		raw := strings.TrimSpace(k.Email)
-		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE "+byEmail+" ORDER BY user_id LIMIT 2",
-			k.Email, raw, NormalizeEmail(raw), strings.ToLower(raw))
+		forms := emailForms(k.Email)
+		err = q.Select(ctx, &all, "SELECT "+cols+" FROM subjects WHERE email IN ("+Placeholders(len(forms))+") OR LOWER(email) = ? ORDER BY user_id LIMIT 2",
+			append(forms, strings.ToLower(raw))...)
 		switch {
 		case err != nil:
 		case len(all) == 0:
@@ -202,10 +203,23 @@ func EmailHolders(ctx context.Context, q Querier, emails []string) (map[string][
 func EmailHeldByOther(ctx context.Context, q Querier, email, userID string) (bool, error) {
 	raw := strings.TrimSpace(email)
 	var n int
-	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN (?, ?, ?) OR LOWER(email) = ?) AND user_id <> ?",
-		email, raw, NormalizeEmail(raw), strings.ToLower(raw), userID)
+	forms := emailForms(email)
+	err := q.Get(ctx, &n, "SELECT COUNT(*) FROM subjects WHERE (email IN ("+Placeholders(len(forms))+") OR LOWER(email) = ?) AND user_id <> ?",
+		append(forms, strings.ToLower(raw), userID)...)
 	if err != nil {
 		return false, fmt.Errorf("look up e-mail address: %w", err)
 	}
 	return n > 0, nil
+}
+
+// emailForms are the stored forms an address typed as email may have: as
+// typed, trimmed, normalised (NormalizeEmail) and as stored before the
+// normalisation was unified (LegacyEmailForms).
+func emailForms(email string) []any {
+	raw := strings.TrimSpace(email)
+	out := []any{email, raw, NormalizeEmail(raw)}
+	for _, f := range LegacyEmailForms(raw) {
+		out = append(out, f)
+	}
+	return out
 }

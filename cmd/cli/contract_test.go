@@ -40,6 +40,7 @@ func contractCases(out string) map[string]contractCase {
 		"notify status":     {na: "sums up the outbox per recipient: no id, no state"},
 		"residue dismiss":   {unknown: []string{"RF-000000000000"}, na: "wrong state: needs a finding of a sweep (e2e residue tests)"},
 		"residue list":      {na: "lists findings: no id, no state"},
+		"residue reindex":   {na: "backfills the attachment index: no id, no state"},
 		"residue redact":    {unknown: []string{"RF-000000000000"}, na: "wrong state: a redacted finding, in the e2e residue tests (exit 3)"},
 		"check":             {na: "checks the whole store: no id, no state"},
 		"erase":             {unknown: []string{"--user-id", "u-nobody"}, wrong: []string{"--user-id", "u-42", "--request", "{closed}"}},

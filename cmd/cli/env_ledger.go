@@ -72,12 +72,13 @@ func lookupIn(set *ledger.Set, h *store.Hasher) func(userID, email string) (bool
 		if email == "" {
 			return false, nil
 		}
-		// The address as given and in the normalised form ingest stores
-		// (entries written before the normalisation hold the former).
-		if _, ok := set.ByEmail(h.Hash("email", email)); ok {
-			return true, nil
+		// The address's hash and those entries written before the
+		// normalisation was unified may hold (store.Hasher.EmailHashes).
+		for _, x := range h.EmailHashes(email) {
+			if _, ok := set.ByEmail(x); ok {
+				return true, nil
+			}
 		}
-		_, ok := set.ByEmail(h.Hash("email", store.NormalizeEmail(email)))
-		return ok, nil
+		return false, nil
 	}
 }

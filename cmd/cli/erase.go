@@ -169,6 +169,11 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 		for where, n := range res.Found {
 			e.Printf("    residue in %s: %d\n", where, n)
 		}
+		for _, d := range res.Deferred {
+			if rest, ok := strings.CutPrefix(d, "blobs: "); ok {
+				e.Printf("    attachments not checked by the erasure (left to oubli check --residue): %s\n", rest)
+			}
+		}
 	}
 }
 

@@ -56,6 +56,10 @@ func runResidueSweep(e *Env, actor string) error {
 	if rep.StrayFiles > 0 {
 		e.Printf("  skipped %d file(s) in the blobs directory that are not blob keys (not oubli's: move them out)\n", rep.StrayFiles)
 	}
+	if r := rep.Reindexed; r != nil && r.Indexed+r.Partial+r.Unsupported > 0 {
+		e.Printf("  attachment index: %d document(s) stored before it indexed (%d in part, %d of a type it does not read)\n",
+			r.Indexed+r.Partial+r.Unsupported, r.Partial, r.Unsupported)
+	}
 	for _, p := range rep.Unclassified {
 		e.Printf("  unclassified text column %s: swept as personal text; classify it in residue.Catalog\n", p)
 	}
@@ -157,6 +161,35 @@ func newResidueCmd(e *Env) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(list, redact, dismiss)
+	reindex := &cobra.Command{
+		Use:   "reindex",
+		Short: "Index the identifiers in the attachments stored before the attachment index (keyed hashes), so that erasures check them through it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := e.Store()
+			if err != nil {
+				return err
+			}
+			bs, err := e.Blobs()
+			if err != nil {
+				return err
+			}
+			h, err := db.Hasher(e.Ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := residue.Reindex(e.Ctx, db, bs, h, e.Now)
+			if err != nil {
+				return err
+			}
+			if e.JSON() {
+				return e.PrintJSON(map[string]any{"reindex": rep})
+			}
+			e.Printf("attachment index: %d document(s) indexed, %d in part (too large), %d of a type it does not read, %d without contents (%.1fs)\n",
+				rep.Indexed, rep.Partial, rep.Unsupported, rep.Missing, rep.Seconds)
+			return nil
+		},
+	}
+	c.AddCommand(list, redact, dismiss, reindex)
 	return c
 }
