@@ -272,7 +272,7 @@ func TestScheduleDaemon(t *testing.T) {
 				s := `oubli_job_runs_total{job="` + job + `",outcome="ok"} `
 				return strings.Contains(body, s) && !strings.Contains(body, s+"0\n")
 			}
-			if ran("retention") && ran("stats") {
+			if ran("retention") && ran("stats") && strings.Contains(body, `oubli_retention_last_run_records{category="tickets"}`) {
 				break
 			}
 		}
