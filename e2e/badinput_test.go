@@ -132,6 +132,8 @@ var badInputs = []badInput{
 	{input: "unreachable database", args: []string{"--db", "postgres://oubli:s3cr3t-pw@127.0.0.1:1/oubli?sslmode=disable&connect_timeout=2", "--blobs", "{dir}/b", "--ledger", "{dir}/l", "inventory"}, code: 1, msg: "connection refused"},
 	{input: "`--db` naming a missing SQLite file (a typo): only migrate, seed and ingest create one", args: []string{"--db", "sqlite:{dir}/oubil.db", "requests", "list"}, code: 2, msg: "no store at"},
 	{input: "`--db` with a misspelt scheme (`sqllite:`): never a file named after the URL", args: []string{"--db", "sqllite:x.db", "migrate"}, code: 2, msg: `unknown database URL scheme "sqllite:": want sqlite:PATH, postgres://… or postgresql://…`},
+	{input: "`--db` with a leading space (` sqlite:h.db`): never a file named so", args: []string{"--db", " sqlite:{dir}/h.db", "migrate"}, code: 2, msg: "(--db or OUBLI_DB) begins or ends with white space"},
+	{input: "`--db` with a trailing space (`sqlite:j.db `)", args: []string{"--db", "sqlite:{dir}/j.db ", "migrate"}, code: 2, msg: "(--db or OUBLI_DB) begins or ends with white space"},
 	{input: "`--db` in SQLite's `file:` URI form (not accepted: the path after `sqlite:` is literal)", args: []string{"--db", "file:z.db", "migrate"}, code: 2, msg: `unknown database URL scheme "file:"`},
 	{input: "SQLite path under a regular file", args: []string{"--db", "sqlite:{dir}/afile/x.db", "inventory"}, code: 1, msg: "afile",
 		prep: func(t *testing.T, w *world, args []string) ([]string, string) {
