@@ -170,7 +170,7 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 				return err
 			}
 			if taken {
-				return fmt.Errorf("rectify: %w: another subject holds this e-mail address (compared after normalisation: NFC, Unicode case folding)", policies.ErrRefused)
+				return fmt.Errorf("rectify: %w: another subject holds this e-mail address (%s)", policies.ErrRefused, store.IdentifierNormalisation)
 			}
 		}
 		if err := store.RectifySubject(ctx, tx, subj.UserID, email, pseudo, store.Millis(at)); err != nil {

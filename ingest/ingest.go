@@ -411,7 +411,7 @@ func validateFile(ctx context.Context, knownSubjects knownFunc, owners ownersFun
 						ek := store.NormalizeEmail(u.Email)
 						ek2 := [2]uint64{maphash.String(seed1, ek), maphash.String(seed2, ek)}
 						if other, ok := emails[ek2]; ok && other.digest != k {
-							fault(n, fmt.Sprintf("user.email: the subject on line %d has the same e-mail address (compared after normalisation: NFC, Unicode case folding)", other.line))
+							fault(n, fmt.Sprintf("user.email: the subject on line %d has the same e-mail address (%s)", other.line, store.IdentifierNormalisation))
 						} else if !ok {
 							emails[ek2] = userSeen{line: int32(n), digest: k}
 						}

@@ -103,7 +103,7 @@ func ownerReason(it ownedItem) string {
 	const between = "(records never move between tickets)"
 	switch it.kind {
 	case store.OwnedEmail:
-		return "user.email: another subject in the store holds this e-mail address (compared after normalisation: NFC, Unicode case folding)"
+		return "user.email: another subject in the store holds this e-mail address (" + store.IdentifierNormalisation + ")"
 	case store.OwnedTicket:
 		return "ticket_id: this ticket belongs to another subject in the store (an owner change is refused)"
 	case store.OwnedMessage:

@@ -46,6 +46,10 @@ func foldUnicode(s string) string {
 	return s
 }
 
+// IdentifierNormalisation names NormalizeIdentifier for messages that say
+// how two identifiers were compared.
+const IdentifierNormalisation = "compared after normalisation: NFKC, Unicode case folding, NFKC; ß is ss, ﬁ is fi, full-width letters are ASCII"
+
 // NormalizeEmail is NormalizeIdentifier of the address without surrounding
 // white space.
 //

@@ -16,8 +16,12 @@ const acceptedURLs = "sqlite:PATH, postgres://… or postgresql://… (a bare pa
 // "mysql://") is ErrInvalid naming the accepted forms: it is never taken
 // for a file name, so a typo cannot create a file named after the URL. A
 // path that looks like a scheme ("c:x.db") is written "sqlite:c:x.db" or
-// "./c:x.db".
+// "./c:x.db". A URL beginning or ending with white space is ErrInvalid too
+// (it would otherwise become part of the file name).
 func ParseURL(raw string) (Dialect, string, error) {
+	if strings.TrimSpace(raw) != raw {
+		return "", "", fmt.Errorf("open %q: the database URL (--db or OUBLI_DB) begins or ends with white space, which would become part of the file name or host: remove it: %w", RedactURL(raw), ErrInvalid)
+	}
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		return Postgres, "", nil

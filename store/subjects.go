@@ -130,7 +130,8 @@ type SubjectMatch struct {
 }
 
 // SubjectQuery names what SearchSubjects looks for: exactly one of an
-// e-mail address (case-insensitive, trimmed, as lookups compare it), a
+// e-mail address (compared as FindSubject compares it: NormalizeEmail,
+// stored legacy forms, ASCII case-insensitively), a
 // pseudo (exact) or a ticket id.
 type SubjectQuery struct {
 	Email, Pseudo, Ticket string
@@ -154,8 +155,10 @@ func SearchSubjects(ctx context.Context, q Querier, sq SubjectQuery) ([]SubjectM
 	var args []any
 	switch {
 	case sq.Email != "":
-		where, what = "s.email = ? OR LOWER(s.email) = ?", "e-mail address"
-		args = []any{sq.Email, strings.ToLower(strings.TrimSpace(sq.Email))}
+		// As FindSubject compares (erase, export, object): every stored form.
+		forms := emailForms(sq.Email)
+		where, what = "s.email IN ("+Placeholders(len(forms))+") OR LOWER(s.email) = ?", "e-mail address"
+		args = append(forms, strings.ToLower(strings.TrimSpace(sq.Email)))
 	case sq.Pseudo != "":
 		where, what = "s.pseudo = ?", "pseudo"
 		args = []any{sq.Pseudo}

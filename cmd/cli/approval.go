@@ -42,7 +42,7 @@ func (e *Env) addApprovalFlags(root *cobra.Command) {
 // revision the store has not approved, unless --allow-unapproved (audited
 // too). A store that never approved anything runs, with a warning.
 func (e *Env) gateApproval(cmd *cobra.Command) error {
-	if !approvalGated[cmd.CommandPath()] {
+	if !approvalGated[cmd.CommandPath()] || isDryRun(cmd) {
 		return nil
 	}
 	eng, err := e.Engine()
@@ -80,6 +80,14 @@ func (e *Env) gateApproval(cmd *cobra.Command) error {
 		return nil
 	}
 	return err
+}
+
+// isDryRun reports whether cmd was given --dry-run: a dry run changes
+// nothing and is not gated (erase --dry-run, erase --from FILE --dry-run,
+// erase --reapply --dry-run).
+func isDryRun(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("dry-run")
+	return f != nil && f.Value.String() == "true"
 }
 
 // approvalStatus describes the active revision's approval in the store, for

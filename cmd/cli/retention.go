@@ -83,8 +83,8 @@ func newRetentionCmd(e *Env) *cobra.Command {
 		Short: "Delete and anonymise what the policies say has expired (batched, resumable, audited)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.MaxShare <= 0 || o.MaxShare > 1 {
-				return usageErrorf("--max-share %g: want a fraction in (0, 1]", o.MaxShare)
+			if err := checkShare(o.MaxShare); err != nil {
+				return usageErrorf("--max-share %v", err)
 			}
 			if o.Workers < 1 || o.Workers > 8 {
 				return usageErrorf("--workers %d: want 1..8", o.Workers)
@@ -126,7 +126,7 @@ func newRetentionCmd(e *Env) *cobra.Command {
 	addCommon(run)
 	run.Flags().BoolVar(&o.AllowLarge, "allow-large", false, "disable the safety valve")
 	run.Flags().IntVar(&o.Workers, "workers", 2, "batch transactions applied at once on PostgreSQL (1..8; SQLite: always 1)")
-	run.Flags().Float64Var(&o.MaxShare, "max-share", 0.25, "refuse a run that would delete or anonymise more than this share of any category")
+	run.Flags().Var(newShareFlag(0.25, &o.MaxShare), "max-share", "refuse a run that would delete or anonymise more than this share of any category")
 
 	var limit int
 	history := &cobra.Command{

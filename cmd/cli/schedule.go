@@ -163,7 +163,7 @@ exists from start-up.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /healthz and /metrics (\"\" to disable)")
 	f.IntVar(&batch, "batch-size", 2000, "retention batch size (1..5000)")
 	f.IntVar(&workers, "workers", 2, "retention batch transactions applied at once on PostgreSQL (1..8)")
-	f.Float64Var(&maxShare, "max-share", 0.25, "retention safety valve: refuse a run deleting more than this share of a category")
+	f.Var(newShareFlag(0.25, &maxShare), "max-share", "retention safety valve: refuse a run deleting more than this share of a category")
 	f.BoolVar(&allowLarge, "allow-large", false, "disable the retention safety valve (not recommended for a daemon)")
 	return c
 }
