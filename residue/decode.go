@@ -87,20 +87,28 @@ func decodeText(mt string, params map[string]string, raw []byte) (texts []string
 func jsonStrings(text string) (string, bool) {
 	dec := json.NewDecoder(strings.NewReader(text))
 	var b strings.Builder
+	depth := 0
 	for n := 0; ; n++ {
 		if n > maxJSONStrings {
 			return b.String(), false
 		}
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
-			return b.String(), true
+			return b.String(), depth == 0 && n > 0
 		}
 		if err != nil {
 			return b.String(), false
 		}
-		if s, ok := tok.(string); ok {
-			b.WriteString(s)
+		switch v := tok.(type) {
+		case string:
+			b.WriteString(v)
 			b.WriteByte('\n')
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
 		}
 	}
 }
