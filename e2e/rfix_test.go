@@ -76,6 +76,10 @@ func TestRfixAttachmentEncodings(t *testing.T) {
 				t.Errorf("erase %s: report holds the address", c.uid)
 			}
 		}
+		// The sweep reports what is still open, even when the erasure listed it.
+		if r := w.run(nil, "check", "--residue"); r.code != 1 || !strings.Contains(r.stderr, "blobs") {
+			t.Errorf("sweep after the erasures: %s", r)
+		}
 		r := w.must("--output", "json", "residue", "list", "--all")
 		var out struct {
 			Findings []struct {

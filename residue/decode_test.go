@@ -1,10 +1,12 @@
 package residue
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/oubli/oubli/internal/testdb"
 	"github.com/oubli/oubli/store"
 )
 
@@ -51,4 +53,38 @@ func TestIndexDocumentDecodes(t *testing.T) {
 			t.Errorf("%s: token %q not indexed", c.name, c.tok)
 		}
 	}
+}
+
+// TestSweepReadsDecodedAttachments: the sweep reads a text attachment as the
+// index does, so an address in UTF-16, behind HTML references or JSON
+// escapes is a finding of the sweep too, not only of the erasure. Both
+// backends.
+func TestSweepReadsDecodedAttachments(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, "u-bob", "bob@ex.org", "bobby", "x", "x")
+		w.subject(t, "u-ann", "ann@ex.org", "ann", "x", "x")
+		w.exec(t, "DELETE FROM attachments")
+		u16 := []byte{0xFF, 0xFE}
+		for _, r := range "à bob@ex.org merci" {
+			u16 = append(u16, byte(r), byte(r>>8))
+		}
+		w.document(t, "D-1", "u-ann", "text/plain", string(u16), false)
+		w.document(t, "D-2", "u-ann", "text/html", "<p>bob&#64;ex.org</p>", false)
+		w.document(t, "D-3", "u-ann", "application/json", `{"e":"bob\u0040ex.org"}`, false)
+		w.erase(t, "u-bob", "bob@ex.org", "bobby", false)
+		rep, err := w.sweep(t)
+		if !errors.Is(err, ErrFound) {
+			t.Fatalf("sweep: %v", err)
+		}
+		n := 0
+		for _, f := range rep.Findings {
+			if f.Place == "blobs" && f.Strength == "strong" {
+				n++
+			}
+		}
+		if n != 3 {
+			t.Errorf("sweep: %d blob findings, want 3 (%+v)", n, rep.Findings)
+		}
+	})
 }
