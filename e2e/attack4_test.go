@@ -204,7 +204,7 @@ func TestAttack4SQLiteWritersWaitForTheLock(t *testing.T) {
 		{"stats", "refresh"},
 		{"stats", "refresh", "--full"},
 		{"hold", "add", "--user-id", "u-002", "--reason", "r1"},
-		{"hold", "add", "--user-id", "u-003", "--reason", "r2"},
+		{"hold", "add", "--user-id", "u-005", "--reason", "r2"}, // accounts never closed: the concurrent run cannot delete them
 		{"erase", "--user-id", "u-004"},
 		{"object", "--user-id", "u-001", "--purpose", "statistics"},
 		{"check", "--residue"},

@@ -399,8 +399,12 @@ func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, 
 		}
 		runs = append(runs, ids...)
 	}
+	// The latest time the trail records, not the last entry's: an entry's
+	// time is its decision time (a retention run's --at, taken before it
+	// waited for the write lock), so a hold committed while a run waited can
+	// be newer than the run's entry that follows it in the chain.
 	var headAt int64
-	if err := db.Get(ctx, &headAt, "SELECT at FROM audit_log WHERE seq = ?", v.LastSeq); err != nil {
+	if err := db.Get(ctx, &headAt, "SELECT COALESCE(MAX(at), 0) FROM audit_log WHERE seq <= ?", v.LastSeq); err != nil {
 		return nil, fmt.Errorf("audit trail's last entry: %w", err)
 	}
 	for _, r := range runs {

@@ -398,20 +398,16 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // and cells are already zeroed (secure_delete). It reports whether the
 // checkpoint completed (a concurrent reader can hold it back). No-op on
 // PostgreSQL.
+//
+// It waits for readers at most CheckpointWait, not the store's (long) busy
+// timeout: a reader's open transaction can hold a checkpoint back for as
+// long as it likes, and the caller reports a busy checkpoint as work left.
 func (db *DB) Checkpoint(ctx context.Context) (bool, error) {
-	if db.dialect != SQLite {
-		return true, nil
-	}
-	var r struct {
-		Busy         int64 `db:"busy"`
-		Log          int64 `db:"log"`
-		Checkpointed int64 `db:"checkpointed"`
-	}
-	if err := db.Get(ctx, &r, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return false, fmt.Errorf("checkpoint: %w", err)
-	}
-	return r.Busy == 0, nil
+	return db.CheckpointWithin(ctx, CheckpointWait)
 }
+
+// CheckpointWait is how long Checkpoint waits for readers holding the WAL.
+const CheckpointWait = 10 * time.Second
 
 // CheckpointWithin is Checkpoint, retried by SQLite's busy handler for at
 // most wait while readers hold the WAL back (a reader's open transaction
