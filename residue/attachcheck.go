@@ -2,8 +2,11 @@ package residue
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/oubli/oubli/store"
 )
@@ -40,6 +43,7 @@ func checkAttachments(ctx context.Context, db *store.DB, h Hasher, s Subject, re
 	res.Attachments = ac
 	type ident struct {
 		hashes   []string
+		hash     string // the work list's hash of the identifier (Enqueue)
 		strength string
 	}
 	var ids []ident
@@ -49,7 +53,7 @@ func checkAttachments(ctx context.Context, db *store.DB, h Hasher, s Subject, re
 		if len(toks) == 0 {
 			continue
 		}
-		id := ident{strength: strength(it.kind, toks)}
+		id := ident{strength: strength(it.kind, toks), hash: h.Hash(HashKind, strings.Join(toks, " "))}
 		for _, tok := range toks {
 			hh := h.Hash(HashKind, tok)
 			id.hashes = append(id.hashes, hh)
@@ -96,6 +100,15 @@ func checkAttachments(ctx context.Context, db *store.DB, h Hasher, s Subject, re
 			res.TotalFound++
 		case strong:
 			res.Findings["blobs"]++
+			var th []string
+			for _, id := range matched {
+				if id.strength == "strong" {
+					th = append(th, id.hash)
+				}
+			}
+			if err := recordBlobFinding(ctx, db, h.Hash("user_id", s.UserID), key, th); err != nil {
+				return err
+			}
 		default:
 			res.Ambiguous["blobs"]++
 		}
@@ -138,4 +151,25 @@ func blobOwner(ctx context.Context, q store.Querier, key string) (owner string, 
 		owner = *rows[0].Owner
 	}
 	return owner, rows[0].Kept == 1, true, nil
+}
+
+// recordBlobFinding lists a document the attachment index found holding an
+// erased subject's strong identifier as an open finding, as the sweep does
+// for what its byte scan finds (place "blobs", the blob key, keyed hashes
+// only): the sweep cannot see inside every encoding the index reads (base64
+// or quoted-printable e-mail parts, UTF-16, JSON escapes), so the erasure's
+// own hit must reach the DPO (`oubli residue list`). A finding already
+// listed for the same document and subject is left as it is.
+func recordBlobFinding(ctx context.Context, db *store.DB, subjectRef, key string, hashes []string) error {
+	sort.Strings(hashes)
+	th, err := json.Marshal(hashes)
+	if err != nil {
+		return fmt.Errorf("residue: record finding: %w", err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO residue_findings (finding_id, found_at, place, row_ref, subject_ref, token_hashes, strength, status)
+		VALUES (?, ?, 'blobs', ?, ?, ?, 'strong', 'open') ON CONFLICT (place, row_ref, subject_ref) DO NOTHING`,
+		newFindingID(), store.Millis(time.Now().UTC()), key, subjectRef, string(th)); err != nil {
+		return fmt.Errorf("residue: record finding: %w", err)
+	}
+	return nil
 }

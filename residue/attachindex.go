@@ -84,13 +84,12 @@ func IndexDocument(h Hasher, contentType string, r io.Reader) (store.AttachmentI
 	}
 	set := &tokenSet{toks: map[string]struct{}{}}
 	lr := &io.LimitedReader{R: r, N: MaxIndexBytes + 1}
-	mt, _, _ := mime.ParseMediaType(contentType)
+	mt, params := mediaType(contentType)
 	var err error
 	if mt == "message/rfc822" {
 		err = indexEmail(lr, set)
 	} else {
-		// Cut at the bound, the last run may be a cut token: dropped.
-		err = indexStream(lr, set, func() bool { return lr.N <= 0 })
+		err = indexText(mt, params, lr, set, func() bool { return lr.N <= 0 })
 	}
 	if err != nil {
 		return store.AttachmentIndex{}, err
@@ -107,6 +106,32 @@ func IndexDocument(h Hasher, contentType string, r io.Reader) (store.AttachmentI
 	}
 	sort.Strings(ix.Hashes)
 	return ix, nil
+}
+
+// indexText reads a text document (bounded by the caller), decodes it
+// (decodeText: its encoding, HTML character references, JSON escapes) and
+// tokenizes what it says. A document that cannot be decoded is marked
+// partial: counted not covered by the erasure, never indexed as clean. When
+// cut (non-nil) reports the read was cut short, the last run (a token
+// perhaps cut) is dropped.
+func indexText(mt string, params map[string]string, r io.Reader, set *tokenSet, cut func() bool) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("attachment index: read: %w", err)
+	}
+	if cut != nil && cut() {
+		for len(raw) > 0 && isRunByte(raw[len(raw)-1]) {
+			raw = raw[:len(raw)-1]
+		}
+	}
+	texts, covered := decodeText(mt, params, raw)
+	if !covered {
+		set.partial = true
+	}
+	for _, t := range texts {
+		Tokens(t, func(tok string, _, _ int) { set.add(tok) })
+	}
+	return nil
 }
 
 // indexStream tokenizes r as it comes, in bounded memory. The last run is
@@ -155,11 +180,7 @@ func indexEmail(r io.Reader, set *tokenSet) error {
 // textproto.MIMEHeader).
 type header interface{ Get(string) string }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, in io.Reader) (io.Reader, error) {
-	// Only UTF-8, US-ASCII and ISO-8859-1 are decoded (mime's own); other
-	// charsets are left as sent, already tokenized from the raw bytes.
-	return nil, fmt.Errorf("charset %s not decoded", charset)
-}}
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
 // indexPart decodes one part (headers' encoded words, transfer encoding)
 // and tokenizes it; multipart parts recurse, bounded in depth and count.
@@ -211,7 +232,7 @@ func indexPart(h header, body io.Reader, set *tokenSet, depth int, parts *int) {
 		}
 		indexPart(msg.Header, msg.Body, set, depth+1, parts)
 	case TextBearing(mt):
-		if err := indexStream(body, set, nil); err != nil {
+		if err := indexText(mt, params, body, set, nil); err != nil {
 			set.partial = true
 		}
 	}

@@ -166,7 +166,7 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 		if hits, err = scanStore(ctx, db, m, rep); err != nil {
 			return nil, err
 		}
-		bh, err := scanBlobs(ctx, bs, m, rep)
+		bh, err := scanBlobs(ctx, db, bs, m, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +239,18 @@ func Sweep(ctx context.Context, db *store.DB, bs blobs.Store, h Hasher, opt Swee
 				return nil, fmt.Errorf("residue sweep: record finding: %w", err)
 			}
 			if n, _ := r.RowsAffected(); n == 0 {
-				continue // already listed by an earlier sweep
+				// Already listed, by an earlier sweep or by the erasure's
+				// attachment-index look-up: still open, it is reported
+				// again (the residue is there); resolved, it is not.
+				var open []string
+				if err := tx.Select(ctx, &open, "SELECT finding_id FROM residue_findings WHERE place = ? AND row_ref = ? AND subject_ref = ? AND status = 'open'",
+					f.Place, f.RowRef, f.SubjectRef); err != nil {
+					return nil, fmt.Errorf("residue sweep: finding listed: %w", err)
+				}
+				if len(open) == 0 {
+					continue
+				}
+				f.ID = open[0]
 			}
 			if f.Strength == "strong" {
 				strongFindings++
@@ -394,7 +405,11 @@ func IsBlobKey(name string) bool {
 // scanBlobs streams every blob through the tokenizer. A file that is not a
 // blob key is skipped and counted; a blob removed since the listing holds
 // nothing.
-func scanBlobs(ctx context.Context, bs blobs.Store, m *matcher, rep *SweepReport) ([]hit, error) {
+//
+// A text-bearing attachment (not an e-mail) is then read again as the
+// attachment index reads it (decodeText: its encoding, HTML references,
+// JSON escapes), so that what the index finds the sweep finds too.
+func scanBlobs(ctx context.Context, db *store.DB, bs blobs.Store, m *matcher, rep *SweepReport) ([]hit, error) {
 	var hits []hit
 	buf := make([]byte, 64<<10)
 	err := bs.Walk(ctx, func(key string) error {
@@ -425,6 +440,11 @@ func scanBlobs(ctx context.Context, bs blobs.Store, m *matcher, rep *SweepReport
 			}
 		}
 		st.flush()
+		dws, err := scanDecoded(ctx, db, bs, key, m)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, dws...)
 		if len(ws) > 0 {
 			hits = record(hits, hit{place: "blobs", pk: key, blob: true, wants: ws}, rep)
 		}
@@ -470,4 +490,43 @@ func newFindingID() string {
 		panic(err)
 	}
 	return "RF-" + strings.ToUpper(hex.EncodeToString(b))
+}
+
+// scanDecoded reads a text-bearing attachment's contents decoded as the
+// attachment index does (bounded by MaxIndexBytes) and returns the
+// work-list entries its text names; nothing for other blobs.
+func scanDecoded(ctx context.Context, db *store.DB, bs blobs.Store, key string, m *matcher) ([]want, error) {
+	var cts []string
+	if err := db.Select(ctx, &cts, "SELECT content_type FROM attachments WHERE blob_key = ?", key); err != nil {
+		return nil, fmt.Errorf("residue sweep: attachment type: %w", err)
+	}
+	if len(cts) != 1 || !TextBearing(cts[0]) {
+		return nil, nil
+	}
+	mt, params := mediaType(cts[0])
+	if mt == "message/rfc822" {
+		return nil, nil // e-mail parts: found by the erasure's index look-up
+	}
+	r, err := bs.Open(ctx, key)
+	if errors.Is(err, blobs.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("residue sweep: blob: %w", err)
+	}
+	defer r.Close()
+	raw, err := io.ReadAll(io.LimitReader(r, MaxIndexBytes))
+	if err != nil {
+		return nil, fmt.Errorf("residue sweep: read blob: %w", err)
+	}
+	texts, _ := decodeText(mt, params, raw)
+	if len(texts) == 1 && texts[0] == string(raw) {
+		return nil, nil // read as it is already
+	}
+	var ws []want
+	for _, t := range texts {
+		m.reset()
+		Tokens(t, func(tok string, i, j int) { ws = append(ws, m.feed(tok, t[i:j])...) })
+	}
+	return ws, nil
 }
