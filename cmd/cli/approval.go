@@ -42,7 +42,7 @@ func (e *Env) addApprovalFlags(root *cobra.Command) {
 // revision the store has not approved, unless --allow-unapproved (audited
 // too). A store that never approved anything runs, with a warning.
 func (e *Env) gateApproval(cmd *cobra.Command) error {
-	if !approvalGated[cmd.CommandPath()] || isDryRun(cmd) {
+	if !approvalGated[cmd.CommandPath()] {
 		return nil
 	}
 	eng, err := e.Engine()
@@ -62,6 +62,11 @@ func (e *Env) gateApproval(cmd *cobra.Command) error {
 		return nil
 	case !errors.Is(err, review.ErrUnapproved):
 		return err
+	case isDryRun(cmd):
+		// A dry run changes nothing and is not gated; it says what the
+		// real run would meet.
+		fmt.Fprintf(e.Err, "oubli: warning: the policies (revision %s) are unapproved in this store: a dry run is allowed, the real run will be refused (exit 3) unless legal approves them or --allow-unapproved\n", shortRev(eng.Revision()))
+		return nil
 	}
 	outcome, action := "refused", "policy.unapproved"
 	if e.allowUnapproved {

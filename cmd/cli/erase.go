@@ -153,7 +153,7 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if len(r.Recipients) > 0 {
 		e.Printf("  recipients to inform (Art. 19):\n")
 		for _, rc := range r.Recipients {
-			e.Printf("    - %s (%s)\n", rc.Name, rc.Role)
+			e.Printf("    - %s (%s)\n", rc.Name.EN, rc.Role.EN)
 		}
 	}
 	printQueued(e, r.Notifications, r.DryRun)
