@@ -46,6 +46,10 @@ type Eraser struct {
 	CheckpointWait time.Duration
 	// Notify queues the Art. 19 notifications in the erasure's transaction.
 	Notify *notify.Outbox
+
+	// schema is the live schema as the residue check sees it, read once
+	// for a batch (EraseBatch); nil: each erasure reads it.
+	schema *residue.Schema
 }
 
 // EraseOptions tune Erase.

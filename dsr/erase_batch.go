@@ -14,6 +14,7 @@ import (
 
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/ledger"
+	"github.com/oubli/oubli/residue"
 	"github.com/oubli/oubli/store"
 )
 
@@ -166,6 +167,12 @@ func (e *Eraser) EraseBatch(ctx context.Context, lines []BatchLine, dryRun bool,
 		return nil, err
 	}
 	rep := &BatchReport{DryRun: dryRun, Subjects: len(lines), Outcomes: make([]BatchOutcome, 0, len(lines))}
+	// The schema the residue checks look at, read once for the batch
+	// (unreadable: each erasure reads it, and says so).
+	if sch, err := residue.ReadSchema(ctx, e.DB); err == nil {
+		e.schema = sch
+		defer func() { e.schema = nil }()
+	}
 	var failed, incomplete, notFound []string
 	for i, l := range lines {
 		if err := ctx.Err(); err != nil {

@@ -23,6 +23,7 @@ func (e *Eraser) scan(ctx context.Context, subj store.Subject, recs *store.Subje
 		KeptTickets: map[string]bool{},
 		KeptBlobs:   len(keptBlobs),
 		KeptAsIs:    subjAction != policies.Delete && subjAction != policies.Anonymize,
+		Schema:      e.schema,
 	}
 	if e.Hasher != nil {
 		s.Hasher = e.Hasher

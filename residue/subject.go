@@ -64,6 +64,32 @@ type Subject struct {
 	// Hasher is the store's keyed hasher, for the attachment index; nil
 	// means db.Hasher.
 	Hasher Hasher
+	// Schema is the live schema as the check sees it (ReadSchema); nil
+	// reads it. A batch of erasures reads it once.
+	Schema *Schema
+}
+
+// Schema is what a residue check needs to know of the live schema: the
+// text columns the catalog does not classify, the catalogued places the
+// schema lacks, and the free-text places with a trigram index.
+type Schema struct {
+	Unclassified []string
+	Stale        []string
+	Trigram      map[string]bool
+}
+
+// ReadSchema reads the live schema's text columns (Review) and trigram
+// indexes.
+func ReadSchema(ctx context.Context, db *store.DB) (*Schema, error) {
+	unclassified, stale, err := Review(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	tri, err := trigramIndexed(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Schema{Unclassified: unclassified, Stale: stale, Trigram: tri}, nil
 }
 
 // CheckSubject checks, after an erasure has committed, that the subject's
@@ -88,92 +114,23 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 	default:
 		res.Checkpoint = "busy"
 	}
-	unclassified, stale, err := Review(ctx, db)
-	if err != nil {
-		return res, err
+	sch := s.Schema
+	if sch == nil {
+		var err error
+		if sch, err = ReadSchema(ctx, db); err != nil {
+			return res, err
+		}
 	}
-	res.Unclassified = unclassified
+	res.Unclassified = sch.Unclassified
 	missing := map[string]bool{} // catalogued, not in this schema
-	for _, p := range stale {
+	for _, p := range sch.Stale {
 		missing[p] = true
 	}
-
-	strong := map[string]bool{}
-	var ids []any
-	for _, v := range []string{s.UserID, s.Email, s.Pseudo} {
-		if v != "" {
-			ids = append(ids, v)
-		}
+	if err := checkKeys(ctx, db, s, missing, res); err != nil {
+		return res, err
 	}
-	strong[s.UserID] = true
-	strong[s.Email] = true
-	if len(ids) > 0 {
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
-		byTable := columns(Key)
-		names := make([]string, 0, len(byTable))
-		for n := range byTable {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			t, ok := tableOf(name)
-			if !ok {
-				return res, fmt.Errorf("residue: catalog: table %s has key columns but no row description", name)
-			}
-			for _, c := range byTable[name] {
-				if missing[c.Place()] {
-					continue
-				}
-				var rows []struct {
-					Value  string         `db:"v"`
-					Owner  sql.NullString `db:"owner"`
-					Ticket sql.NullString `db:"tk"`
-				}
-				q := fmt.Sprintf("SELECT CAST(%s AS TEXT) AS v, CAST(%s AS TEXT) AS owner, CAST(%s AS TEXT) AS tk FROM %s WHERE %s IN (%s)",
-					quoteIdent(c.Name), ownerCol(t), t.Ticket, quoteIdent(t.Name), quoteIdent(c.Name), marks)
-				if err := db.Select(ctx, &rows, q, ids...); err != nil {
-					return res, fmt.Errorf("residue: look up %s: %w", c.Place(), err)
-				}
-				res.Scanned[t.Name] += int64(len(rows))
-				for _, r := range rows {
-					own := r.Owner.String == s.UserID
-					switch {
-					case own && (s.KeptAsIs || s.KeptTickets[r.Ticket.String]):
-						res.Kept[c.Place()]++
-					case r.Ticket.Valid && s.KeptTickets[r.Ticket.String]:
-						res.Kept[c.Place()]++
-					case own || r.Owner.String == "" && strong[r.Value]:
-						res.Found[c.Place()]++
-						res.TotalFound++
-					case strong[r.Value]:
-						res.Findings[c.Place()]++
-					default:
-						res.Ambiguous[c.Place()]++
-					}
-				}
-			}
-		}
-	}
-
-	// The deleted tickets and everything hanging from them are gone.
-	for _, tbl := range []string{"tickets", "messages", "attachments"} {
-		for i := 0; i < len(s.DeletedTickets); i += 500 {
-			chunk := s.DeletedTickets[i:min(i+500, len(s.DeletedTickets))]
-			args := make([]any, len(chunk))
-			for j, id := range chunk {
-				args[j] = id
-			}
-			var n int64
-			q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE ticket_id IN (%s)", tbl, strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", "))
-			if err := db.Get(ctx, &n, q, args...); err != nil {
-				return res, fmt.Errorf("residue: deleted tickets in %s: %w", tbl, err)
-			}
-			res.Scanned[tbl] += int64(len(chunk))
-			if n > 0 {
-				res.Found[tbl+".ticket_id"] += n
-				res.TotalFound += n
-			}
-		}
+	if err := checkDeletedTickets(ctx, db, s.DeletedTickets, res); err != nil {
+		return res, err
 	}
 	// The removed attachment contents are gone.
 	for _, k := range s.DeletedBlobs {
@@ -187,7 +144,7 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 			res.TotalFound++
 		}
 	}
-	if err := checkText(ctx, db, s, res); err != nil {
+	if err := checkText(ctx, db, s, sch.Trigram, res); err != nil {
 		return res, err
 	}
 	h := s.Hasher
@@ -205,6 +162,121 @@ func CheckSubject(ctx context.Context, db *store.DB, bs blobs.Store, s Subject) 
 		"the places under deferred are searched by the nightly sweep (oubli check --residue), which also reads every attachment byte by byte"
 	return res, nil
 }
+
+// checkKeys looks the subject's identifiers up, through the indexes of the
+// catalog's key columns, in one statement (a UNION ALL of one equality
+// look-up per column), and classifies every row found.
+func checkKeys(ctx context.Context, db *store.DB, s Subject, missing map[string]bool, res *Report) error {
+	var ids []any
+	for _, v := range []string{s.UserID, s.Email, s.Pseudo} {
+		if v != "" {
+			ids = append(ids, v)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	strong := map[string]bool{s.UserID: true, s.Email: true}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+	byTable := columns(Key)
+	names := make([]string, 0, len(byTable))
+	for n := range byTable {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	var args []any
+	tables := map[string]Table{}
+	for _, name := range names {
+		t, ok := tableOf(name)
+		if !ok {
+			return fmt.Errorf("residue: catalog: table %s has key columns but no row description", name)
+		}
+		tables[name] = t
+		for _, c := range byTable[name] {
+			if missing[c.Place()] {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("SELECT %s AS place, %s AS tbl, CAST(%s AS TEXT) AS v, CAST(%s AS TEXT) AS owner, CAST(%s AS TEXT) AS tk FROM %s WHERE %s IN (%s)",
+				quoteLiteral(c.Place()), quoteLiteral(t.Name), quoteIdent(c.Name), ownerCol(t), t.Ticket, quoteIdent(t.Name), quoteIdent(c.Name), marks))
+			args = append(args, ids...)
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Place  string         `db:"place"`
+		Table  string         `db:"tbl"`
+		Value  string         `db:"v"`
+		Owner  sql.NullString `db:"owner"`
+		Ticket sql.NullString `db:"tk"`
+	}
+	if err := db.Select(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
+		return fmt.Errorf("residue: look up the subject's identifiers: %w", err)
+	}
+	for _, t := range names {
+		res.Scanned[t] += 0 // every table looked at is listed, found or not
+	}
+	for _, r := range rows {
+		res.Scanned[r.Table]++
+		own := r.Owner.String == s.UserID
+		switch {
+		case own && (s.KeptAsIs || s.KeptTickets[r.Ticket.String]):
+			res.Kept[r.Place]++
+		case r.Ticket.Valid && s.KeptTickets[r.Ticket.String]:
+			res.Kept[r.Place]++
+		case own || r.Owner.String == "" && strong[r.Value]:
+			res.Found[r.Place]++
+			res.TotalFound++
+		case strong[r.Value]:
+			res.Findings[r.Place]++
+		default:
+			res.Ambiguous[r.Place]++
+		}
+	}
+	return nil
+}
+
+// checkDeletedTickets checks that the deleted tickets and everything
+// hanging from them are gone, one statement per 500 tickets.
+func checkDeletedTickets(ctx context.Context, db *store.DB, tickets []string, res *Report) error {
+	tbls := []string{"tickets", "messages", "attachments"}
+	for i := 0; i < len(tickets); i += 500 {
+		chunk := tickets[i:min(i+500, len(tickets))]
+		list := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+		var sel []string
+		var args []any
+		for _, tbl := range tbls {
+			sel = append(sel, fmt.Sprintf("(SELECT COUNT(*) FROM %s WHERE ticket_id IN (%s)) AS %s", tbl, list, tbl))
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+		}
+		var n struct {
+			Tickets     int64 `db:"tickets"`
+			Messages    int64 `db:"messages"`
+			Attachments int64 `db:"attachments"`
+		}
+		if err := db.Get(ctx, &n, "SELECT "+strings.Join(sel, ", "), args...); err != nil {
+			return fmt.Errorf("residue: deleted tickets: %w", err)
+		}
+		for _, c := range []struct {
+			tbl string
+			n   int64
+		}{{"tickets", n.Tickets}, {"messages", n.Messages}, {"attachments", n.Attachments}} {
+			res.Scanned[c.tbl] += int64(len(chunk))
+			if c.n > 0 {
+				res.Found[c.tbl+".ticket_id"] += c.n
+				res.TotalFound += c.n
+			}
+		}
+	}
+	return nil
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // trigramIndexed returns the "table.column" places that have a pg_trgm
 // index (PostgreSQL; none on SQLite).
@@ -238,19 +310,18 @@ func likeEscape(s string) string {
 }
 
 // checkText searches the free-text columns that have a trigram index for
-// each identifier of at least three characters (ILIKE through the index),
-// confirms each candidate as a whole-token match, and classifies it: in the
-// subject's kept records, residue in their own, or a finding in someone
-// else's. Columns without an index, and identifiers too short for
-// trigrams, are listed under Deferred for the sweep.
-func checkText(ctx context.Context, db *store.DB, s Subject, res *Report) error {
-	indexed, err := trigramIndexed(ctx, db)
-	if err != nil {
-		return err
-	}
+// the identifiers of at least three characters, in one statement: per
+// column, ILIKE through the index on each identifier's longest token, the
+// columns joined by UNION ALL. Each candidate is confirmed as a whole-token
+// match of an identifier and classified: in the subject's kept records,
+// residue in their own, or a finding in someone else's. Columns without an
+// index, and identifiers too short for trigrams, are listed under Deferred
+// for the sweep.
+func checkText(ctx context.Context, db *store.DB, s Subject, indexed map[string]bool, res *Report) error {
 	type ident struct {
 		toks     []string
 		strength string
+		needle   string
 	}
 	var ids []ident
 	short := false
@@ -263,8 +334,17 @@ func checkText(ctx context.Context, db *store.DB, s Subject, res *Report) error 
 			short = true
 			continue
 		}
-		ids = append(ids, ident{toks, strength(it.kind, toks)})
+		// The longest token is the most selective trigram search.
+		needle := ""
+		for _, tok := range toks {
+			if len(tok) > len(needle) {
+				needle = tok
+			}
+		}
+		ids = append(ids, ident{toks, strength(it.kind, toks), needle})
 	}
+	var parts []string
+	var args []any
 	for _, c := range Catalog {
 		if c.Kind != Text {
 			continue
@@ -280,47 +360,58 @@ func checkText(ctx context.Context, db *store.DB, s Subject, res *Report) error 
 		if !ok {
 			return fmt.Errorf("residue: catalog: table %s has text columns but no row description", c.Table)
 		}
+		if len(ids) == 0 {
+			continue
+		}
+		conds := make([]string, len(ids))
+		for i, id := range ids {
+			conds[i] = quoteIdent(c.Name) + ` ILIKE ? ESCAPE '\'`
+			args = append(args, "%"+likeEscape(id.needle)+"%")
+		}
+		parts = append(parts, fmt.Sprintf(`SELECT %s AS place, %s AS tbl, CAST(%s AS TEXT) AS pk, CAST(%s AS TEXT) AS v FROM %s WHERE %s`,
+			quoteLiteral(c.Place()), quoteLiteral(t.Name), quoteIdent(t.PK), quoteIdent(c.Name), quoteIdent(t.Name), strings.Join(conds, " OR ")))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Place string `db:"place"`
+		Table string `db:"tbl"`
+		PK    string `db:"pk"`
+		Value string `db:"v"`
+	}
+	if err := db.Select(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
+		return fmt.Errorf("residue: search free text: %w", err)
+	}
+	for _, r := range rows {
+		res.Scanned[r.Table]++
+		t, _ := tableOf(r.Table)
+		var owner, ticket string
+		var kept, looked bool
 		for _, id := range ids {
-			// The longest token is the most selective trigram search.
-			needle := ""
-			for _, tok := range id.toks {
-				if len(tok) > len(needle) {
-					needle = tok
-				}
+			if !containsTokens(r.Value, id.toks) {
+				continue
 			}
-			var rows []struct {
-				PK    string `db:"pk"`
-				Value string `db:"v"`
-			}
-			q := fmt.Sprintf(`SELECT CAST(%s AS TEXT) AS pk, CAST(%s AS TEXT) AS v FROM %s WHERE %s ILIKE ? ESCAPE '\'`,
-				quoteIdent(t.PK), quoteIdent(c.Name), quoteIdent(t.Name), quoteIdent(c.Name))
-			if err := db.Select(ctx, &rows, q, "%"+likeEscape(needle)+"%"); err != nil {
-				return fmt.Errorf("residue: search %s: %w", c.Place(), err)
-			}
-			res.Scanned[t.Name] += int64(len(rows))
-			for _, r := range rows {
-				if !containsTokens(r.Value, id.toks) {
-					continue
-				}
-				owner, kept, err := ownerOf(ctx, db, hit{place: c.Place(), table: t.Name, pk: r.PK})
-				if err != nil {
+			if !looked {
+				var err error
+				if owner, kept, err = ownerOf(ctx, db, hit{place: r.Place, table: t.Name, pk: r.PK}); err != nil {
 					return err
 				}
-				var ticket string
 				if t.Ticket != "NULL" {
 					_ = db.Get(ctx, &ticket, fmt.Sprintf("SELECT COALESCE(CAST(%s AS TEXT), '') FROM %s WHERE %s = ?", t.Ticket, quoteIdent(t.Name), quoteIdent(t.PK)), r.PK)
 				}
-				switch {
-				case s.KeptTickets[ticket] || owner == s.UserID && (kept || s.KeptAsIs):
-					res.Kept[c.Place()]++
-				case owner == s.UserID:
-					res.Found[c.Place()]++
-					res.TotalFound++
-				case id.strength == "strong":
-					res.Findings[c.Place()]++
-				default:
-					res.Ambiguous[c.Place()]++
-				}
+				looked = true
+			}
+			switch {
+			case s.KeptTickets[ticket] || owner == s.UserID && (kept || s.KeptAsIs):
+				res.Kept[r.Place]++
+			case owner == s.UserID:
+				res.Found[r.Place]++
+				res.TotalFound++
+			case id.strength == "strong":
+				res.Findings[r.Place]++
+			default:
+				res.Ambiguous[r.Place]++
 			}
 		}
 	}

@@ -214,3 +214,160 @@ func TestRemoveSubjectWithoutAgentDays(t *testing.T) {
 		}
 	})
 }
+
+// TestEraseThenRefreshEqualsFull: an erasure that took the subject's share
+// out of the agents' figures (committed, as dsr.Erase does: contribution
+// read, messages and tickets deleted, share removed) leaves the change log
+// such that the next incremental refresh ends where a full recomputation
+// does — and it does not recompute the erased subject's days again (the
+// erasure dropped the day entries its own deletions logged; after 200
+// erasures on a 1 M-ticket store the refresh used to recompute most of
+// the table). Random stores, both backends.
+func TestEraseThenRefreshEqualsFull(t *testing.T) {
+	eng := engine(t)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("OUBLI_STATS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (OUBLI_STATS_SEED replays it)", seed)
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for round := range 4 {
+			m := &mutator{t: t, db: db, rng: rand.New(rand.NewPCG(seed, uint64(100+round))),
+				epochs: []time.Time{now.AddDate(0, 0, -3), now.AddDate(0, 0, -2), now.AddDate(0, -13, 0), now.AddDate(-6, 0, 0)}}
+			for _, q := range []string{"DELETE FROM objections", "DELETE FROM subject_stats", "DELETE FROM agent_stats", "DELETE FROM messages", "DELETE FROM tickets", "DELETE FROM subjects", "DELETE FROM stats_dirty", "DELETE FROM stats_state"} {
+				m.exec(q)
+			}
+			for u := range 6 {
+				uid := fmt.Sprintf("e%d-%d", round, u)
+				m.users = append(m.users, uid)
+				insertSubject(t, db, uid)
+			}
+			for range 30 {
+				m.ticket()
+			}
+			if _, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{Full: true}); err != nil {
+				t.Fatal(err)
+			}
+			// Changes no refresh has taken in yet, some of them the
+			// erased subject's own: the erasure must not hide them.
+			for range m.rng.IntN(4) {
+				m.step()
+			}
+			uid := m.users[m.rng.IntN(len(m.users))]
+			var days []string
+			var logged int
+			if err := db.Get(ctx, &logged, "SELECT COUNT(*) FROM stats_dirty WHERE kind = 'd'"); err != nil {
+				t.Fatal(err)
+			}
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				c, err := stats.Contribution(ctx, tx, uid, now)
+				if err != nil {
+					return err
+				}
+				days = c.Days()
+				for _, q := range []string{"DELETE FROM messages WHERE ticket_id IN (SELECT ticket_id FROM tickets WHERE user_id = ?)", "DELETE FROM tickets WHERE user_id = ?"} {
+					if _, err := tx.Exec(ctx, q, uid); err != nil {
+						return err
+					}
+				}
+				_, _, err = stats.RemoveSubject(ctx, tx, uid, c, now)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var own int
+			if err := db.Get(ctx, &own, "SELECT COUNT(*) FROM stats_dirty WHERE kind = 'd'"); err != nil {
+				t.Fatal(err)
+			}
+			if own != logged {
+				t.Errorf("round %d: %d day entries before the erasure, %d after: want the erasure's own dropped, the others kept", round, logged, own)
+			}
+			inc, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []agentFigure
+			if err := db.Select(ctx, &got, "SELECT agent_id, day, tickets_handled, first_responses, avg_first_response_seconds FROM agent_stats ORDER BY day, agent_id"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stats.RefreshWith(ctx, db, eng, now, "test", stats.Options{Full: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Select(ctx, &want, "SELECT agent_id, day, tickets_handled, first_responses, avg_first_response_seconds FROM agent_stats ORDER BY day, agent_id"); err != nil {
+				t.Fatal(err)
+			}
+			if d := sameFigures(got, want); d != "" {
+				t.Fatalf("round %d, erased %s: incremental refresh after the erasure vs full: %s", round, uid, d)
+			}
+			t.Logf("round %d: erased %s (%d agent days), incremental refresh recomputed %d days", round, uid, len(days), inc.Days)
+		}
+	})
+}
+
+// TestErasureDropsOwnDayEntries: the day entries an erasure's deletions log
+// are dropped with its share; entries another change logged before stay.
+func TestErasureDropsOwnDayEntries(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := &mutator{t: t, db: db, rng: rand.New(rand.NewPCG(7, 8)), epochs: []time.Time{now.AddDate(0, 0, -3)}}
+		for _, u := range []string{"k-1", "k-2"} {
+			m.users = append(m.users, u)
+			insertSubject(t, db, u)
+		}
+		for range 12 {
+			m.ticket()
+		}
+		if _, err := stats.RefreshWith(ctx, db, engine(t), now, "test", stats.Options{Full: true}); err != nil {
+			t.Fatal(err)
+		}
+		// k-2 loses a ticket outside any erasure: its day entries stay.
+		tid, ok := m.pick("SELECT ticket_id FROM tickets WHERE user_id = 'k-2' AND ticket_id IN (SELECT ticket_id FROM messages WHERE author = 'agent')")
+		if !ok {
+			t.Fatal("no ticket of k-2 with an agent message")
+		}
+		m.exec("DELETE FROM messages WHERE ticket_id = ?", tid)
+		m.exec("DELETE FROM tickets WHERE ticket_id = ?", tid)
+		var before int
+		if err := db.Get(ctx, &before, "SELECT COUNT(*) FROM stats_dirty WHERE kind = 'd'"); err != nil {
+			t.Fatal(err)
+		}
+		if before == 0 {
+			t.Fatal("deleting a ticket with agent messages logged no day entry")
+		}
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			c, err := stats.Contribution(ctx, tx, "k-1", now)
+			if err != nil {
+				return err
+			}
+			if len(c.Days()) == 0 {
+				return errors.New("k-1 has no agent day")
+			}
+			for _, q := range []string{"DELETE FROM messages WHERE ticket_id IN (SELECT ticket_id FROM tickets WHERE user_id = ?)", "DELETE FROM tickets WHERE user_id = ?"} {
+				if _, err := tx.Exec(ctx, q, "k-1"); err != nil {
+					return err
+				}
+			}
+			var during int
+			if err := tx.Get(ctx, &during, "SELECT COUNT(*) FROM stats_dirty WHERE kind = 'd'"); err != nil {
+				return err
+			}
+			if during <= before {
+				return fmt.Errorf("the erasure's deletions logged no day entry (%d before, %d during)", before, during)
+			}
+			_, _, err = stats.RemoveSubject(ctx, tx, "k-1", c, now)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var after int
+		if err := db.Get(ctx, &after, "SELECT COUNT(*) FROM stats_dirty WHERE kind = 'd'"); err != nil {
+			t.Fatal(err)
+		}
+		if after != before {
+			t.Errorf("day entries: %d before the erasure, %d after (want the erasure's own dropped, the others kept)", before, after)
+		}
+	})
+}

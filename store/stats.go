@@ -410,6 +410,10 @@ type AgentContribution struct {
 	// taken into the figures): they are recomputed instead.
 	recompute []string
 	parts     []agentPart
+	// mark is the change log's last entry when the share was read: the
+	// entries after it for the share's days are this transaction's own
+	// (see dropOwnDayChanges).
+	mark int64
 }
 
 // agentPart is the subject's share of one agent's figures of one day.
@@ -443,6 +447,9 @@ func SubjectAgentContribution(ctx context.Context, tx *Tx, sc StatsScope, userID
 	c := &AgentContribution{userID: userID, days: days}
 	if len(days) == 0 {
 		return c, nil
+	}
+	if err := tx.Get(ctx, &c.mark, "SELECT COALESCE(MAX(id), 0) FROM stats_dirty"); err != nil {
+		return nil, fmt.Errorf("statistics change log: %w", err)
 	}
 	el := strings.Replace(eligibleTickets, "WHERE t.restricted = FALSE", "WHERE t.user_id = ? AND t.restricted = FALSE", 1)
 	q := `WITH ` + el + `,` + agentFigures(tx.Dialect(), "") + `
@@ -534,42 +541,65 @@ func RemoveAgentContribution(ctx context.Context, tx *Tx, sc StatsScope, c *Agen
 	for _, d := range c.recompute {
 		again[d] = true
 	}
-	var n int64
+	// The rows of the share, read in one statement; the rewritten rows
+	// written in one statement each for updates and deletions.
+	type rowKey struct{ agent, day string }
+	rows := map[rowKey]agentRow{}
+	var agents []string
+	for _, p := range c.parts {
+		if named[p.Day] && !frozen[p.Day] && !again[p.Day] {
+			agents = append(agents, p.Agent)
+		}
+	}
+	if len(agents) > 0 {
+		slices.Sort(agents)
+		agents = slices.Compact(agents)
+		dcond, dargs := inList(tx.Dialect(), "day", c.days)
+		acond, aargs := inList(tx.Dialect(), "agent_id", agents)
+		var got []agentRow
+		if err := tx.Select(ctx, &got, `SELECT id, agent_id, day, tickets_handled, first_responses, avg_first_response_seconds
+			FROM agent_stats WHERE `+dcond+` AND `+acond, append(dargs, aargs...)...); err != nil {
+			return 0, fmt.Errorf("agent_stats rows: %w", err)
+		}
+		for _, r := range got {
+			k := rowKey{r.Agent, r.Day}
+			if _, dup := rows[k]; dup {
+				again[r.Day] = true // two rows for one agent-day: recompute it
+			}
+			rows[k] = r
+		}
+	}
+	var gone []int64
+	var kept []agentRow
 	for _, p := range c.parts {
 		if !named[p.Day] || frozen[p.Day] || again[p.Day] {
 			continue
 		}
-		var row []struct {
-			ID      int64   `db:"id"`
-			Handled int64   `db:"tickets_handled"`
-			Firsts  int64   `db:"first_responses"`
-			Avg     float64 `db:"avg_first_response_seconds"`
-		}
-		if err := tx.Select(ctx, &row, `SELECT id, tickets_handled, first_responses, avg_first_response_seconds
-			FROM agent_stats WHERE agent_id = ? AND day = ?`, p.Agent, p.Day); err != nil {
-			return 0, fmt.Errorf("agent_stats row: %w", err)
-		}
-		if len(row) != 1 || row[0].Handled < p.Handled || row[0].Firsts < p.Firsts {
+		r, ok := rows[rowKey{p.Agent, p.Day}]
+		if !ok || r.Handled < p.Handled || r.Firsts < p.Firsts {
 			again[p.Day] = true // the row does not hold the share: recompute the day
 			continue
 		}
-		r := row[0]
-		var err error
 		switch handled, firsts := r.Handled-p.Handled, r.Firsts-p.Firsts; {
 		case handled == 0:
-			_, err = tx.Exec(ctx, "DELETE FROM agent_stats WHERE id = ?", r.ID)
+			gone = append(gone, r.ID)
 		default:
 			avg := 0.0
 			if firsts > 0 {
 				avg = (r.Avg*float64(r.Firsts) - p.Sum) / float64(firsts)
 			}
-			_, err = tx.Exec(ctx, `UPDATE agent_stats SET tickets_handled = ?, first_responses = ?, avg_first_response_seconds = ?, computed_at = ?
-				WHERE id = ?`, handled, firsts, avg, sc.At, r.ID)
+			r.Handled, r.Firsts, r.Avg = handled, firsts, avg
+			kept = append(kept, r)
 		}
-		if err != nil {
-			return 0, fmt.Errorf("take a subject's share out of agent_stats: %w", err)
-		}
-		n++
+	}
+	// A day recomputed below is rewritten whole: its subtractions are moot.
+	kept = slices.DeleteFunc(kept, func(r agentRow) bool { return again[r.Day] })
+	n, err := rewriteAgentRows(ctx, tx, sc, kept, gone)
+	if err != nil {
+		return 0, err
+	}
+	if err := dropOwnDayChanges(ctx, tx, c); err != nil {
+		return 0, err
 	}
 	if len(again) == 0 {
 		return n, nil
@@ -581,4 +611,79 @@ func RemoveAgentContribution(ctx context.Context, tx *Tx, sc StatsScope, c *Agen
 	slices.Sort(redo)
 	m, err := RefreshAgentStats(ctx, tx, sc, redo)
 	return n + m, err
+}
+
+// agentRow is one agent_stats row as RemoveAgentContribution rewrites it.
+type agentRow struct {
+	ID      int64   `db:"id"`
+	Agent   string  `db:"agent_id"`
+	Day     string  `db:"day"`
+	Handled int64   `db:"tickets_handled"`
+	Firsts  int64   `db:"first_responses"`
+	Avg     float64 `db:"avg_first_response_seconds"`
+}
+
+// rewriteAgentRows deletes the rows gone and writes the new figures of the
+// rows kept, a bounded number of rows per statement.
+func rewriteAgentRows(ctx context.Context, tx *Tx, sc StatsScope, kept []agentRow, gone []int64) (int64, error) {
+	if len(gone) > 0 {
+		cond, args := inListInt(tx.Dialect(), "id", gone)
+		if _, err := tx.Exec(ctx, "DELETE FROM agent_stats WHERE "+cond, args...); err != nil {
+			return 0, fmt.Errorf("take a subject's share out of agent_stats: %w", err)
+		}
+	}
+	const batch = 200
+	for i := 0; i < len(kept); i += batch {
+		part := kept[i:min(i+batch, len(kept))]
+		vals := make([]string, len(part))
+		args := make([]any, 0, 4*len(part)+1)
+		for j, r := range part {
+			vals[j] = "(?, ?, ?, ?)"
+			if tx.Dialect() == Postgres {
+				vals[j] = "(?::bigint, ?::bigint, ?::bigint, ?::double precision)"
+			}
+			args = append(args, r.ID, r.Handled, r.Firsts, r.Avg)
+		}
+		args = append(args, sc.At)
+		var q string
+		if tx.Dialect() == Postgres {
+			q = `UPDATE agent_stats SET tickets_handled = v.h, first_responses = v.f, avg_first_response_seconds = v.a, computed_at = ?
+				FROM (VALUES ` + strings.Join(vals, ", ") + `) AS v(id, h, f, a) WHERE agent_stats.id = v.id`
+			// The time comes first in the statement.
+			args = append([]any{sc.At}, args[:len(args)-1]...)
+		} else {
+			q = `WITH v(id, h, f, a) AS (VALUES ` + strings.Join(vals, ", ") + `)
+				UPDATE agent_stats SET tickets_handled = (SELECT h FROM v WHERE v.id = agent_stats.id),
+					first_responses = (SELECT f FROM v WHERE v.id = agent_stats.id),
+					avg_first_response_seconds = (SELECT a FROM v WHERE v.id = agent_stats.id), computed_at = ?
+				WHERE id IN (SELECT id FROM v)`
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return 0, fmt.Errorf("take a subject's share out of agent_stats: %w", err)
+		}
+	}
+	return int64(len(kept) + len(gone)), nil
+}
+
+// dropOwnDayChanges removes from the change log the agent-day entries this
+// transaction logged for the days of c (the triggers log one per deleted
+// agent message): RemoveAgentContribution has just made those days' rows
+// exact — subtracted, recomputed, or left as anonymised aggregates a
+// refresh never recomputes — so the next refresh need not recompute them
+// again (issue 11: after 200 erasures it recomputed most of the table).
+// Entries logged before the share was read, or by other transactions,
+// stay: on PostgreSQL only rows this transaction inserted (xmin) go.
+func dropOwnDayChanges(ctx context.Context, tx *Tx, c *AgentContribution) error {
+	if len(c.days) == 0 {
+		return nil
+	}
+	cond, args := inList(tx.Dialect(), "key", c.days)
+	q := "DELETE FROM stats_dirty WHERE kind = 'd' AND id > ? AND " + cond
+	if tx.Dialect() == Postgres {
+		q += " AND xmin::text = (pg_current_xact_id()::text::bigint % 4294967296)::text"
+	}
+	if _, err := tx.Exec(ctx, q, append([]any{c.mark}, args...)...); err != nil {
+		return fmt.Errorf("statistics change log: %w", err)
+	}
+	return nil
 }

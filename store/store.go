@@ -139,7 +139,7 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 	if dialect == SQLite {
 		return openSQLite(ctx, path, o)
 	}
-	x, err := sqlx.Open("postgres", rawURL)
+	x, err := sqlx.Open("postgres", withSessionDefaults(rawURL))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", RedactURL(rawURL), err)
 	}
@@ -151,6 +151,33 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
 	}
 	return &DB{x: x, dialect: Postgres}, nil
+}
+
+// SessionDefaults are the PostgreSQL run-time parameters oubli's
+// connections set unless the database URL sets them itself (any value,
+// e.g. "?jit=on"). JIT compilation is off: oubli's statements are short
+// and read through indexes, but the planner's estimates for some of them
+// pass jit_above_cost, and compiling them cost 20–300 ms per statement —
+// most of a nightly run with nothing to do on a 1 M-ticket store
+// (issue 11), and a third of a subject's erasure.
+var SessionDefaults = map[string]string{"jit": "off"}
+
+// withSessionDefaults adds SessionDefaults to a postgres:// URL's query,
+// keeping any parameter the URL sets (lib/pq passes unknown query
+// parameters to the server as run-time parameters).
+func withSessionDefaults(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	for k, v := range SessionDefaults {
+		if !q.Has(k) && !strings.Contains(q.Get("options"), k) {
+			q.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func openSQLite(ctx context.Context, path string, o Options) (*DB, error) {
