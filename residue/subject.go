@@ -212,7 +212,7 @@ func checkKeys(ctx context.Context, db *store.DB, s Subject, missing map[string]
 		Owner  sql.NullString `db:"owner"`
 		Ticket sql.NullString `db:"tk"`
 	}
-	if err := db.Select(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
+	if err := db.SelectSerial(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
 		return fmt.Errorf("residue: look up the subject's identifiers: %w", err)
 	}
 	for _, t := range names {
@@ -380,7 +380,7 @@ func checkText(ctx context.Context, db *store.DB, s Subject, indexed map[string]
 		PK    string `db:"pk"`
 		Value string `db:"v"`
 	}
-	if err := db.Select(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
+	if err := db.SelectSerial(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
 		return fmt.Errorf("residue: search free text: %w", err)
 	}
 	for _, r := range rows {
