@@ -137,6 +137,14 @@ const DefaultCheckpointWait = 10 * time.Second
 // subject already erased for the named request resumes the erasure's
 // follow-up (queued blob contents, WAL checkpoint) instead.
 func (e *Eraser) Erase(ctx context.Context, key store.SubjectKey, opt EraseOptions) (*EraseReport, error) {
+	rep, err := e.erase0(ctx, key, opt)
+	if err != nil && !opt.DryRun && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrResidue) {
+		e.settleLostRace(ctx, key)
+	}
+	return rep, err
+}
+
+func (e *Eraser) erase0(ctx context.Context, key store.SubjectKey, opt EraseOptions) (*EraseReport, error) {
 	if e.Ledger == "" && !opt.SkipLedger {
 		return nil, fmt.Errorf("erase: no erasure ledger configured: %w", store.ErrInvalid)
 	}
@@ -177,6 +185,34 @@ func (e *Eraser) Erase(ctx context.Context, key store.SubjectKey, opt EraseOptio
 		}
 	}
 	return rep, err
+}
+
+// settleLostRace closes, when the subject turns out erased by another
+// erasure meanwhile (the ledger has them and the store no longer does),
+// the pending erasure requests of theirs that no erasure executed — the one
+// this erasure opened or was given included (Register.CloseAlreadyErased).
+// Best effort: what it cannot close stays pending, as before, for the DPO.
+func (e *Eraser) settleLostRace(ctx context.Context, key store.SubjectKey) {
+	if _, err := store.FindSubject(ctx, e.DB, key); !errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	ent, ok := e.ledgerEntryOf(key)
+	if !ok {
+		return
+	}
+	_, _ = e.Register.CloseAlreadyErased(ctx, ent.UserID, ledgerDate(ent.At), ent.Request)
+}
+
+// ledgerEntryOf looks the key up in the ledger.
+func (e *Eraser) ledgerEntryOf(key store.SubjectKey) (ledger.Entry, bool) {
+	if e.Ledger == "" {
+		return ledger.Entry{}, false
+	}
+	set, err := ledger.Load(e.Ledger, e.Hasher)
+	if err != nil {
+		return ledger.Entry{}, false
+	}
+	return ledgerEntry(set, e.Hasher, key)
 }
 
 // goneMeanwhile turns the "no such subject" an erasure meets when another
@@ -515,7 +551,11 @@ func (e *Eraser) followUp(ctx context.Context, rep *EraseReport, queued []string
 		outcome = "pending"
 	}
 	if len(left) > 0 || rep.Resumed {
-		if err := e.recordFollowUp(ctx, rep, outcome, left); err != nil {
+		// Recorded even when a signal cut the follow-up short: what is
+		// left must be in the register (adversarial pass F6).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := e.recordFollowUp(rctx, rep, outcome, left); err != nil {
 			errs = append(errs, fmt.Errorf("record the follow-up: %w", err))
 		}
 	}

@@ -300,9 +300,16 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 		o.Outcome = BatchErased
 	case errors.Is(err, ErrIncomplete):
 		o.Outcome, o.Error = BatchIncomplete, err.Error()
-	case errors.Is(err, store.ErrNotFound):
-		if _, ok := e.erasedBefore(l.Key); ok {
-			o.Outcome = BatchAlreadyErased
+	case errors.Is(err, store.ErrNotFound) || e.erasedMeanwhile(ctx, l.Key):
+		// Erased before, or by another erasure while this one ran (a
+		// pending request it took was closed by it: ErrState).
+		if ent, ok := e.ledgerEntryOf(l.Key); ok {
+			o.Outcome, o.Error = BatchAlreadyErased, ""
+			if !dryRun {
+				// A rerun converges: requests left pending for the subject by
+				// a killed or losing batch are closed as answered.
+				_, _ = e.Register.CloseAlreadyErased(ctx, ent.UserID, ledgerDate(ent.At), ent.Request)
+			}
 			break
 		}
 		o.Outcome, o.Error = BatchNotFound, err.Error()
@@ -310,6 +317,16 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 		o.Outcome, o.Error = BatchFailed, err.Error()
 	}
 	return o
+}
+
+// erasedMeanwhile reports whether the subject of key is gone from the store
+// and in the ledger.
+func (e *Eraser) erasedMeanwhile(ctx context.Context, key store.SubjectKey) bool {
+	if _, err := store.FindSubject(ctx, e.DB, key); !errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	_, ok := e.ledgerEntryOf(key)
+	return ok
 }
 
 // pendingRequest returns the subject's oldest erasure request that is open

@@ -497,3 +497,56 @@ func (r *Register) Finish(ctx context.Context, h *Handle, err error) error {
 func ForgetSubject(ctx context.Context, tx *store.Tx, userID string) (int64, error) {
 	return store.ForgetRequestSubject(ctx, tx, userID)
 }
+
+// CloseAlreadyErased closes the subject's pending erasure requests — open
+// or in progress, holding no erasure of their own — as done, with the
+// reason that the subject was already erased (the erasure ledger's date
+// and request): the person's request is answered, by another erasure. It
+// is what an erasure that lost a race to another (two batches naming one
+// subject), or a batch rerun after a kill, does with the requests opened
+// for the subject meanwhile: they must not stay pending, go overdue and
+// show as unanswered Art. 17 requests of a person who was erased
+// (session-5 adversarial pass, F5). The audit entry of each close says so.
+// It returns the requests closed.
+func (r *Register) CloseAlreadyErased(ctx context.Context, subjectHash, erasedOn, byRequest string) ([]string, error) {
+	reqs, err := store.SubjectRequests(ctx, r.DB, subjectHash)
+	if err != nil {
+		return nil, err
+	}
+	reason := "already erased on " + erasedOn + " (erasure ledger"
+	if byRequest != "" {
+		reason += ", request " + byRequest
+	}
+	reason += ")"
+	var closed []string
+	for _, q := range reqs {
+		if q.Type != "erasure" || isClosed(q.Status) || q.RequestID == byRequest {
+			continue
+		}
+		err := r.DB.InTx(ctx, func(tx *store.Tx) error {
+			req, err := store.LockRequest(ctx, tx, q.RequestID)
+			if err != nil || isClosed(req.Status) {
+				return err
+			}
+			acts, err := store.RequestActions(ctx, tx, req.RequestID)
+			if err != nil {
+				return err
+			}
+			for _, a := range acts {
+				if a.Action == "erase" {
+					return nil // an erasure of its own: its follow-up decides
+				}
+			}
+			req.CloseReason.String, req.CloseReason.Valid = reason, true
+			if err := r.close(ctx, tx, &req, false, ""); err != nil {
+				return err
+			}
+			closed = append(closed, req.RequestID)
+			return nil
+		})
+		if err != nil {
+			return closed, err
+		}
+	}
+	return closed, nil
+}
