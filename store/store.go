@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // PostgreSQL driver "postgres"
+	"github.com/lib/pq" // PostgreSQL driver "postgres"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // SQLite driver "sqlite", pure Go
 )
@@ -148,9 +148,27 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 	x.SetConnMaxIdleTime(5 * time.Minute)
 	if err := x.PingContext(ctx); err != nil {
 		x.Close()
+		if badConnParam(err) {
+			// A parameter of the URL the driver or the server refuses:
+			// bad usage, not a failure to retry (adversarial pass F3).
+			err = fmt.Errorf("%w: %w", err, ErrInvalid)
+		}
 		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
 	}
 	return &DB{x: x, dialect: Postgres}, nil
+}
+
+// badConnParam reports whether a connection failed on a parameter of the
+// URL: one lib/pq refuses (a wrong sslmode value) or the server does not
+// know (42704 unrecognized configuration parameter, 22023 an invalid
+// value).
+func badConnParam(err error) bool {
+	var pqe *pq.Error
+	if errors.As(err, &pqe) {
+		return pqe.Code == "42704" || pqe.Code == "22023"
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "pq: wrong value for") || strings.Contains(msg, "pq: unsupported sslmode")
 }
 
 // SessionDefaults are the PostgreSQL run-time parameters oubli's
@@ -287,6 +305,10 @@ var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)(?:^|\s)password\s*=\s*('[^']*'|[^\s]+)`),
 }
 
+// minRedactLen is the shortest password replaced wherever it occurs in a
+// message; a shorter one is replaced only where a URL or DSN carries it.
+const minRedactLen = 4
+
 // redactSecrets replaces in s every password found in raw (as typed, and
 // percent-decoded) with xxxxx.
 func redactSecrets(s, raw string) string {
@@ -294,6 +316,15 @@ func redactSecrets(s, raw string) string {
 		for _, m := range re.FindAllStringSubmatch(raw, -1) {
 			pw := strings.Trim(m[1], "'")
 			if pw == "" || pw == "xxxxx" {
+				continue
+			}
+			if len(pw) < minRedactLen {
+				// Too short to replace wherever it occurs (every "p" of
+				// the message, adversarial pass F4): only where a URL or
+				// DSN carries it.
+				for _, f := range []string{":%s@", "password=%s", "password='%s'"} {
+					s = strings.ReplaceAll(s, fmt.Sprintf(f, pw), fmt.Sprintf(f, "xxxxx"))
+				}
 				continue
 			}
 			s = strings.ReplaceAll(s, pw, "xxxxx")
@@ -327,9 +358,16 @@ func RedactError(err error, raw string) error {
 	msg := redactSecrets(err.Error(), raw)
 	if i := strings.Index(raw, "://"); i >= 0 {
 		if j := strings.LastIndex(raw, "@"); j > i+3 {
-			// The whole user-info, as typed and as Go quotes it.
+			// The whole user-info, as typed and as Go quotes it, when it
+			// holds a password (a user name alone is no secret: masking it
+			// masked "postgres" everywhere, scheme included, F4).
 			ui := raw[i+3 : j]
-			msg = strings.ReplaceAll(msg, ui, "xxxxx")
+			if !strings.Contains(ui, ":") {
+				ui = ""
+			}
+			if ui != "" {
+				msg = strings.ReplaceAll(msg, ui, "xxxxx")
+			}
 			if q := strconv.Quote(ui); q != `"`+ui+`"` {
 				msg = strings.ReplaceAll(msg, q[1:len(q)-1], "xxxxx")
 			}
@@ -384,10 +422,25 @@ func (db *DB) migrate(ctx context.Context) ([]int64, error) {
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v sql.NullInt64
 	err := db.x.GetContext(ctx, &v, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied = "+db.boolLit(true))
-	if err != nil {
+	switch {
+	case err == nil:
+		return v.Int64, nil
+	case noVersionTable(err):
 		return 0, nil
 	}
-	return v.Int64, nil
+	// A statement cancelled by a timeout, a lost connection: said as it
+	// is, never as "no schema: run migrate" (adversarial pass F2).
+	return 0, fmt.Errorf("read the schema version: %w", mapErr(err))
+}
+
+// noVersionTable reports whether err says the migrations' table does not
+// exist (an empty database).
+func noVersionTable(err error) bool {
+	var pqe *pq.Error
+	if errors.As(err, &pqe) {
+		return pqe.Code == "42P01" // undefined_table
+	}
+	return strings.Contains(err.Error(), "no such table")
 }
 
 func (db *DB) boolLit(b bool) string {
