@@ -82,3 +82,46 @@ func TestSweepMatchesHashesWrittenBefore(t *testing.T) {
 		}
 	})
 }
+
+// TestSweepFindsInvisibleAndTypographicVariants (session-5 adversarial
+// pass, F7): the erased address or user id with an invisible format
+// character glued to it (zero-width space or joiner, bidi override or
+// isolates around it, a byte-order mark), with a Unicode dash, or between
+// French guillemets and no-break spaces, renders as the erased identifier
+// and is found: the sweep said clean. Both backends.
+func TestSweepFindsInvisibleAndTypographicVariants(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, "vic-7788", "plain.victim@example.org", "victim", "bonjour", "x")
+		variants := []string{
+			"écrire à plain.victim@example.org\u200b demain",
+			"\u202eplain.victim@example.org",
+			"voir \u2068plain.victim@example.org\u2069 ici",
+			"client \ufeffvic-7788 rappelé",
+			"adresse plain.victim@example.org\u200d.",
+			"compte vic\u20117788 fermé",
+			"l'adresse «\u00a0plain.victim@example.org\u00a0» est fausse",
+			"“plain.victim@example.org” puis…",
+		}
+		for i, v := range variants {
+			id := string(rune('a' + i))
+			w.subject(t, "u-"+id, id+"@example.net", id, v, "x")
+		}
+		w.erase(t, "vic-7788", "plain.victim@example.org", "victim", false)
+		rep, err := w.sweep(t)
+		if !errors.Is(err, ErrFound) {
+			t.Fatalf("sweep: %v", err)
+		}
+		found := map[string]bool{}
+		for _, f := range rep.Findings {
+			if f.Place == "messages.body" && f.Strength == "strong" {
+				found[f.RowRef] = true
+			}
+		}
+		for i, v := range variants {
+			if id := "u-" + string(rune('a'+i)); !found["M-"+id] {
+				t.Errorf("not found: %q (in %s's message)", v, id)
+			}
+		}
+	})
+}

@@ -2,7 +2,10 @@ package residue
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/oubli/oubli/store"
 )
@@ -25,8 +28,40 @@ func isTokenByte(b byte) bool {
 // e-mail addresses at ingest, in look-ups and in keyed hashes, so that a
 // Unicode variant of an address (ß, a decomposed é, full-width letters) is
 // the same token as the address stored.
+//
+// Before that, a token loses its invisible format characters (Unicode
+// category Cf: zero-width space and joiners, bidi controls and isolates, a
+// byte-order mark, a soft hyphen) and every Unicode dash becomes '-': an
+// address rendered exactly as the erased one, but with a zero-width space
+// glued to it or a bidi isolate around it (as bidi-aware interfaces insert
+// around user text), is the erased address (session-5 adversarial pass,
+// F7; the sweep said clean).
 func Normalize(s string) string {
-	return store.NormalizeIdentifier(strings.TrimSpace(s))
+	return store.NormalizeIdentifier(strings.TrimSpace(visible(s)))
+}
+
+// visible returns s without format characters and with Unicode dashes as
+// '-' (s itself when it holds neither, the common case).
+func visible(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.Is(unicode.Cf, r):
+			return -1
+		case unicode.Is(unicode.Pd, r) || r == '\u2212': // dashes, minus sign
+			return '-'
+		}
+		return r
+	}, s)
 }
 
 // legacyToken is how a token was normalised before the normalisation was
@@ -54,19 +89,23 @@ func legacyToken(raw, tok string) string {
 func Tokens(s string, fn func(tok string, start, end int)) {
 	i := 0
 	for i < len(s) {
-		if !isTokenByte(s[i]) {
-			i++
+		w, ok := unitAt(s, i)
+		if !ok {
+			i += w
 			continue
 		}
 		j := i
 		for j < len(s) {
-			if isTokenByte(s[j]) {
-				j++
+			w, ok := unitAt(s, j)
+			if ok {
+				j += w
 				continue
 			}
-			if s[j] == '.' && j+1 < len(s) && isTokenByte(s[j+1]) {
-				j++
-				continue
+			if s[j] == '.' && j+1 < len(s) {
+				if _, next := unitAt(s, j+1); next {
+					j++
+					continue
+				}
 			}
 			break
 		}
@@ -79,6 +118,38 @@ func Tokens(s string, fn func(tok string, start, end int)) {
 		}
 		i = j
 	}
+}
+
+// unitAt returns the width of the byte or character at s[i] and whether it
+// belongs to a token: an ASCII token byte (isTokenByte), or a non-ASCII
+// character that is not a separator (tokenRune).
+func unitAt(s string, i int) (int, bool) {
+	if s[i] < 0x80 {
+		return 1, isTokenByte(s[i])
+	}
+	r, w := utf8.DecodeRuneInString(s[i:])
+	return w, tokenRune(r)
+}
+
+// tokenRune reports whether a non-ASCII character belongs to a token:
+// letters, numbers and marks; format characters and dashes, which Normalize
+// drops or makes '-'; bytes that are not UTF-8; and the full-width and small
+// forms whose compatibility form is an ASCII token character (＠, ．, ｅ).
+// Other punctuation, symbols and spaces separate tokens, as ASCII ones do:
+// «alice@example.org», “alice@example.org” or alice@example.org…
+// in French typography (with a no-break space before the »), are the
+// address (session-5 adversarial pass; before, the guillemet was part of
+// the token and the address was missed).
+func tokenRune(r rune) bool {
+	switch {
+	case r == utf8.RuneError, unicode.IsLetter(r), unicode.IsNumber(r), unicode.IsMark(r),
+		unicode.Is(unicode.Cf, r), unicode.Is(unicode.Pd, r), r == '\u2212':
+		return true
+	case r >= 0xFE50 && r <= 0xFE6F || r >= 0xFF00 && r <= 0xFFEF:
+		k := norm.NFKC.String(string(r))
+		return len(k) == 1 && (isTokenByte(k[0]) || k[0] == '.')
+	}
+	return false
 }
 
 // IdentifierTokens returns the tokens of an identifier: one for a user id or
