@@ -417,7 +417,11 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 		if err := store.PseudonymiseSubject(ctx, tx, subj.UserID, pseud, ms); err != nil {
 			return nil, err
 		}
-		keep(policies.CatSubjects, pseud.UserID)
+		// Reported under the pseudonym, with the decision taken on the
+		// subject (it was keyed by their user id: the report showed an
+		// empty action, rule and reason).
+		rep.Kept = append(rep.Kept, Kept{Category: policies.CatSubjects, ID: pseud.UserID, Action: string(sd.Action), Rule: sd.Rule, Reason: sd.Reason})
+		rep.Anonymized[policies.CatSubjects]++
 	default:
 		if err := store.RestrictSubject(ctx, tx, subj.UserID, ms); err != nil {
 			return nil, err

@@ -56,7 +56,7 @@ func ParseBatch(r io.Reader) ([]BatchLine, error) {
 		if reason == "" {
 			norm := "u:" + key.UserID
 			if key.Email != "" {
-				norm = "e:" + strings.ToLower(key.Email)
+				norm = "e:" + store.NormalizeEmail(key.Email)
 			}
 			if first, dup := seen[norm]; dup {
 				reason = "the same subject as line " + strconv.Itoa(first)
@@ -98,8 +98,10 @@ func batchKey(s string) (store.SubjectKey, string) {
 		return store.SubjectKey{}, "not valid UTF-8"
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return store.SubjectKey{}, "contains a control character"
-	case strings.Contains(s, "@"):
-		if err := ingest.ValidEmail(s); err != nil {
+	case strings.Contains(store.NormalizeIdentifier(s), "@"):
+		// An address however written: a full-width ＠ is an @ after NFKC,
+		// as `erase --email` and `subjects find` compare it (F11).
+		if err := ingest.ValidEmail(store.NormalizeEmail(s)); err != nil {
 			return store.SubjectKey{}, "e-mail address: " + err.Error()
 		}
 		return store.SubjectKey{Email: s}, ""

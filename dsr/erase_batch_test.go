@@ -26,6 +26,8 @@ func TestParseBatch(t *testing.T) {
 		{"too long", strings.Repeat("x", 201) + "\n", nil, "1: user id longer than 200 bytes"},
 		{"empty", "# only\n", nil, "no subject"},
 		{"invalid UTF-8", "u-\xff\n", nil, "1: not valid UTF-8"},
+		{"full-width at sign: an address", "maxime.5\uff20example.net\n", []store.SubjectKey{{Email: "maxime.5\uff20example.net"}}, ""},
+		{"full-width at sign, same subject as an address", "maxime.5@example.net\nmaxime.5\uff20example.net\n", nil, "2: the same subject as line 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ParseBatch(strings.NewReader(c.in))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -166,15 +167,39 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 	}
 	if res := r.Residue; res != nil {
 		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)
-		for where, n := range res.Found {
-			e.Printf("    residue in %s: %d\n", where, n)
+		for _, where := range sortedKeys(res.Found) {
+			e.Printf("    residue in %s: %d\n", where, res.Found[where])
 		}
+		// Other people's records holding the identifiers: for the DPO
+		// (residue list), not a failure of the erasure — but said, not
+		// only in the JSON (adversarial pass F10).
+		for _, where := range sortedKeys(res.Findings) {
+			e.Printf("    in other people's records (strong identifier; see oubli residue list): %s: %d\n", where, res.Findings[where])
+		}
+		for _, where := range sortedKeys(res.Ambiguous) {
+			e.Printf("    in other people's records (weak identifier, such as a pseudo): %s: %d\n", where, res.Ambiguous[where])
+		}
+		var text []string
 		for _, d := range res.Deferred {
 			if rest, ok := strings.CutPrefix(d, "blobs: "); ok {
 				e.Printf("    attachments not checked by the erasure (left to oubli check --residue): %s\n", rest)
+			} else {
+				text = append(text, d)
 			}
 		}
+		if len(text) > 0 {
+			e.Printf("    free text not searched by the erasure (no index here; left to oubli check --residue): %s\n", strings.Join(text, ", "))
+		}
 	}
+}
+
+func sortedKeys(m map[string]int64) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 func sum(m map[string]int64) int64 {
