@@ -138,7 +138,14 @@ const DefaultCheckpointWait = 10 * time.Second
 // follow-up (queued blob contents, WAL checkpoint) instead.
 func (e *Eraser) Erase(ctx context.Context, key store.SubjectKey, opt EraseOptions) (*EraseReport, error) {
 	rep, err := e.erase0(ctx, key, opt)
-	if err != nil && !opt.DryRun && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrResidue) {
+	switch {
+	case opt.DryRun:
+	case rep != nil && rep.Ledger == "appended" && (rep.Deleted[policies.CatSubjects] > 0 || rep.Anonymized[policies.CatSubjects] > 0):
+		// Erased: the subject's other pending erasure requests (a second
+		// one registered, one a concurrent batch opened) are answered by
+		// this erasure (adversarial pass F14).
+		_, _ = e.Register.CloseAlreadyErased(ctx, rep.SubjectRef, ledgerDate(rep.At.Format(time.RFC3339Nano)), rep.RequestID)
+	case err != nil && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrResidue):
 		e.settleLostRace(ctx, key)
 	}
 	return rep, err

@@ -307,6 +307,22 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 		// pending request it took was closed by it: ErrState).
 		if ent, ok := e.ledgerEntryOf(l.Key); ok {
 			o.Outcome, o.Error = BatchAlreadyErased, ""
+			if !dryRun && e.followUpPending(ctx, ent.Request) {
+				// Erased by an earlier run whose follow-up is still
+				// pending: finish it, as `erase --request` does, and say
+				// what is still left (adversarial pass F8: the rerun said
+				// already_erased, exit 0).
+				r, err := e.Erase(ctx, l.Key, EraseOptions{RequestID: ent.Request})
+				if r != nil {
+					o.SubjectRef, o.RequestID, o.Left = r.SubjectRef, r.RequestID, r.Left
+				}
+				switch {
+				case errors.Is(err, ErrIncomplete):
+					o.Outcome, o.Error = BatchIncomplete, err.Error()
+				case err != nil:
+					o.Outcome, o.Error = BatchFailed, err.Error()
+				}
+			}
 			if !dryRun {
 				// A rerun converges: requests left pending for the subject by
 				// a killed or losing batch are closed as answered.
@@ -319,6 +335,25 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 		o.Outcome, o.Error = BatchFailed, err.Error()
 	}
 	return o
+}
+
+// followUpPending reports whether the erasure recorded for request id has
+// a follow-up recorded pending and not done since.
+func (e *Eraser) followUpPending(ctx context.Context, id string) bool {
+	if id == "" {
+		return false
+	}
+	acts, err := store.RequestActions(ctx, e.DB, id)
+	if err != nil {
+		return false
+	}
+	pending := false
+	for _, a := range acts {
+		if a.Action == "erase.followup" {
+			pending = a.Outcome == "pending"
+		}
+	}
+	return pending
 }
 
 // erasedMeanwhile reports whether the subject of key is gone from the store

@@ -136,3 +136,90 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestEraseClosesDuplicateRequests (F14): two erasure requests registered
+// for one subject; the batch executes the first, and the second, answered
+// by the same erasure, is closed as already erased instead of going
+// overdue.
+func TestEraseClosesDuplicateRequests(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		er := w.eraser()
+		alice, err := store.FindSubject(ctx, db, store.SubjectKey{UserID: "u-alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for range 2 {
+			r, err := er.Register.Open(ctx, "erasure", alice, erNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.RequestID)
+		}
+		lines, _ := ParseBatch(strings.NewReader("u-alice\n"))
+		if rep, err := er.EraseBatch(ctx, lines, false, nil); err != nil || rep.Erased != 1 {
+			t.Fatalf("batch: %v %+v", err, rep)
+		}
+		if p := pendingErasures(t, db); len(p) != 0 {
+			t.Fatalf("erasure requests left pending: %v", p)
+		}
+		second, err := store.GetRequest(ctx, db, ids[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(second.CloseReason.String, "already erased") || !strings.Contains(second.CloseReason.String, ids[0]) {
+			t.Errorf("second request: %s, reason %q; want closed as already erased by %s", second.Status, second.CloseReason.String, ids[0])
+		}
+	})
+}
+
+// TestBatchRerunFinishesFollowUp (F8): a batch whose erasure committed
+// with its follow-up left (a SQLite reader held the WAL checkpoint back)
+// is rerun once the reader is gone: the rerun finishes the follow-up and
+// the register shows it done, instead of answering already_erased, exit
+// 0, with the follow-up still pending.
+func TestBatchRerunFinishesFollowUp(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	ctx := context.Background()
+	w := newErWorld(t, db, true)
+	er := w.eraser()
+	er.CheckpointWait = 50 * time.Millisecond
+	reader, err := db.BeginRead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.Get(ctx, &n, "SELECT COUNT(*) FROM subjects"); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := ParseBatch(strings.NewReader("u-alice\n"))
+	rep, err := er.EraseBatch(ctx, lines, false, nil)
+	if !errors.Is(err, ErrIncomplete) || rep.Incomplete != 1 {
+		reader.Rollback()
+		t.Fatalf("with a reader: %v %+v", err, rep)
+	}
+	reader.Rollback()
+	rep, err = er.EraseBatch(ctx, lines, false, nil)
+	if err != nil || rep.AlreadyErased != 1 {
+		t.Fatalf("rerun: %v %+v", err, rep)
+	}
+	id := rep.Outcomes[0].RequestID
+	if id == "" {
+		t.Fatal("rerun: no request named")
+	}
+	acts, err := store.RequestActions(ctx, db, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ""
+	for _, a := range acts {
+		if a.Action == "erase.followup" {
+			last = a.Outcome
+		}
+	}
+	if last != "done" {
+		t.Errorf("request %s: last follow-up %q, want done (actions %+v)", id, last, acts)
+	}
+}
