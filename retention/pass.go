@@ -22,6 +22,10 @@ type pass struct {
 	at     time.Time
 	atMs   int64
 	cuts   map[string]store.Cutoff
+	// bounds are the safety valve's candidate bounds (nil before, and in a
+	// dry pass): a category with few reads them through its cutoff's index
+	// (store.ScanOptions.Few).
+	bounds map[string]int64
 	hasher *store.Hasher
 	rep    *Report
 	// maxAudit bounds the audit prefix considered: entries appended by the
@@ -384,6 +388,9 @@ func hold(m map[string]any, reason string, held bool) {
 
 func (p *pass) scanOpts(cat, after string) store.ScanOptions {
 	o := store.ScanOptions{Cutoff: p.cuts[cat], After: after, Limit: p.o.BatchSize, Lock: !p.dry}
+	if b, ok := p.bounds[cat]; ok && b <= store.FewCandidates {
+		o.Few = true
+	}
 	if cat == policies.CatSubjects || cat == policies.CatAgentStats {
 		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
 	}

@@ -43,6 +43,7 @@ func (p *pass) openValve(ctx context.Context) (*Report, *ValveError, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	p.bounds = bounds
 	v := &valve{totals: map[string]int64{}, exact: map[string]bool{}, maxShare: p.o.MaxShare,
 		inflight: map[string]int64{}, planned: map[string]bool{},
 		recount: func(c string) (int64, error) {

@@ -200,7 +200,18 @@ type ScanOptions struct {
 	// Settled, when set, skips the records settled under this memo key
 	// whose recheck time is after At (subjects and agent_stats only).
 	Settled *SettledKey
+	// Few says the category's candidates are few (the safety valve's
+	// bound, counted through the cutoff's index): the page reads them
+	// through that index first and only then orders them, instead of
+	// walking the primary key's order and filtering on the cutoff — which
+	// read a million tickets to find the 4,000 a night keeps past their
+	// period (disputes) on a 3 M-ticket store.
+	Few bool
 }
+
+// FewCandidates is the largest candidate count for which a scan reads its
+// candidates through the cutoff's index first (ScanOptions.Few).
+const FewCandidates = 50_000
 
 // SettledKey selects the settled subjects a scan may skip: those settled
 // under policy revision key Revision whose recheck time is after At.
@@ -229,15 +240,24 @@ func scan[T any](ctx context.Context, q Querier, category, sel, key string, o Sc
 	}
 	query := sel + " WHERE " + key + " > ?" + cond + " ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
 	args = append(append([]any{after}, args...), o.Limit)
-	if o.Settled != nil {
+	switch {
+	case o.Settled != nil:
 		// As ScanSubjects: the records not settled first, through the
 		// index of the cutoff and the memo, then ordered.
 		alias := key[:strings.Index(key, ".")]
 		from := sel[strings.Index(sel, " FROM "):]
-		query = "WITH c AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond +
-			" AND (" + alias + ".retention_settled IS NULL OR " + alias + ".retention_settled <> ? OR " + alias + ".retention_recheck_at <= ?)) " +
-			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
+		query = "WITH c0 AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond +
+			" AND (" + alias + ".retention_settled IS NULL OR " + alias + ".retention_settled <> ? OR " + alias + ".retention_recheck_at <= ?))," +
+			" c AS MATERIALIZED (SELECT k FROM c0 ORDER BY k LIMIT ?) " +
+			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + o.lockSQL(q)
 		args = append(append(args[:len(args)-1:len(args)-1], o.Settled.Revision, o.Settled.At), o.Limit)
+	case o.Few && cond != "":
+		// Few candidates: through the cutoff's index, then ordered and
+		// cut, inside the CTE (see ScanSubjects).
+		from := sel[strings.Index(sel, " FROM "):]
+		query = "WITH c0 AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond + ")," +
+			" c AS MATERIALIZED (SELECT k FROM c0 ORDER BY k LIMIT ?) " +
+			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + o.lockSQL(q)
 	}
 	var out []T
 	if err := q.Select(ctx, &out, query, args...); err != nil {
@@ -337,21 +357,51 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 		query = subjectAggregates + inner + subjectAggregatesEnd
 		args = append(append([]any{o.After}, args...), o.Limit)
 	} else {
-		// The candidates not settled are read first, through the index of
-		// the cutoff and the memo (subjects_retention_candidates), and only
-		// then ordered and locked: the primary key's order would walk every
-		// subject to find the few a night has to decide.
-		args = append(append([]any{o.After}, args...), o.Settled.Revision, o.Settled.At, o.Limit)
+		// The candidates not settled are read first, through the partial
+		// indexes of the memo (unsettledSubjects), and only then ordered
+		// and locked: the primary key's order would walk every subject to
+		// find the few a night has to decide.
+		// The page's keys are ordered and cut inside the CTE: the planner
+		// cannot know how few they are, and joined the whole candidate
+		// estimate along the primary key (every subject) otherwise.
+		uq, uargs := unsettledSubjects(cond, args, o.Settled)
+		args = append(append(uargs, o.After), o.Limit)
 		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id IN (SELECT user_id FROM c)" +
-			" ORDER BY s.user_id LIMIT ?" + o.lockSQL(q)
-		query = "WITH c AS MATERIALIZED (SELECT s.user_id FROM subjects s WHERE s.user_id > ?" + cond +
-			" AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)) " +
+			" ORDER BY s.user_id" + o.lockSQL(q)
+		query = "WITH c0 AS MATERIALIZED (SELECT u.user_id FROM (" + uq + ") u WHERE u.user_id > ?)," +
+			" c AS MATERIALIZED (SELECT user_id FROM c0 ORDER BY user_id LIMIT ?) " +
 			subjectAggregates + inner + subjectAggregatesEnd
 	}
 	if err := q.Select(ctx, &out, query, args...); err != nil {
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
 	return out, nil
+}
+
+// unsettledSubjects is a query of the user ids of the subjects a run must
+// decide: past the cutoff (cond, " AND …" on alias s, with its arguments)
+// and not settled under k — never settled, settled under another policy
+// revision, or due for a recheck. One arm per case, joined by UNION ALL, so
+// that each reads a partial index (migration 00210) over only the rows it
+// returns: the cost follows the subjects to decide, not the closed
+// accounts the store holds.
+func unsettledSubjects(cond string, condArgs []any, k *SettledKey) (string, []any) {
+	arms := []struct {
+		where string
+		args  []any
+	}{
+		{"s.retention_settled IS NULL", nil},
+		{"s.retention_settled < ?", []any{k.Revision}},
+		{"s.retention_settled > ?", []any{k.Revision}},
+		{"s.retention_settled = ? AND s.retention_recheck_at <= ?", []any{k.Revision, k.At}},
+	}
+	parts := make([]string, len(arms))
+	var args []any
+	for i, a := range arms {
+		parts[i] = "SELECT s.user_id FROM subjects s WHERE " + a.where + cond
+		args = append(append(args, a.args...), condArgs...)
+	}
+	return strings.Join(parts, " UNION ALL "), args
 }
 
 // SubjectFactsOf re-reads the facts of the given subjects (as ScanSubjects

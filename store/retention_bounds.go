@@ -62,8 +62,10 @@ func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, set
 		return nil, err
 	}
 	if settled != nil {
-		sj.sql += " AND (s.retention_settled IS NULL OR s.retention_settled <> ? OR s.retention_recheck_at <= ?)"
-		sj.args = append(sj.args, settled.Revision, settled.At)
+		// The subjects a run decides, through the memo's partial indexes
+		// (the subquery's alias s hides the outer one).
+		uq, uargs := unsettledSubjects(sj.sql, sj.args, settled)
+		sj = frag{" AND s.user_id IN (" + uq + ")", uargs}
 	}
 	var ag frag
 	if settled != nil {
