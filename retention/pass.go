@@ -15,13 +15,13 @@ import (
 
 // pass is one walk over every category: a plan (dry) or a run.
 type pass struct {
-	db     *store.DB
-	pol    Policy
-	o      *Options
-	dry    bool
-	at     time.Time
-	atMs   int64
-	cuts   map[string]store.Cutoff
+	db   *store.DB
+	pol  Policy
+	o    *Options
+	dry  bool
+	at   time.Time
+	atMs int64
+	cuts map[string]store.Cutoff
 	// bounds are the safety valve's candidate bounds (nil before, and in a
 	// dry pass): a category with few reads them through its cutoff's index
 	// (store.ScanOptions.Few).
