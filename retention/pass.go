@@ -391,7 +391,8 @@ func (p *pass) scanOpts(cat, after string) store.ScanOptions {
 	if b, ok := p.bounds[cat]; ok && b <= store.FewCandidates {
 		o.Few = true
 	}
-	if cat == policies.CatSubjects || cat == policies.CatAgentStats {
+	switch cat {
+	case policies.CatSubjects, policies.CatAgentStats, policies.CatTickets, policies.CatAttachments:
 		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
 	}
 	return o

@@ -25,6 +25,7 @@ var attachments = hot[store.AttachmentFacts]{
 	ticket:  func(a store.AttachmentFacts) string { return a.TicketID },
 	user:    func(a store.AttachmentFacts) (string, bool) { return a.UserID.String, a.UserID.Valid },
 	record:  attachmentRecord,
+	settles: true,
 	apply: func(p *pass, ctx context.Context, _ store.Querier, tx *store.Tx, b *page[store.AttachmentFacts], del []int) error {
 		if tx == nil || len(del) == 0 {
 			return nil
@@ -61,6 +62,7 @@ var tickets = hot[store.TicketFacts]{
 	id:      func(t store.TicketFacts) string { return t.ID },
 	ticket:  func(t store.TicketFacts) string { return t.ID },
 	user:    func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid },
+	settles: true,
 	record: func(t store.TicketFacts, h holdState) policies.Record {
 		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
 		putTime(m, "closed_at", t.ClosedAt.Valid, t.ClosedAt.Int64)

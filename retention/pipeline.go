@@ -51,6 +51,9 @@ type hot[T comparable] struct {
 	// spread decides a page on every CPU: for a category whose deletes are
 	// light work for the database, deciding is the bottleneck.
 	spread bool
+	// settles: the records a run keeps on their own facts are settled
+	// (settle.go), and scanned with store.ScanOptions.Settled.
+	settles bool
 	// apply deletes (tx != nil) or counts (a plan) the records of the page
 	// at positions del, all of them decided delete.
 	apply func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[T], del []int) error
@@ -92,19 +95,29 @@ func (h hot[T]) prepare(ctx context.Context, p *pass, tm *timings, after string)
 	return b, err
 }
 
-// settle tallies a decided page into p and returns the positions of the
+// sift tallies a decided page into p and returns the positions of the
 // records to delete: in a plan (tx nil) every record decided delete; in a
 // run only those whose facts and hold state, re-read inside tx with row
 // locks, are the ones they were decided on. The others are left alone and
 // counted in Report.Changed; the next run decides them again.
-func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) ([]int, error) {
+//
+// In a run it also returns the positions of the records to settle
+// (settle.go): decided keep on their own facts, under no legal hold, and
+// re-read unchanged, with their rows locked until the memo is written — a
+// concurrent change waits for the batch, and its trigger then clears the
+// memo.
+func (h hot[T]) sift(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (del, keep []int, err error) {
 	var ids []string
 	for i, d := range b.ds {
 		if d.Action == policies.Anonymize {
-			return nil, unsupported(h.cat, d)
+			return nil, nil, unsupported(h.cat, d)
 		}
 		if d.Action == policies.Delete {
 			ids = append(ids, h.id(b.facts[i]))
+		}
+		if tx != nil && h.settles && d.Action == policies.Keep && !h.hold(b.ix, b.facts[i]).held {
+			ids = append(ids, h.id(b.facts[i]))
+			keep = append(keep, i)
 		}
 	}
 	same := map[string]bool{}
@@ -112,12 +125,12 @@ func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (
 		t := time.Now()
 		now, err := h.confirm(ctx, tx, ids)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tids, uids := h.holders(now)
 		ixNow, err := store.InForceHolds(ctx, tx, p.atMs, tids, uids, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		then := make(map[string]T, len(b.facts))
 		for _, r := range b.facts {
@@ -130,7 +143,6 @@ func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (
 		}
 		p.tm.since(stepFacts, t)
 	}
-	var del []int
 	for i, d := range b.ds {
 		if d.Action == policies.Delete {
 			if tx != nil && !same[b.recs[i].ID] {
@@ -141,7 +153,13 @@ func (h hot[T]) settle(ctx context.Context, p *pass, tx *store.Tx, b *page[T]) (
 		}
 		p.tally(h.cat, d, b.recs[i].ID)
 	}
-	return del, nil
+	unchanged := keep[:0]
+	for _, i := range keep {
+		if same[b.recs[i].ID] {
+			unchanged = append(unchanged, i)
+		}
+	}
+	return del, unchanged, nil
 }
 
 // pipeline runs one category as producer and consumers; see the comment
@@ -244,13 +262,30 @@ func pipeline[T comparable](ctx context.Context, p *pass, h hot[T]) error {
 func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T], mu *sync.Mutex) error {
 	cat := h.cat
 	apply := func(f *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[T]) error {
-		del, err := h.settle(ctx, f, tx, b)
+		del, keep, err := h.sift(ctx, f, tx, b)
 		if err != nil {
 			return err
 		}
 		t := time.Now()
 		defer f.tm.since(stepWrite, t)
-		return h.apply(f, ctx, q, tx, b, del)
+		if err := h.apply(f, ctx, q, tx, b, del); err != nil {
+			return err
+		}
+		if tx == nil || len(keep) == 0 {
+			return nil
+		}
+		ids := make([]string, len(b.recs))
+		for i, r := range b.recs {
+			ids[i] = r.ID
+		}
+		ss, err := f.settle(ctx, b.recs, ids, keep, b.ds)
+		if err != nil {
+			return err
+		}
+		if n, err := store.Settle(ctx, tx, cat, f.settled, ss); err != nil || n != int64(len(ss)) {
+			return fmt.Errorf("settle %s: %d of %d: %w", cat, n, len(ss), err)
+		}
+		return nil
 	}
 	mu.Lock()
 	f := p.fork() // copies p's fields, which merge writes under mu

@@ -11,19 +11,24 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-// Settled subjects (issue 11 item 7). A closed account already anonymised,
-// whose remaining tickets are kept, is decided "keep" night after night: at
-// marketplace scale most of the subjects a run reads are such finished
-// subjects. A run therefore settles a subject the policies decide to keep,
-// under no legal hold, when the policies would still keep it, on the same
-// facts, at a later time: a run skips it until then (its recheck time), or
-// until what the decision rests on changes (the subject's account dates or
-// anonymisation, their tickets, account events or legal holds: the
-// triggers of migration 00170 clear the memo in the changing transaction),
-// or until the policy revision changes (the memo is keyed by it).
+// Settled records (issue 11 item 7). A closed account already anonymised,
+// whose remaining tickets are kept, is decided "keep" night after night; so
+// is a ticket past its period whose transaction dispute is still open, and
+// its attachments: at marketplace scale most of the records a run reads are
+// such finished records. A run therefore settles a record the policies
+// decide to keep on its own facts, under no legal hold (subjects, tickets,
+// attachments, agent days), when the policies would still keep it, on the
+// same facts and by the same rule, at a later time: a run skips it until
+// then (its recheck time), or until what the decision rests on changes
+// (for a subject: their account dates or anonymisation, their tickets,
+// account events or legal holds; for a ticket: its user, status, dispute,
+// dates, or a legal hold on it or its subject; for an attachment: its
+// upload, its ticket's facts and holds — the triggers of migrations 00170,
+// 00171 and 00220 clear the memo in the changing transaction), or until the
+// policy revision changes (the memo is keyed by it).
 //
 // The recheck time comes from the policies, not from Go: the same records
-// are decided again at probe times ahead of the run's time, and a subject
+// are decided again at probe times ahead of the run's time, and a record
 // is settled until the latest probe time up to which every probe still
 // keeps it. This rests on one property of retention policies (true of the
 // shipped rules, not asserted by a test yet): on unchanged facts, a record
@@ -32,7 +37,7 @@ import (
 // that is keep at the run's time and at a probe time is keep at every time
 // in between.
 
-// settleProbes are the probe offsets, shortest first: a subject settled to
+// settleProbes are the probe offsets, shortest first: a record settled to
 // the k-th probe is decided again at most len(settleProbes) times before
 // the policies act on it.
 var settleProbes = []time.Duration{
@@ -85,7 +90,7 @@ func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string,
 		}
 		for j, g := range got {
 			k := pos[j]
-			if g.Action == policies.Keep && !g.Held && g.Rule == ds[keep[k]].Rule {
+			if g.Action == policies.Keep && g.Rule == ds[keep[k]].Rule {
 				until[k] = store.Millis(at)
 			} else {
 				alive[k] = false

@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strconv"
 	"sync"
@@ -14,14 +15,17 @@ import (
 	"github.com/oubli/oubli/store"
 )
 
-// subjectSpy counts the subject records decided at the run's own time (not
-// the settling probes ahead of it), and can pose as another policy revision.
+// subjectSpy counts the records decided at the run's own time (not the
+// settling probes ahead of it), by id, and can pose as another policy
+// revision. onDecide, when set, runs before a decision at the run's time.
 type subjectSpy struct {
 	retention.Policy
 	at  time.Time
 	rev string
 	mu  sync.Mutex
-	n   map[string]int // user id -> decisions
+	n   map[string]int // record id -> decisions
+
+	onDecide func(recs []policies.Record)
 }
 
 func (s *subjectSpy) Revision() string {
@@ -35,11 +39,13 @@ func (s *subjectSpy) Decide(ctx context.Context, at time.Time, recs []policies.R
 	if at.Equal(s.at) {
 		s.mu.Lock()
 		for _, r := range recs {
-			if r.Category == policies.CatSubjects {
-				s.n[r.ID]++
-			}
+			s.n[r.ID]++
 		}
+		f := s.onDecide
 		s.mu.Unlock()
+		if f != nil {
+			f(recs)
+		}
 	}
 	return s.Policy.Decide(ctx, at, recs)
 }
@@ -291,4 +297,180 @@ func TestAttachmentClosureFollowsTicket(t *testing.T) {
 			t.Fatalf("%d attachments whose copied closure differs from their ticket's", n)
 		}
 	})
+}
+
+// TestSettledDisputedTickets (issue 11 item 7): a ticket past its period
+// kept because its transaction dispute is open, and its attachment, are
+// not read and decided again night after night (nor counted by the safety
+// valve); a change to what their decision rests on decides them again,
+// and the dispute's resolution deletes them. A ticket under a legal hold is
+// never settled.
+func TestSettledDisputedTickets(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.subject(t, db, "u2", nullMs(0, false))
+		six := nullMs(ago(6, 0, 0), true)
+		w.ticket(t, db, "TD", "u1", "closed", "open", six) // kept: dispute
+		w.attachment(t, db, "AD", "TD")
+		w.ticket(t, db, "TH", "u2", "closed", "open", six) // kept: dispute, and a hold
+		w.hold(t, db, "H2", "TH", "", ago(0, 1, 0), nullMs(0, false), nullMs(0, false))
+		w.ticket(t, db, "TN", "u1", "closed", "none", six) // expired
+		spy := &subjectSpy{Policy: engine(t)}
+		night := func(n int) time.Time { return T.AddDate(0, 0, n) }
+		decided := func(n int, dry bool) map[string]int {
+			t.Helper()
+			return spy.decided(t, db, w, night(n), dry)
+		}
+
+		if got := decided(0, false); got["TD"] != 1 || got["AD"] != 1 || got["TH"] != 1 || got["TN"] != 1 {
+			t.Fatalf("first run decided %v; want TD, AD, TH and TN once", got)
+		}
+		if got := w.ids(t, "tickets", "ticket_id"); len(got) != 2 || got[0] != "TD" || got[1] != "TH" {
+			t.Fatalf("tickets left %v, want [TD TH]", got)
+		}
+		for _, dry := range []bool{false, true} {
+			if got := decided(1, dry); got["TD"] != 0 || got["AD"] != 0 || got["TH"] != 1 {
+				t.Fatalf("dry %v: settled TD/AD decided again, or held TH not: %v", dry, got)
+			}
+		}
+		// The safety valve counts neither them nor their messages.
+		cuts, err := engine(t).Candidates(ctx, night(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		scuts := map[string]store.Cutoff{}
+		for c, v := range cuts {
+			scuts[c] = store.Cutoff{Column: v.Column, Before: v.Before, NullIsCandidate: v.NullIsCandidate}
+		}
+		key := &store.SettledKey{Revision: settledKey(t, db, "tickets", "TD"), At: ms(night(2))}
+		b, err := store.CandidateBounds(ctx, db, scuts, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b["tickets"] != 1 || b["messages"] != 2 || b["attachments"] != 0 {
+			t.Fatalf("bounds %v; want only TH (1 ticket, 2 messages, no attachment)", b)
+		}
+
+		// Re-ingested unchanged: still settled.
+		var tk store.Ticket
+		if err := db.Get(ctx, &tk, "SELECT ticket_id, user_id, request_number, subject, description, transaction_ref, dispute_status, status, created_at, closed_at, restricted FROM tickets WHERE ticket_id = 'TD'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.UpsertTickets(ctx, db, []store.Ticket{tk}); err != nil {
+			t.Fatal(err)
+		}
+		if got := decided(2, false); got["TD"] != 0 || got["AD"] != 0 {
+			t.Fatalf("re-ingested unchanged: decided %v", got)
+		}
+
+		// Each change decides what rests on it again, once, then settles it
+		// again (a hold: decided while it lasts, settled once it is gone).
+		changes := []struct {
+			sql     string
+			decided []string
+			held    bool // a hold in force after it: decided every night
+		}{
+			{"UPDATE tickets SET created_at = created_at - 1 WHERE ticket_id = 'TD'", []string{"TD"}, false},
+			{"UPDATE attachments SET uploaded_at = uploaded_at - 1 WHERE attachment_id = 'AD'", []string{"AD"}, false},
+			{"UPDATE tickets SET closed_at = closed_at - 1 WHERE ticket_id = 'TD'", []string{"TD", "AD"}, false},
+			{"UPDATE tickets SET user_id = 'u2' WHERE ticket_id = 'TD'", []string{"TD", "AD"}, false},
+			{"INSERT INTO legal_holds (hold_id, user_id, reason, created_at) VALUES ('H1', 'u2', 'x', 0)", []string{"TD", "AD"}, true},
+			{"DELETE FROM legal_holds WHERE hold_id = 'H1'", []string{"TD", "AD"}, false},
+			{"INSERT INTO legal_holds (hold_id, ticket_id, reason, created_at) VALUES ('H3', 'TD', 'x', 0)", []string{"TD", "AD"}, true},
+			{"UPDATE legal_holds SET released_at = " + itoa64(ago(0, 0, 1)) + " WHERE hold_id = 'H3'", []string{"TD", "AD"}, false},
+		}
+		n := 3
+		for _, c := range changes {
+			w.exec(t, db, c.sql)
+			got := decided(n, false)
+			for _, id := range []string{"TD", "AD"} {
+				want := 0
+				for _, d := range c.decided {
+					if d == id {
+						want = 1
+					}
+				}
+				if got[id] != want {
+					t.Fatalf("after %q: %s decided %d times, want %d (%v)", c.sql, id, got[id], want, got)
+				}
+			}
+			if got := decided(n+1, false); c.held && (got["TD"] != 1 || got["AD"] != 1) {
+				t.Fatalf("after %q, under a hold: decided %v; want TD and AD again", c.sql, got)
+			} else if !c.held && (got["TD"] != 0 || got["AD"] != 0) {
+				t.Fatalf("after %q, settled again: decided %v", c.sql, got)
+			}
+			n += 2
+		}
+
+		// The dispute is resolved: both are decided, and deleted.
+		w.exec(t, db, "UPDATE tickets SET dispute_status = 'resolved' WHERE ticket_id = 'TD'")
+		if got := decided(n, false); got["TD"] != 1 || got["AD"] != 1 {
+			t.Fatalf("dispute resolved: decided %v; want TD and AD", got)
+		}
+		if got := w.ids(t, "tickets", "ticket_id"); len(got) != 1 || got[0] != "TH" {
+			t.Fatalf("tickets left %v, want [TH]", got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments"); n != 0 {
+			t.Fatalf("%d attachments left, want none", n)
+		}
+	})
+}
+
+// TestSettleRaceWithResolution: a dispute resolved while the run decides
+// its ticket (decided keep, on the open dispute) is not settled as kept:
+// the batch re-reads the ticket with its row locked before writing the
+// memo, and the next run deletes it.
+func TestSettleRaceWithResolution(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.subject(t, db, "u1", nullMs(0, false))
+		w.ticket(t, db, "TD", "u1", "closed", "open", nullMs(ago(6, 0, 0), true))
+		w.attachment(t, db, "AD", "TD")
+		spy := &subjectSpy{Policy: engine(t)}
+		var once sync.Once
+		spy.onDecide = func(recs []policies.Record) {
+			for _, r := range recs {
+				if r.ID == "TD" {
+					once.Do(func() {
+						w.exec(t, db, "UPDATE tickets SET dispute_status = 'resolved' WHERE ticket_id = 'TD'")
+					})
+				}
+			}
+		}
+		if got := spy.decided(t, db, w, T, false); got["TD"] != 1 || got["AD"] != 1 {
+			t.Fatalf("decided %v; want TD and AD", got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM tickets"); n != 1 {
+			t.Fatalf("%d tickets, want TD kept by the run that decided it on its open dispute", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM tickets WHERE retention_settled IS NOT NULL"); n != 0 {
+			t.Fatalf("%d tickets settled after their dispute was resolved during the run", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments WHERE retention_settled IS NOT NULL"); n != 0 {
+			t.Fatalf("%d attachments settled after their dispute was resolved during the run", n)
+		}
+		spy.onDecide = nil
+		if got := spy.decided(t, db, w, T.AddDate(0, 0, 1), false); got["TD"] != 1 || got["AD"] != 1 {
+			t.Fatalf("next run decided %v; want TD and AD again", got)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM tickets"); n != 0 {
+			t.Fatalf("%d tickets left, want TD deleted once its dispute is resolved", n)
+		}
+	})
+}
+
+// settledKey returns the memo key a record of a settled table carries.
+func settledKey(t *testing.T, db *store.DB, table, id string) int64 {
+	t.Helper()
+	key := map[string]string{"tickets": "ticket_id", "attachments": "attachment_id"}[table]
+	var k sql.NullInt64
+	if err := db.Get(context.Background(), &k, "SELECT retention_settled FROM "+table+" WHERE "+key+" = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Valid {
+		t.Fatalf("%s %s is not settled", table, id)
+	}
+	return k.Int64
 }

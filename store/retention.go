@@ -198,7 +198,7 @@ type ScanOptions struct {
 	// added concurrently waits for the batch, or the batch for it.
 	Lock bool
 	// Settled, when set, skips the records settled under this memo key
-	// whose recheck time is after At (subjects and agent_stats only).
+	// whose recheck time is after At (the categories of settledTables).
 	Settled *SettledKey
 	// Few says the category's candidates are few (the safety valve's
 	// bound, counted through the cutoff's index): the page reads them
@@ -213,7 +213,7 @@ type ScanOptions struct {
 // candidates through the cutoff's index first (ScanOptions.Few).
 const FewCandidates = 50_000
 
-// SettledKey selects the settled subjects a scan may skip: those settled
+// SettledKey selects the settled records a scan may skip: those settled
 // under policy revision key Revision whose recheck time is after At.
 type SettledKey struct {
 	Revision int64
@@ -241,9 +241,17 @@ func scan[T any](ctx context.Context, q Querier, category, sel, key string, o Sc
 	query := sel + " WHERE " + key + " > ?" + cond + " ORDER BY " + key + " LIMIT ?" + o.lockSQL(q)
 	args = append(append([]any{after}, args...), o.Limit)
 	switch {
+	case o.Settled != nil && settledTables[category].arms:
+		// As ScanSubjects: the records to decide first, through the memo's
+		// partial indexes (unsettledKeys), then ordered and cut.
+		uq, uargs := unsettledKeys(category, cond, args[1:len(args)-1], o.Settled)
+		query = "WITH c0 AS MATERIALIZED (SELECT u.k FROM (" + uq + ") u WHERE u.k > ?)," +
+			" c AS MATERIALIZED (SELECT k FROM c0 ORDER BY k LIMIT ?) " +
+			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + o.lockSQL(q)
+		args = append(append(uargs, after), o.Limit)
 	case o.Settled != nil:
-		// As ScanSubjects: the records not settled first, through the
-		// index of the cutoff and the memo, then ordered.
+		// The records not settled first, through the index of the cutoff
+		// and the memo, then ordered.
 		alias := key[:strings.Index(key, ".")]
 		from := sel[strings.Index(sel, " FROM "):]
 		query = "WITH c0 AS MATERIALIZED (SELECT " + key + " AS k" + from + " WHERE " + key + " > ?" + cond +
@@ -358,18 +366,18 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 		args = append(append([]any{o.After}, args...), o.Limit)
 	} else {
 		// The candidates not settled are read first, through the partial
-		// indexes of the memo (unsettledSubjects), and only then ordered
+		// indexes of the memo (unsettledKeys), and only then ordered
 		// and locked: the primary key's order would walk every subject to
 		// find the few a night has to decide.
 		// The page's keys are ordered and cut inside the CTE: the planner
 		// cannot know how few they are, and joined the whole candidate
 		// estimate along the primary key (every subject) otherwise.
-		uq, uargs := unsettledSubjects(cond, args, o.Settled)
+		uq, uargs := unsettledKeys("subjects", cond, args, o.Settled)
 		args = append(append(uargs, o.After), o.Limit)
-		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id IN (SELECT user_id FROM c)" +
+		inner := "SELECT s.user_id, s.account_created_at, s.account_closed_at, s.anonymized_at FROM subjects s WHERE s.user_id IN (SELECT k FROM c)" +
 			" ORDER BY s.user_id" + o.lockSQL(q)
-		query = "WITH c0 AS MATERIALIZED (SELECT u.user_id FROM (" + uq + ") u WHERE u.user_id > ?)," +
-			" c AS MATERIALIZED (SELECT user_id FROM c0 ORDER BY user_id LIMIT ?) " +
+		query = "WITH c0 AS MATERIALIZED (SELECT u.k FROM (" + uq + ") u WHERE u.k > ?)," +
+			" c AS MATERIALIZED (SELECT k FROM c0 ORDER BY k LIMIT ?) " +
 			subjectAggregates + inner + subjectAggregatesEnd
 	}
 	if err := q.Select(ctx, &out, query, args...); err != nil {
@@ -378,28 +386,31 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 	return out, nil
 }
 
-// unsettledSubjects is a query of the user ids of the subjects a run must
-// decide: past the cutoff (cond, " AND …" on alias s, with its arguments)
-// and not settled under k — never settled, settled under another policy
-// revision, or due for a recheck. One arm per case, joined by UNION ALL, so
-// that each reads a partial index (migration 00210) over only the rows it
-// returns: the cost follows the subjects to decide, not the closed
-// accounts the store holds.
-func unsettledSubjects(cond string, condArgs []any, k *SettledKey) (string, []any) {
+// unsettledKeys is a query of the keys (column k) of the records of a
+// settled category (settledTables) a run must decide: past the cutoff
+// (cond, " AND …" on the category's alias, with its arguments) and not
+// settled under k — never settled, settled under another policy revision,
+// or due for a recheck. One arm per case, joined by UNION ALL, so that each
+// reads a partial index (migrations 00210, 00220) over only the rows it
+// returns: the cost follows the records to decide, not the records the
+// store keeps past their period.
+func unsettledKeys(category, cond string, condArgs []any, k *SettledKey) (string, []any) {
+	t := settledTables[category]
+	a := t.alias
 	arms := []struct {
 		where string
 		args  []any
 	}{
-		{"s.retention_settled IS NULL", nil},
-		{"s.retention_settled < ?", []any{k.Revision}},
-		{"s.retention_settled > ?", []any{k.Revision}},
-		{"s.retention_settled = ? AND s.retention_recheck_at <= ?", []any{k.Revision, k.At}},
+		{a + ".retention_settled IS NULL", nil},
+		{a + ".retention_settled < ?", []any{k.Revision}},
+		{a + ".retention_settled > ?", []any{k.Revision}},
+		{a + ".retention_settled = ? AND " + a + ".retention_recheck_at <= ?", []any{k.Revision, k.At}},
 	}
 	parts := make([]string, len(arms))
 	var args []any
-	for i, a := range arms {
-		parts[i] = "SELECT s.user_id FROM subjects s WHERE " + a.where + cond
-		args = append(append(args, a.args...), condArgs...)
+	for i, arm := range arms {
+		parts[i] = "SELECT " + a + "." + t.key + " AS k FROM " + t.table + " " + a + " WHERE " + arm.where + cond
+		args = append(append(args, arm.args...), condArgs...)
 	}
 	return strings.Join(parts, " UNION ALL "), args
 }
@@ -428,25 +439,37 @@ type Settlement struct {
 	RecheckAt int64
 }
 
-// settledTables names, per category that can be settled, its table, key
-// and the key's SQL type.
-var settledTables = map[string][3]string{
-	"subjects":    {"subjects", "user_id", "text"},
-	"agent_stats": {"agent_stats", "id", "bigint"},
+// settledTable describes a category whose records can be settled.
+type settledTable struct {
+	table, alias, key, keyType string
+	// arms: the memo has the partial indexes unsettledKeys reads.
+	arms bool
+}
+
+// settledTables names, per category that can be settled, its table, the
+// alias its scan gives it, its key and the key's SQL type.
+var settledTables = map[string]settledTable{
+	"subjects":    {"subjects", "s", "user_id", "text", true},
+	"tickets":     {"tickets", "t", "ticket_id", "text", true},
+	"attachments": {"attachments", "a", "attachment_id", "text", true},
+	"agent_stats": {"agent_stats", "ag", "id", "bigint", false},
 }
 
 // Settle records, inside tx, that records of a category (subjects,
-// agent_stats) are settled under the policy revision key rev: a scan with
-// ScanOptions.Settled skips them until their recheck time. The triggers of
-// migrations 00170 and 00171 clear the memo whenever what the decision
-// rests on changes (for a subject: their account dates or anonymisation,
-// tickets, account events or legal holds; for an agent day: its day, agent
-// or anonymisation).
+// tickets, attachments, agent_stats) are settled under the policy revision
+// key rev: a scan with ScanOptions.Settled skips them until their recheck
+// time. The triggers of migrations 00170, 00171 and 00220 clear the memo
+// whenever what the decision rests on changes (for a subject: their account
+// dates or anonymisation, tickets, account events or legal holds; for a
+// ticket: its user, status, dispute, dates or the legal holds on it or its
+// subject; for an attachment: the same of its ticket, and its upload; for
+// an agent day: its day, agent or anonymisation).
 func Settle(ctx context.Context, tx *Tx, category string, rev int64, ss []Settlement) (int64, error) {
-	t, ok := settledTables[category]
+	st, ok := settledTables[category]
 	if !ok {
 		return 0, fmt.Errorf("settle %s: %w", category, ErrInvalid)
 	}
+	t := [3]string{st.table, st.key, st.keyType}
 	const chunk = 500
 	var total int64
 	for len(ss) > 0 {

@@ -45,8 +45,8 @@ var candidateCounts = []candidateCount{
 // with these cutoffs can delete or anonymise at most: the records its scans
 // can return, and those deleted with them (messages and attachments with
 // their tickets, statistics and objections with their subjects). settled,
-// when set, leaves out the subjects and agent days a run skips (see
-// ScanOptions.Settled).
+// when set, leaves out the subjects, tickets, attachments and agent days a
+// run skips (see ScanOptions.Settled).
 // A category without a cutoff counts all its records.
 func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, settled *SettledKey) (map[string]int64, error) {
 	cond := func(cat string) (frag, error) {
@@ -61,11 +61,21 @@ func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, set
 	if err != nil {
 		return nil, err
 	}
+	var at frag
+	if at, err = cond("attachments"); err != nil {
+		return nil, err
+	}
 	if settled != nil {
-		// The subjects a run decides, through the memo's partial indexes
-		// (the subquery's alias s hides the outer one).
-		uq, uargs := unsettledSubjects(sj.sql, sj.args, settled)
-		sj = frag{" AND s.user_id IN (" + uq + ")", uargs}
+		// The subjects, tickets and attachments a run decides, through the
+		// memo's partial indexes (the subquery's alias hides the outer
+		// one): what the run skips cannot be deleted, nor what goes with
+		// it (a settled ticket's messages).
+		only := func(cat string, f frag) frag {
+			uq, uargs := unsettledKeys(cat, f.sql, f.args, settled)
+			t := settledTables[cat]
+			return frag{" AND " + t.alias + "." + t.key + " IN (" + uq + ")", uargs}
+		}
+		sj, tk, at = only("subjects", sj), only("tickets", tk), only("attachments", at)
 	}
 	var ag frag
 	if settled != nil {
@@ -77,6 +87,9 @@ func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, set
 		own, err := cond(c.cat)
 		if err != nil {
 			return nil, err
+		}
+		if c.cat == "attachments" {
+			own = at
 		}
 		query, args := expand(c.query, map[string]frag{"%[1]s": tk, "%[2]s": own, "%[3]s": sj, "%[4]s": ag})
 		var n int64
