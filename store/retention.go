@@ -268,7 +268,8 @@ func scan[T any](ctx context.Context, q Querier, category, sel, key string, o Sc
 			sel + " WHERE " + key + " IN (SELECT k FROM c) ORDER BY " + key + o.lockSQL(q)
 	}
 	var out []T
-	if err := q.Select(ctx, &out, query, args...); err != nil {
+	// A page is small: never worth a parallel plan (readSerial).
+	if err := readSerial(ctx, q, func(q Querier) error { return q.Select(ctx, &out, query, args...) }); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", category, err)
 	}
 	return out, nil
@@ -380,7 +381,7 @@ func ScanSubjects(ctx context.Context, q Querier, o ScanOptions) ([]SubjectFacts
 			" c AS MATERIALIZED (SELECT k FROM c0 ORDER BY k LIMIT ?) " +
 			subjectAggregates + inner + subjectAggregatesEnd
 	}
-	if err := q.Select(ctx, &out, query, args...); err != nil {
+	if err := readSerial(ctx, q, func(q Querier) error { return q.Select(ctx, &out, query, args...) }); err != nil {
 		return nil, fmt.Errorf("scan subjects: %w", err)
 	}
 	return out, nil

@@ -83,22 +83,34 @@ func CandidateBounds(ctx context.Context, q Querier, cuts map[string]Cutoff, set
 		ag.args = []any{settled.Revision, settled.At}
 	}
 	out := map[string]int64{}
+	err = readSerial(ctx, q, func(q Querier) error {
+		return countCandidates(ctx, q, out, cond, map[string]frag{"%[1]s": tk, "%[3]s": sj, "%[4]s": ag}, at)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// countCandidates runs CandidateBounds' counts into out.
+func countCandidates(ctx context.Context, q Querier, out map[string]int64, cond func(string) (frag, error), frags map[string]frag, at frag) error {
 	for _, c := range candidateCounts {
 		own, err := cond(c.cat)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if c.cat == "attachments" {
 			own = at
 		}
-		query, args := expand(c.query, map[string]frag{"%[1]s": tk, "%[2]s": own, "%[3]s": sj, "%[4]s": ag})
+		frags["%[2]s"] = own
+		query, args := expand(c.query, frags)
 		var n int64
 		if err := q.Get(ctx, &n, query, args...); err != nil {
-			return nil, fmt.Errorf("retention candidates of %s: %w", c.cat, err)
+			return fmt.Errorf("retention candidates of %s: %w", c.cat, err)
 		}
 		out[c.cat] = n
 	}
-	return out, nil
+	return nil
 }
 
 // frag is a WHERE fragment with its arguments.
