@@ -391,8 +391,9 @@ func (p *pass) scanOpts(cat, after string) store.ScanOptions {
 	if b, ok := p.bounds[cat]; ok && b <= store.FewCandidates {
 		o.Few = true
 	}
-	switch cat {
-	case policies.CatSubjects, policies.CatAgentStats, policies.CatTickets, policies.CatAttachments:
+	switch {
+	case p.o.Full:
+	case cat == policies.CatSubjects, cat == policies.CatAgentStats, cat == policies.CatTickets, cat == policies.CatAttachments:
 		o.Settled = &store.SettledKey{Revision: p.settled, At: p.atMs}
 	}
 	return o

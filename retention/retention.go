@@ -85,6 +85,10 @@ type Options struct {
 	AllowLarge bool
 	// Explain lists up to this many example record ids per rule (Plan).
 	Explain int
+	// Full decides every candidate again, including the records earlier
+	// runs settled (settle.go) — what the policies keep, and why, in full;
+	// a run with Full settles them again.
+	Full bool
 	// Blobs is the attachment content store; Drain empties its queue.
 	Blobs blobs.Store
 	Drain DrainFunc

@@ -335,6 +335,19 @@ func TestSettledDisputedTickets(t *testing.T) {
 				t.Fatalf("dry %v: settled TD/AD decided again, or held TH not: %v", dry, got)
 			}
 		}
+		// A full plan decides them again, and reports them kept by their rule.
+		spy.mu.Lock()
+		spy.at, spy.n = night(1), map[string]int{}
+		spy.mu.Unlock()
+		o := opts(w, 50)
+		o.At, o.Full = night(1), true
+		rep, err := retention.Plan(ctx, db, spy, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spy.n["TD"] != 1 || spy.n["AD"] != 1 || rep.Rules["tickets.open_dispute"] == nil || rep.Rules["tickets.open_dispute"].Count != 1 {
+			t.Fatalf("full plan decided %v, rules %v; want TD and AD decided, TD kept by tickets.open_dispute", spy.n, rep.Rules)
+		}
 		// The safety valve counts neither them nor their messages.
 		cuts, err := engine(t).Candidates(ctx, night(2))
 		if err != nil {

@@ -39,7 +39,11 @@ var feeds = map[string][]string{
 // refused before it starts. It returns the dry pass's report when one was
 // needed (nil otherwise).
 func (p *pass) openValve(ctx context.Context) (*Report, *ValveError, error) {
-	bounds, err := store.CandidateBounds(ctx, p.db, p.cuts, &store.SettledKey{Revision: p.settled, At: p.atMs})
+	settled := &store.SettledKey{Revision: p.settled, At: p.atMs}
+	if p.o.Full {
+		settled = nil
+	}
+	bounds, err := store.CandidateBounds(ctx, p.db, p.cuts, settled)
 	if err != nil {
 		return nil, nil, err
 	}

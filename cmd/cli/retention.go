@@ -29,6 +29,7 @@ func newRetentionCmd(e *Env) *cobra.Command {
 	addCommon := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&at, "at", "", "evaluate the policies at this time (RFC 3339 or YYYY-MM-DD; default now)")
 		cmd.Flags().IntVar(&o.BatchSize, "batch-size", 2000, "records read, decided and written per batch (1..5000)")
+		cmd.Flags().BoolVar(&o.Full, "full", false, "decide every record again, including those earlier runs settled as kept (an open dispute, an anonymised account): what is kept, and why, in full")
 	}
 	prepare := func() (*store.DB, retention.Policy, error) {
 		if at != "" {
