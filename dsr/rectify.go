@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -174,6 +175,9 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 			}
 		}
 		if err := store.RectifySubject(ctx, tx, subj.UserID, email, pseudo, store.Millis(at)); err != nil {
+			if errors.Is(err, store.ErrState) { // anonymised: a refusal, recorded as such
+				return fmt.Errorf("rectify: %w: %v", policies.ErrRefused, err)
+			}
 			return err
 		}
 		var err error

@@ -139,3 +139,34 @@ func TestRectifyToAnotherSubjectsEmailRefused(t *testing.T) {
 		}
 	})
 }
+
+// Adversarial pass 6, F1: an anonymised subject holds no contact data any
+// more; rectifying it would put a real address back past its retention
+// period, and no later run would anonymise it again. Refused (exit 3), the
+// row unchanged, the request recorded refused.
+func TestRectifyAnonymisedSubjectRefused(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		w.exec(t, "UPDATE subjects SET email = 'anonymised-1@invalid', pseudo = 'anonymised', anonymized_at = 1 WHERE user_id = 'u-alice'")
+		r := &Rectifier{DB: db, Policy: w.eng, Register: &Register{DB: db, Policies: w.eng, Hasher: w.h}, Hasher: w.h, Now: func() timeNow { return erNow }, Actor: "test"}
+		changes, err := ParseSet([]string{"email=real.alice@example.org", "pseudo=RealAlice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Rectify(ctx, store.SubjectKey{UserID: "u-alice"}, changes, "")
+		if !errors.Is(err, policies.ErrRefused) || !strings.Contains(err.Error(), "anonymised") {
+			t.Fatalf("want refused (anonymised), got %v", err)
+		}
+		if got := erRows(t, db, "SELECT email, pseudo FROM subjects WHERE user_id = 'u-alice'"); len(got) != 1 || got[0] != "anonymised-1@invalid|anonymised|" {
+			t.Errorf("anonymised subject's row changed: %v", got)
+		}
+		if n := erCount(t, db, "SELECT COUNT(*) FROM dsr_requests WHERE type = 'rectification' AND status = 'refused'"); n != 1 {
+			t.Errorf("refused rectification requests = %d, want 1", n)
+		}
+		// Bob, not anonymised, is rectified as before.
+		if _, err := r.Rectify(ctx, store.SubjectKey{UserID: "u-bob"}, changes, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -54,10 +55,40 @@ type pass struct {
 	settled int64
 	// only, when set, limits a dry pass to these phases (valve.go).
 	only map[string]bool
+	// touched are, in a plan, the subjects whose tickets or account events
+	// it decided to delete (shared by forks).
+	touched *userSet
+}
+
+// userSet is a set of user ids safe for concurrent use.
+type userSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (u *userSet) add(id string) {
+	u.mu.Lock()
+	u.m[id] = true
+	u.mu.Unlock()
+}
+
+// list returns the ids in order.
+func (u *userSet) list() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]string, 0, len(u.m))
+	for id := range u.m {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
 	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At), progress: func(string, int) {}, mu: &sync.Mutex{}}
+	if dry {
+		p.touched = &userSet{m: map[string]bool{}}
+	}
 	if o.Progress != nil {
 		var mu sync.Mutex
 		p.progress = func(cat string, n int) {

@@ -63,6 +63,7 @@ var tickets = hot[store.TicketFacts]{
 	ticket:  func(t store.TicketFacts) string { return t.ID },
 	user:    func(t store.TicketFacts) (string, bool) { return t.UserID.String, t.UserID.Valid },
 	settles: true,
+	touches: true,
 	record: func(t store.TicketFacts, h holdState) policies.Record {
 		m := map[string]any{"status": t.Status, "created_at": t.CreatedAt, "dispute_status": t.DisputeStatus}
 		putTime(m, "closed_at", t.ClosedAt.Valid, t.ClosedAt.Int64)
@@ -96,7 +97,8 @@ var accountEvents = hot[store.EventFacts]{
 		hold(m, h.reason, h.held)
 		return policies.Record{Category: policies.CatAccountEvents, ID: e.ID, Attrs: m}
 	},
-	spread: true,
+	spread:  true,
+	touches: true,
 	apply: func(p *pass, ctx context.Context, _ store.Querier, tx *store.Tx, b *page[store.EventFacts], del []int) error {
 		if tx == nil || len(del) == 0 {
 			return nil
@@ -348,15 +350,62 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	start := time.Now()
 	rows, err := store.ScanSubjects(ctx, q, p.scanOpts(policies.CatSubjects, after))
 	t := p.tm.since(stepScan, start)
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return "", 0, err
 	}
+	next := ""
+	if len(rows) > 0 {
+		next = p.next(len(rows), rows[len(rows)-1].ID)
+	}
+	if tx == nil && next == "" {
+		// A plan's last page: add the settled subjects a run would decide
+		// again because it deletes some of their records first.
+		extra, err := p.touchedSubjects(ctx, q)
+		if err != nil {
+			return "", 0, err
+		}
+		rows = append(rows, extra...)
+	}
+	if len(rows) == 0 {
+		return "", 0, nil
+	}
+	if err := p.decideSubjects(ctx, q, tx, rows, t); err != nil {
+		return "", 0, err
+	}
+	return next, len(rows), nil
+}
+
+// touchedSubjects returns, in a plan, the facts of the settled subjects
+// the plan skipped whose tickets or account events it decided to delete: a
+// run deletes those first, which clears the subjects' memo (migration
+// 00170's triggers), and then decides them in its subjects phase. Deciding
+// them here keeps plan and run in agreement rule by rule (adversarial pass
+// 6, F2).
+func (p *pass) touchedSubjects(ctx context.Context, q store.Querier) ([]store.SubjectFacts, error) {
+	if p.touched == nil || p.o.Full {
+		return nil, nil
+	}
+	ids := p.touched.list()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	skipped, err := store.SettledSkipped(ctx, q, policies.CatSubjects, ids, p.cuts[policies.CatSubjects],
+		store.SettledKey{Revision: p.settled, At: p.atMs})
+	if err != nil || len(skipped) == 0 {
+		return nil, err
+	}
+	return store.SubjectFactsOf(ctx, q, skipped)
+}
+
+// decideSubjects decides a page of subjects and applies (run) or counts
+// (plan) the decisions; t is when the page's scan ended.
+func (p *pass) decideSubjects(ctx context.Context, q store.Querier, tx *store.Tx, rows []store.SubjectFacts, t time.Time) error {
 	uids := userIDs(rows, func(s store.SubjectFacts) (string, bool) { return s.ID, true })
 	// held: a hold on the subject itself; held_tickets: how many of their
 	// tickets are under a hold of their own (those tickets remain).
 	ix, err := store.InForceHolds(ctx, q, p.atMs, nil, uids, true)
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	t = p.tm.since(stepFacts, t)
 	recs := make([]policies.Record, len(rows))
@@ -374,7 +423,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	}
 	ds, err := p.decide(ctx, recs)
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	t = p.tm.since(stepDecide, t)
 	// A subject decided delete that has a ticket or an event now (an
@@ -389,7 +438,7 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 			}
 		}
 		if changed, err = store.SubjectsWithData(ctx, tx, dels); err != nil {
-			return "", 0, err
+			return err
 		}
 	}
 	groups := &ruleGroups{}
@@ -414,19 +463,19 @@ func (p *pass) subjects(ctx context.Context, q store.Querier, tx *store.Tx, afte
 	}
 	for _, g := range groups.list {
 		if err := p.subjectCascade(ctx, q, tx, g.rule, g.ids, ix); err != nil {
-			return "", 0, err
+			return err
 		}
 	}
 	if tx != nil {
 		if n, err := store.AnonymizeSubjects(ctx, tx, anon, store.Millis(p.o.Now())); err != nil || n != int64(len(anon)) {
-			return "", 0, fmt.Errorf("anonymise subjects: %d of %d: %w", n, len(anon), err)
+			return fmt.Errorf("anonymise subjects: %d of %d: %w", n, len(anon), err)
 		}
 		if err := p.settleSubjects(ctx, tx, rows, recs, ds, ix); err != nil {
-			return "", 0, err
+			return err
 		}
 	}
 	p.tm.since(stepWrite, t)
-	return p.next(len(rows), rows[len(rows)-1].ID), len(rows), nil
+	return nil
 }
 
 // settleSubjects settles, in a run, the subjects of a batch decided keep

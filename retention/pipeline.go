@@ -54,6 +54,9 @@ type hot[T comparable] struct {
 	// settles: the records a run keeps on their own facts are settled
 	// (settle.go), and scanned with store.ScanOptions.Settled.
 	settles bool
+	// touches: deleting a record clears its subject's memo (tickets,
+	// account events); a plan notes the subjects (pass.touched).
+	touches bool
 	// apply deletes (tx != nil) or counts (a plan) the records of the page
 	// at positions del, all of them decided delete.
 	apply func(p *pass, ctx context.Context, q store.Querier, tx *store.Tx, b *page[T], del []int) error
@@ -270,6 +273,13 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 		defer f.tm.since(stepWrite, t)
 		if err := h.apply(f, ctx, q, tx, b, del); err != nil {
 			return err
+		}
+		if tx == nil && h.touches && f.touched != nil {
+			for _, i := range del {
+				if u, ok := h.user(b.facts[i]); ok {
+					f.touched.add(u)
+				}
+			}
 		}
 		if tx == nil || len(keep) == 0 {
 			return nil

@@ -487,3 +487,51 @@ func settledKey(t *testing.T, db *store.DB, table, id string) int64 {
 	}
 	return k.Int64
 }
+
+// TestPlanEqualsRunWithSettledSubjects (adversarial pass 6, F2): a run that
+// deletes a settled subject's expired ticket clears the subject's memo and
+// decides the subject again; the plan at the same time decides it too, so
+// both report the same counts, rule by rule.
+func TestPlanEqualsRunWithSettledSubjects(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		// u1: account closed 4 years ago; T1 kept 4 more years, T2 expires
+		// in 3 days. u2: the same without an expiring ticket.
+		w.subject(t, db, "u1", nullMs(ago(4, 0, 0), true))
+		w.ticket(t, db, "T1", "u1", "closed", "none", nullMs(ago(1, 0, 0), true))
+		w.ticket(t, db, "T2", "u1", "closed", "none", nullMs(ago(5, 0, -3), true))
+		w.subject(t, db, "u2", nullMs(ago(4, 0, 0), true))
+		w.ticket(t, db, "T3", "u2", "closed", "none", nullMs(ago(1, 0, 0), true))
+		spy := &subjectSpy{Policy: engine(t)}
+		for n := 0; n < 2; n++ { // anonymise, then settle
+			spy.decided(t, db, w, T.AddDate(0, 0, n), false)
+		}
+		if got := spy.decided(t, db, w, T.AddDate(0, 0, 2), true); got["u1"] != 0 || got["u2"] != 0 {
+			t.Fatalf("subjects not settled: plan decided %v", got)
+		}
+		at := T.AddDate(0, 0, 4)
+		o := opts(w, 50)
+		o.At = at
+		spy.mu.Lock()
+		spy.at, spy.n = at, map[string]int{}
+		spy.mu.Unlock()
+		plan, err := retention.Plan(ctx, db, spy, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spy.n["u1"] != 1 || spy.n["u2"] != 0 {
+			t.Errorf("plan decided %v; want u1 (its ticket T2 expires) and not u2", spy.n)
+		}
+		run, err := retention.Run(ctx, db, spy, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, r := counts(plan), counts(run); p != r {
+			t.Fatalf("plan and run disagree:\nplan %s\nrun  %s", p, r)
+		}
+		if run.Delete["tickets"] != 1 || run.Rules["subjects.anonymized"] == nil || run.Rules["subjects.anonymized"].Count != 1 {
+			t.Fatalf("run: %s; want T2 deleted and u1 decided kept (anonymised)", counts(run))
+		}
+	})
+}

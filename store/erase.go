@@ -289,12 +289,20 @@ func RectifySubject(ctx context.Context, tx *Tx, userID, email, pseudo string, a
 	if pseudo != "" {
 		sets, args = append(sets, "pseudo = ?"), append(args, pseudo)
 	}
-	res, err := tx.Exec(ctx, "UPDATE subjects SET "+strings.Join(sets, ", ")+" WHERE user_id = ?", append(args, userID)...)
+	// An anonymised subject holds no contact data any more: writing a new
+	// address would bring identifying data back past its retention period,
+	// and no later run would anonymise it again (adversarial pass 6, F1).
+	res, err := tx.Exec(ctx, "UPDATE subjects SET "+strings.Join(sets, ", ")+" WHERE user_id = ? AND anonymized_at IS NULL", append(args, userID)...)
 	if err != nil {
 		return fmt.Errorf("rectify subject: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("rectify subject: %w", ErrNotFound)
+		var anon sql.NullInt64
+		if err := tx.Get(ctx, &anon, "SELECT anonymized_at FROM subjects WHERE user_id = ?", userID); err != nil || !anon.Valid {
+			return fmt.Errorf("rectify subject: %w", ErrNotFound)
+		}
+		return fmt.Errorf("rectify subject: the subject's contact data was anonymised on %s under the retention policies; nothing identifying is left to rectify: %w",
+			FromMillis(anon.Int64).UTC().Format("2006-01-02"), ErrState)
 	}
 	return nil
 }

@@ -416,6 +416,35 @@ func unsettledKeys(category, cond string, condArgs []any, k *SettledKey) (string
 	return strings.Join(parts, " UNION ALL "), args
 }
 
+// SettledSkipped returns those of ids (records of a settled category) that
+// a scan with cutoff c and ScanOptions.Settled k skips because they are
+// settled: past the cutoff, settled under k's revision, with a recheck time
+// after k.At.
+func SettledSkipped(ctx context.Context, q Querier, category string, ids []string, c Cutoff, k SettledKey) ([]string, error) {
+	t, ok := settledTables[category]
+	if !ok || !t.arms {
+		return nil, fmt.Errorf("settled %s: %w", category, ErrInvalid)
+	}
+	cond, cargs, err := cutoffSQL(category, c)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for len(ids) > 0 {
+		part := ids[:min(1000, len(ids))]
+		ids = ids[len(part):]
+		in, iargs := inList(q.Dialect(), t.alias+"."+t.key, part)
+		args := append(append(iargs, k.Revision, k.At), cargs...)
+		var got []string
+		if err := q.Select(ctx, &got, "SELECT "+t.alias+"."+t.key+" FROM "+t.table+" "+t.alias+" WHERE "+in+
+			" AND "+t.alias+".retention_settled = ? AND "+t.alias+".retention_recheck_at > ?"+cond+" ORDER BY 1", args...); err != nil {
+			return nil, fmt.Errorf("settled %s: %w", category, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
 // SubjectFactsOf re-reads the facts of the given subjects (as ScanSubjects
 // computes them), in a statement of its own: inside a purge batch's
 // transaction, what concurrent writers committed since the scan counts.
