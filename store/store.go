@@ -523,9 +523,16 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 	}
 	switch {
 	case v == 0:
-		return fmt.Errorf("the database has no oubli schema: run `oubli migrate` first: %w", ErrSchema)
+		return schemaError("the database has no oubli schema: run `oubli migrate` first")
 	case v < latest:
-		return fmt.Errorf("the database schema is at version %d, this binary needs %d: run `oubli migrate`: %w", v, latest, ErrSchema)
+		return schemaError(fmt.Sprintf("the database schema is at version %d, this binary needs %d: run `oubli migrate`", v, latest))
 	}
 	return nil
 }
+
+// schemaError is an ErrSchema whose message says the whole of it (a
+// missing schema is not "out of date": adversarial pass 6, F4).
+type schemaError string
+
+func (e schemaError) Error() string { return string(e) }
+func (e schemaError) Unwrap() error { return ErrSchema }

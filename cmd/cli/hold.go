@@ -90,8 +90,13 @@ func newHoldCmd(e *Env) *cobra.Command {
 					state = "inactive"
 				}
 				released := ""
+				if h.Until.Valid {
+					// A hold with an end lapses on its own: its records are
+					// purged by the first run after (adversarial pass 6, F3).
+					released = "  until " + store.FromMillis(h.Until.Int64).Format(time.RFC3339)
+				}
 				if h.ReleasedAt.Valid {
-					released = "  released " + store.FromMillis(h.ReleasedAt.Int64).Format(time.RFC3339)
+					released += "  released " + store.FromMillis(h.ReleasedAt.Int64).Format(time.RFC3339)
 				}
 				e.Printf("%s  %-8s  %-30s  since %s%s  %s\n", h.HoldID, state, target, store.FromMillis(h.CreatedAt).Format(time.RFC3339), released, h.Reason)
 			}

@@ -130,3 +130,35 @@ func (w *cliWorld) runClock(now func() time.Time, args ...string) (int, string, 
 	code := env.Run(args)
 	return code, out.String(), errb.String()
 }
+
+// Adversarial pass 6, F3 and F4: `hold list` shows a hold's planned end (it
+// lapses on its own, and the next run purges what it protected); a store
+// without a schema is said to have none, not to be out of date.
+func TestHoldListShowsUntilAndMissingSchemaMessage(t *testing.T) {
+	w := &cliWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, "sqlite")}
+	w.seedSynthetic(5)
+	ctx := context.Background()
+	db, err := store.Open(ctx, w.db, store.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ticket string
+	err = db.Get(ctx, &ticket, "SELECT ticket_id FROM tickets ORDER BY ticket_id LIMIT 1")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := w.run("hold", "add", "--ticket", ticket, "--reason", "claim", "--until", "2030-03-01"); code != 0 {
+		t.Fatalf("hold add: exit %d: %s", code, errOut)
+	}
+	code, out, errOut := w.run("hold", "list")
+	if code != 0 || !strings.Contains(out, "until 2030-03-01T00:00:00Z") {
+		t.Fatalf("hold list: exit %d, %q %s; want the hold's end shown", code, out, errOut)
+	}
+
+	empty := &cliWorld{t: t, dir: t.TempDir(), db: testdb.URL(t, "postgres")}
+	code, _, errOut = empty.run("inventory")
+	if code != 2 || !strings.Contains(errOut, "no oubli schema") || strings.Contains(errOut, "out of date") {
+		t.Fatalf("inventory on an empty database: exit %d, %q; want exit 2 saying it has no schema, and no more", code, errOut)
+	}
+}
