@@ -131,6 +131,7 @@ var Catalog = []Column{
 	{"subjects", "user_id", Key, ""},
 	{"subjects", "email", Key, ""},
 	{"subjects", "pseudo", Key, ""},
+	{"subjects", "retention_settled_rule", None, "a retention policy rule id"},
 
 	{"tickets", "ticket_id", None, "internal id"},
 	{"tickets", "user_id", Key, ""},
@@ -138,6 +139,7 @@ var Catalog = []Column{
 	{"tickets", "subject", Text, ""},
 	{"tickets", "description", Text, ""},
 	{"tickets", "transaction_ref", Text, ""},
+	{"tickets", "retention_settled_rule", None, "a retention policy rule id"},
 	{"tickets", "dispute_status", None, "enumeration"},
 	{"tickets", "status", None, "enumeration"},
 
@@ -154,6 +156,7 @@ var Catalog = []Column{
 	{"attachments", "content_type", None, "media type"},
 	{"attachments", "sha256", None, "digest"},
 	{"attachments", "blob_key", None, "random key"},
+	{"attachments", "retention_settled_rule", None, "a retention policy rule id"},
 
 	{"blob_deletions", "blob_key", None, "random key"},
 	{"blob_deletions", "reason", None, "enumeration"},
@@ -167,6 +170,7 @@ var Catalog = []Column{
 
 	{"agent_stats", "agent_id", None, "a staff member's id, not a customer's"},
 	{"agent_stats", "day", None, "date"},
+	{"agent_stats", "retention_settled_rule", None, "a retention policy rule id"},
 
 	{"stats_dirty", "kind", None, "enumeration"},
 	{"stats_dirty", "key", Key, ""},

@@ -56,8 +56,10 @@ type pass struct {
 	// only, when set, limits a dry pass to these phases (valve.go).
 	only map[string]bool
 	// touched are, in a plan, the subjects whose tickets or account events
-	// it decided to delete (shared by forks).
-	touched *userSet
+	// it decided to delete (shared by forks); touchedMinus counts, by rule,
+	// those of them it skipped as settled and decided after all.
+	touched      *userSet
+	touchedMinus map[store.SettledCount]int64
 }
 
 // userSet is a set of user ids safe for concurrent use.
@@ -185,7 +187,10 @@ func (p *pass) alongside(ctx context.Context, a, b phase) error {
 func (p *pass) run(ctx context.Context, ph phase) error {
 	p.tm = timings{}
 	start := time.Now()
-	var err error
+	skipped, err := p.skippedCounts(ctx, ph.cat)
+	if err != nil {
+		return fmt.Errorf("retention %s: %w", ph.cat, err)
+	}
 	if ph.hot != nil {
 		err = ph.hot(ctx, p)
 	} else {
@@ -194,6 +199,7 @@ func (p *pass) run(ctx context.Context, ph phase) error {
 	if err != nil || p.stopped {
 		return err
 	}
+	p.tallySkipped(ph.cat, skipped, p.touchedMinus)
 	p.mu.Lock() // a sibling phase may still be counting into the report
 	attrs := append([]any{"category", ph.cat, "dry_run", p.dry,
 		"delete", p.rep.Delete[ph.cat], "anonymize", p.rep.Anonymize[ph.cat], "kept_by_hold", p.rep.KeptByHold[ph.cat],

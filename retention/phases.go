@@ -394,7 +394,13 @@ func (p *pass) touchedSubjects(ctx context.Context, q store.Querier) ([]store.Su
 	if err != nil || len(skipped) == 0 {
 		return nil, err
 	}
-	return store.SubjectFactsOf(ctx, q, skipped)
+	p.touchedMinus = map[store.SettledCount]int64{}
+	sids := make([]string, len(skipped))
+	for i, r := range skipped {
+		sids[i] = r.ID
+		p.touchedMinus[store.SettledCount{Rule: r.Rule, Held: r.Held}]++
+	}
+	return store.SubjectFactsOf(ctx, q, sids)
 }
 
 // decideSubjects decides a page of subjects and applies (run) or counts

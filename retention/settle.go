@@ -100,7 +100,8 @@ func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string,
 	var out []store.Settlement
 	for k, u := range until {
 		if u > 0 {
-			out = append(out, store.Settlement{ID: ids[keep[k]], RecheckAt: u})
+			d := ds[keep[k]]
+			out = append(out, store.Settlement{ID: ids[keep[k]], RecheckAt: u, Rule: d.Rule, Held: d.Held})
 		}
 	}
 	return out, nil
@@ -108,4 +109,41 @@ func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string,
 
 func errDecisions(got, want int) error {
 	return fmt.Errorf("%w: %d decisions for %d records", policies.ErrPolicy, got, want)
+}
+
+// settledCategories are the categories whose records a run settles.
+var settledCategories = map[string]bool{
+	policies.CatSubjects: true, policies.CatTickets: true, policies.CatAttachments: true, policies.CatAgentStats: true,
+}
+
+// skippedCounts counts, before a phase, the records of a settled category
+// its scan will skip (nil when it skips none: not a settled category, or
+// Options.Full).
+func (p *pass) skippedCounts(ctx context.Context, cat string) ([]store.SettledCount, error) {
+	if !settledCategories[cat] || p.o.Full {
+		return nil, nil
+	}
+	return store.SettledCounts(ctx, p.db, cat, p.cuts[cat], store.SettledKey{Revision: p.settled, At: p.atMs})
+}
+
+// tallySkipped reports the records a phase skipped as settled under the
+// rule that keeps them, as if they had been decided again (adversarial pass
+// 6, F5: the nightly report's "kept by hold" fell to 0 once open disputes
+// were settled), less those the phase decided after all (minus: a plan's
+// subjects whose records it deletes first, pass.touchedSubjects).
+func (p *pass) tallySkipped(cat string, counts []store.SettledCount, minus map[store.SettledCount]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range counts {
+		n := c.N - minus[store.SettledCount{Rule: c.Rule, Held: c.Held}]
+		if n <= 0 {
+			continue
+		}
+		rc := p.rep.rule(c.Rule, cat, policies.Keep, "kept by this rule when an earlier run decided it; unchanged since (settled)")
+		rc.Count += n
+		if c.Held {
+			p.rep.KeptByHold[cat] += n
+			rc.Held += n
+		}
+	}
 }

@@ -416,11 +416,24 @@ func unsettledKeys(category, cond string, condArgs []any, k *SettledKey) (string
 	return strings.Join(parts, " UNION ALL "), args
 }
 
+// SettledRecord is a record a scan skips as settled, with what keeps it.
+type SettledRecord struct {
+	ID   string `db:"id"`
+	Rule string `db:"rule"`
+	Held bool   `db:"held"`
+}
+
+// settledWhere is the condition on alias a of the records a scan with
+// cutoff cond and ScanOptions.Settled k skips: past the cutoff, settled
+// under k's revision, with a recheck time after k.At.
+func settledWhere(a, cond string) string {
+	return a + ".retention_settled = ? AND " + a + ".retention_recheck_at > ?" + cond
+}
+
 // SettledSkipped returns those of ids (records of a settled category) that
 // a scan with cutoff c and ScanOptions.Settled k skips because they are
-// settled: past the cutoff, settled under k's revision, with a recheck time
-// after k.At.
-func SettledSkipped(ctx context.Context, q Querier, category string, ids []string, c Cutoff, k SettledKey) ([]string, error) {
+// settled, in key order.
+func SettledSkipped(ctx context.Context, q Querier, category string, ids []string, c Cutoff, k SettledKey) ([]SettledRecord, error) {
 	t, ok := settledTables[category]
 	if !ok || !t.arms {
 		return nil, fmt.Errorf("settled %s: %w", category, ErrInvalid)
@@ -429,20 +442,61 @@ func SettledSkipped(ctx context.Context, q Querier, category string, ids []strin
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []SettledRecord
 	for len(ids) > 0 {
 		part := ids[:min(1000, len(ids))]
 		ids = ids[len(part):]
 		in, iargs := inList(q.Dialect(), t.alias+"."+t.key, part)
 		args := append(append(iargs, k.Revision, k.At), cargs...)
-		var got []string
-		if err := q.Select(ctx, &got, "SELECT "+t.alias+"."+t.key+" FROM "+t.table+" "+t.alias+" WHERE "+in+
-			" AND "+t.alias+".retention_settled = ? AND "+t.alias+".retention_recheck_at > ?"+cond+" ORDER BY 1", args...); err != nil {
+		var got []SettledRecord
+		if err := q.Select(ctx, &got, "SELECT "+t.alias+"."+t.key+" AS id, COALESCE("+t.alias+".retention_settled_rule, '') AS rule,"+
+			" COALESCE("+t.alias+".retention_settled_held, "+sqlFalse(q.Dialect())+") AS held FROM "+t.table+" "+t.alias+
+			" WHERE "+in+" AND "+settledWhere(t.alias, cond)+" ORDER BY 1", args...); err != nil {
 			return nil, fmt.Errorf("settled %s: %w", category, err)
 		}
 		out = append(out, got...)
 	}
 	return out, nil
+}
+
+// SettledCount is how many records a scan skips as settled under one rule.
+type SettledCount struct {
+	Rule string `db:"rule"`
+	Held bool   `db:"held"`
+	N    int64  `db:"n"`
+}
+
+// SettledCounts counts, per rule, the records of a settled category that a
+// scan with cutoff c and ScanOptions.Settled k skips: what a run reports
+// as kept without deciding it again. On PostgreSQL it reads the memo's
+// partial index only (migration 00220 includes what it needs).
+func SettledCounts(ctx context.Context, q Querier, category string, c Cutoff, k SettledKey) ([]SettledCount, error) {
+	t, ok := settledTables[category]
+	if !ok {
+		return nil, fmt.Errorf("settled %s: %w", category, ErrInvalid)
+	}
+	cond, cargs, err := cutoffSQL(category, c)
+	if err != nil {
+		return nil, err
+	}
+	var out []SettledCount
+	err = readSerial(ctx, q, func(q Querier) error {
+		return q.Select(ctx, &out, "SELECT COALESCE("+t.alias+".retention_settled_rule, '') AS rule, COALESCE("+t.alias+".retention_settled_held, "+
+			sqlFalse(q.Dialect())+") AS held, COUNT(*) AS n FROM "+t.table+" "+t.alias+" WHERE "+settledWhere(t.alias, cond)+
+			" GROUP BY 1, 2 ORDER BY 1, 2", append([]any{k.Revision, k.At}, cargs...)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("settled %s: %w", category, err)
+	}
+	return out, nil
+}
+
+// sqlFalse is the dialect's false literal.
+func sqlFalse(d Dialect) string {
+	if d == Postgres {
+		return "FALSE"
+	}
+	return "0"
 }
 
 // SubjectFactsOf re-reads the facts of the given subjects (as ScanSubjects
@@ -467,6 +521,10 @@ func SubjectFactsOf(ctx context.Context, q Querier, ids []string) ([]SubjectFact
 type Settlement struct {
 	ID        string
 	RecheckAt int64
+	// Rule is the policies' rule that keeps the record, Held whether it
+	// counts as kept by a hold: a run reports what it skips under them.
+	Rule string
+	Held bool
 }
 
 // settledTable describes a category whose records can be settled.
@@ -510,23 +568,27 @@ func Settle(ctx context.Context, tx *Tx, category string, rev int64, ss []Settle
 		if tx.dialect == Postgres {
 			ids := make([]string, len(part))
 			at := make([]int64, len(part))
+			rules := make([]string, len(part))
+			held := make([]bool, len(part))
 			for i, s := range part {
-				ids[i], at[i] = s.ID, s.RecheckAt
+				ids[i], at[i], rules[i], held[i] = s.ID, s.RecheckAt, s.Rule, s.Held
 			}
-			res, err = tx.Exec(ctx, "UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at "+
-				"FROM unnest(?::text[], ?::bigint[]) AS v(id, recheck_at) WHERE "+t[0]+"."+t[1]+" = v.id::"+t[2],
-				rev, pq.StringArray(ids), pq.Int64Array(at))
+			res, err = tx.Exec(ctx, "UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at, "+
+				"retention_settled_rule = v.rule, retention_settled_held = v.held "+
+				"FROM unnest(?::text[], ?::bigint[], ?::text[], ?::boolean[]) AS v(id, recheck_at, rule, held) WHERE "+t[0]+"."+t[1]+" = v.id::"+t[2],
+				rev, pq.StringArray(ids), pq.Int64Array(at), pq.StringArray(rules), pq.BoolArray(held))
 		} else {
-			args := make([]any, 0, 1+2*len(part))
+			args := make([]any, 0, 1+4*len(part))
 			for _, s := range part {
-				args = append(args, s.ID, s.RecheckAt)
+				args = append(args, s.ID, s.RecheckAt, s.Rule, s.Held)
 			}
 			key := "v.id"
 			if t[2] == "bigint" {
 				key = "CAST(v.id AS INTEGER)"
 			}
-			res, err = tx.Exec(ctx, "WITH v (id, recheck_at) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ")+
-				") UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at FROM v WHERE "+t[0]+"."+t[1]+" = "+key,
+			res, err = tx.Exec(ctx, "WITH v (id, recheck_at, rule, held) AS (VALUES "+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(part)), ", ")+
+				") UPDATE "+t[0]+" SET retention_settled = ?, retention_recheck_at = v.recheck_at, retention_settled_rule = v.rule, retention_settled_held = v.held"+
+				" FROM v WHERE "+t[0]+"."+t[1]+" = "+key,
 				append(args, rev)...)
 		}
 		n, err := rowsAffected(res, err)

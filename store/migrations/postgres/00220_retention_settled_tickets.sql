@@ -18,6 +18,24 @@ ALTER TABLE tickets ADD COLUMN retention_recheck_at BIGINT;
 ALTER TABLE attachments ADD COLUMN retention_settled BIGINT;
 ALTER TABLE attachments ADD COLUMN retention_recheck_at BIGINT;
 
+-- What a settled record was kept by (the policies' rule id, and whether the
+-- rule counts as a hold): a run reports the records it skips under their
+-- rule, as if it had decided them again (adversarial pass 6, F5: the
+-- nightly report's "kept by hold" fell to 0 once disputes were settled).
+-- Meaningful only while retention_settled is set.
+ALTER TABLE subjects ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE subjects ADD COLUMN retention_settled_held BOOLEAN;
+ALTER TABLE tickets ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE tickets ADD COLUMN retention_settled_held BOOLEAN;
+ALTER TABLE attachments ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE attachments ADD COLUMN retention_settled_held BOOLEAN;
+ALTER TABLE agent_stats ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE agent_stats ADD COLUMN retention_settled_held BOOLEAN;
+-- Records settled before this migration carry no rule: they are decided
+-- again (and settled with it) by the next run, once.
+UPDATE subjects SET retention_settled = NULL, retention_recheck_at = NULL WHERE retention_settled IS NOT NULL;
+UPDATE agent_stats SET retention_settled = NULL, retention_recheck_at = NULL WHERE retention_settled IS NOT NULL;
+
 -- The candidates are read through the unsettled rows' index only, one
 -- UNION ALL arm per case as for subjects (store.unsettledKeys): the closure
 -- indexes these replace were read over every ticket kept past its period.
@@ -28,15 +46,18 @@ ALTER TABLE attachments ADD COLUMN retention_recheck_at BIGINT;
 -- the entries it finds dead, once, and skips them afterwards. The subjects'
 -- index of 00210 is rebuilt the same way.
 CREATE INDEX tickets_retention_unsettled ON tickets (closed_at) INCLUDE (ticket_id) WHERE retention_settled IS NULL;
-CREATE INDEX tickets_retention_settled ON tickets (retention_settled, retention_recheck_at) INCLUDE (ticket_id) WHERE retention_settled IS NOT NULL;
+CREATE INDEX tickets_retention_settled ON tickets (retention_settled, retention_recheck_at)
+    INCLUDE (ticket_id, closed_at, retention_settled_rule, retention_settled_held) WHERE retention_settled IS NOT NULL;
 DROP INDEX tickets_closed_at;
 CREATE INDEX attachments_retention_unsettled ON attachments (ticket_closed_at) INCLUDE (attachment_id) WHERE retention_settled IS NULL;
-CREATE INDEX attachments_retention_settled ON attachments (retention_settled, retention_recheck_at) INCLUDE (attachment_id) WHERE retention_settled IS NOT NULL;
+CREATE INDEX attachments_retention_settled ON attachments (retention_settled, retention_recheck_at)
+    INCLUDE (attachment_id, ticket_closed_at, retention_settled_rule, retention_settled_held) WHERE retention_settled IS NOT NULL;
 DROP INDEX attachments_ticket_closed_at;
 DROP INDEX subjects_retention_unsettled;
 CREATE INDEX subjects_retention_unsettled ON subjects (account_closed_at) INCLUDE (user_id) WHERE retention_settled IS NULL;
 DROP INDEX subjects_retention_settled;
-CREATE INDEX subjects_retention_settled ON subjects (retention_settled, retention_recheck_at) INCLUDE (user_id) WHERE retention_settled IS NOT NULL;
+CREATE INDEX subjects_retention_settled ON subjects (retention_settled, retention_recheck_at)
+    INCLUDE (user_id, account_closed_at, retention_settled_rule, retention_settled_held) WHERE retention_settled IS NOT NULL;
 -- Statistics on the new columns (all empty): without them the planner
 -- guesses a third of the table for "settled under another revision" and
 -- plans a parallel scan for what reads nothing.
@@ -203,6 +224,14 @@ DROP INDEX attachments_retention_unsettled;
 CREATE INDEX tickets_closed_at ON tickets (closed_at);
 DROP INDEX tickets_retention_settled;
 DROP INDEX tickets_retention_unsettled;
+ALTER TABLE agent_stats DROP COLUMN retention_settled_held;
+ALTER TABLE agent_stats DROP COLUMN retention_settled_rule;
+ALTER TABLE attachments DROP COLUMN retention_settled_held;
+ALTER TABLE attachments DROP COLUMN retention_settled_rule;
+ALTER TABLE tickets DROP COLUMN retention_settled_held;
+ALTER TABLE tickets DROP COLUMN retention_settled_rule;
+ALTER TABLE subjects DROP COLUMN retention_settled_held;
+ALTER TABLE subjects DROP COLUMN retention_settled_rule;
 ALTER TABLE attachments DROP COLUMN retention_recheck_at;
 ALTER TABLE attachments DROP COLUMN retention_settled;
 ALTER TABLE tickets DROP COLUMN retention_recheck_at;

@@ -5,6 +5,18 @@ ALTER TABLE tickets ADD COLUMN retention_settled INTEGER;
 ALTER TABLE tickets ADD COLUMN retention_recheck_at INTEGER;
 ALTER TABLE attachments ADD COLUMN retention_settled INTEGER;
 ALTER TABLE attachments ADD COLUMN retention_recheck_at INTEGER;
+ALTER TABLE subjects ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE subjects ADD COLUMN retention_settled_held INTEGER;
+ALTER TABLE tickets ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE tickets ADD COLUMN retention_settled_held INTEGER;
+ALTER TABLE attachments ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE attachments ADD COLUMN retention_settled_held INTEGER;
+ALTER TABLE agent_stats ADD COLUMN retention_settled_rule TEXT;
+ALTER TABLE agent_stats ADD COLUMN retention_settled_held INTEGER;
+-- Records settled before this migration carry no rule: they are decided
+-- again (and settled with it) by the next run, once.
+UPDATE subjects SET retention_settled = NULL, retention_recheck_at = NULL WHERE retention_settled IS NOT NULL;
+UPDATE agent_stats SET retention_settled = NULL, retention_recheck_at = NULL WHERE retention_settled IS NOT NULL;
 
 CREATE INDEX tickets_retention_unsettled ON tickets (closed_at) WHERE retention_settled IS NULL;
 CREATE INDEX tickets_retention_settled ON tickets (retention_settled, retention_recheck_at) WHERE retention_settled IS NOT NULL;
@@ -105,6 +117,14 @@ DROP INDEX attachments_retention_unsettled;
 CREATE INDEX tickets_closed_at ON tickets (closed_at);
 DROP INDEX tickets_retention_settled;
 DROP INDEX tickets_retention_unsettled;
+ALTER TABLE agent_stats DROP COLUMN retention_settled_held;
+ALTER TABLE agent_stats DROP COLUMN retention_settled_rule;
+ALTER TABLE attachments DROP COLUMN retention_settled_held;
+ALTER TABLE attachments DROP COLUMN retention_settled_rule;
+ALTER TABLE tickets DROP COLUMN retention_settled_held;
+ALTER TABLE tickets DROP COLUMN retention_settled_rule;
+ALTER TABLE subjects DROP COLUMN retention_settled_held;
+ALTER TABLE subjects DROP COLUMN retention_settled_rule;
 ALTER TABLE attachments DROP COLUMN retention_recheck_at;
 ALTER TABLE attachments DROP COLUMN retention_settled;
 ALTER TABLE tickets DROP COLUMN retention_recheck_at;
