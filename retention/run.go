@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/oubli/oubli/blobs"
@@ -112,6 +113,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 		return rep, errors.Join(runErr, err)
 	}
 	opts.Log.Info("retention run finished", "run_id", rep.RunID, "outcome", rep.Outcome, "total", rep.Total, "blobs_deleted", rep.BlobsDeleted)
+	flushTextIndexes(context.WithoutCancel(ctx), db, opts.Log)
 	if runErr != nil {
 		return rep, runErr
 	}
@@ -270,4 +272,23 @@ func DrainQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int) (i
 		}
 	}
 	return len(keys), nil
+}
+
+// flushTextIndexes merges the pending entries of the store's GIN indexes
+// (the residue proof's trigram indexes) into the indexes themselves, after
+// every run: every search reads a GIN index's pending list in
+// full until it is merged, which autovacuum does only after a fifth of a
+// table has changed. Settling 1,200 disputed tickets at 1 M left 190 pending
+// pages that made each erasure's residue look-up 5x slower (erase --from
+// 27.8 -> 19 subjects/s) until merged; a day's ingest leaves the same. With
+// nothing pending it costs a few milliseconds. Best effort: a role that does not own
+// the indexes, or any error, is logged and the run's outcome stands.
+func flushTextIndexes(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.Now()
+	pages, err := store.FlushTextIndexes(ctx, db)
+	if err != nil {
+		log.Warn("retention: could not merge the text indexes' pending entries (residue look-ups stay slower until VACUUM)", "error", err.Error())
+		return
+	}
+	log.Info("retention text indexes merged", "pending_pages", pages, "elapsed_ms", time.Since(t).Milliseconds())
 }

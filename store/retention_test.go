@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -437,6 +438,34 @@ func TestBlobQueueBulk(t *testing.T) {
 		}
 		if fmt.Sprint(left) != "[blob000 k3]" {
 			t.Fatalf("queue left %v, want [blob000 k3]", left)
+		}
+	})
+}
+
+// TestFlushTextIndexes: rows written after the trigram indexes were built
+// wait in their GIN pending lists, read in full by every residue look-up,
+// until merged; FlushTextIndexes merges them (PostgreSQL), and a second
+// call finds nothing left. SQLite has nothing to merge.
+func TestFlushTextIndexes(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		exec(t, db, "INSERT INTO subjects (user_id, email, pseudo, created_at, updated_at) VALUES ('u1', 'u1@example.org', 'p1', 0, 0)")
+		for i := 0; i < 200; i++ {
+			exec(t, db, "INSERT INTO tickets (ticket_id, user_id, request_number, subject, description, status, created_at) VALUES (?, 'u1', 'R', ?, ?, 'open', 0)",
+				fmt.Sprintf("T-%03d", i), fmt.Sprintf("subject %d of camille.dupont-%d", i, i), strings.Repeat(fmt.Sprintf("description %d with words ", i), 20))
+		}
+		n, err := store.FlushTextIndexes(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect() == store.Postgres && n == 0 {
+			t.Fatal("no pending pages merged after 200 tickets were written")
+		}
+		if db.Dialect() == store.SQLite && n != 0 {
+			t.Fatalf("SQLite: %d pages merged", n)
+		}
+		if n, err = store.FlushTextIndexes(ctx, db); err != nil || n != 0 {
+			t.Fatalf("second merge: %d pages, %v; want nothing left", n, err)
 		}
 	})
 }
