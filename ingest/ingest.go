@@ -122,11 +122,19 @@ type Result struct {
 }
 
 // Reader ingests from r (for example stdin): it is spooled to a temporary
-// file first, since the load reads the data twice. Where the system lets a
-// file be reopened through /proc/self/fd (Linux), the spool file's name is
-// removed before any data is written to it, so that an ingest killed while
-// it reads leaves no file with e-mail addresses behind (issue 17).
+// file first, since the load reads the data twice. On Linux the spool file
+// never has a name (O_TMPFILE, reopened through /proc/self/fd), so that an
+// ingest killed while it reads leaves no file with e-mail addresses behind
+// (issue 17); elsewhere, or on a file system without O_TMPFILE, the name is
+// removed before any data is written where the file can still be reopened.
 func Reader(ctx context.Context, db *store.DB, bs blobs.Store, r io.Reader, opts Options) (Result, error) {
+	if f, path, ok := unnamedSpool(); ok {
+		defer f.Close()
+		if _, err := io.Copy(f, r); err != nil {
+			return Result{}, fmt.Errorf("spool input: %w", err)
+		}
+		return File(ctx, db, bs, path, opts)
+	}
 	f, err := os.CreateTemp("", "oubli-ingest-*.jsonl")
 	if err != nil {
 		return Result{}, fmt.Errorf("spool input: %w", err)
