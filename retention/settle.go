@@ -126,11 +126,13 @@ func (p *pass) skippedCounts(ctx context.Context, cat string) ([]store.SettledCo
 	return store.SettledCounts(ctx, p.db, cat, p.cuts[cat], store.SettledKey{Revision: p.settled, At: p.atMs})
 }
 
-// tallySkipped reports the records a phase skipped as settled under the
-// rule that keeps them, as if they had been decided again (adversarial pass
-// 6, F5: the nightly report's "kept by hold" fell to 0 once open disputes
-// were settled), less those the phase decided after all (minus: a plan's
-// subjects whose records it deletes first, pass.touchedSubjects).
+// tallySkipped reports the records kept by a hold that a phase skipped as
+// settled, under the rule that keeps them, as if they had been decided
+// again (adversarial pass 6, F5: the nightly report's "kept by hold" fell
+// to 0 once open disputes were settled), less those the phase decided
+// after all (minus: a plan's subjects whose records it deletes first,
+// pass.touchedSubjects). Settled records kept for another reason (an
+// anonymised account) are not counted: `--full` decides and counts them.
 func (p *pass) tallySkipped(cat string, counts []store.SettledCount, minus map[store.SettledCount]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

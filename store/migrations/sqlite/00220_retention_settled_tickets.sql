@@ -32,6 +32,14 @@ DROP INDEX subjects_retention_settled;
 CREATE INDEX subjects_retention_settled ON subjects (retention_settled, retention_recheck_at, account_closed_at, retention_settled_rule, retention_settled_held)
     WHERE retention_settled IS NOT NULL;
 
+-- The settled records kept by a hold (store.SettledCounts).
+CREATE INDEX subjects_retention_held ON subjects (retention_settled, retention_recheck_at, account_closed_at, retention_settled_rule)
+    WHERE retention_settled IS NOT NULL AND retention_settled_held;
+CREATE INDEX tickets_retention_held ON tickets (retention_settled, retention_recheck_at, closed_at, retention_settled_rule)
+    WHERE retention_settled IS NOT NULL AND retention_settled_held;
+CREATE INDEX attachments_retention_held ON attachments (retention_settled, retention_recheck_at, ticket_closed_at, retention_settled_rule)
+    WHERE retention_settled IS NOT NULL AND retention_settled_held;
+
 -- A ticket's own facts changed: its memo goes, and its attachments' when
 -- what they rest on changed (the ticket's user, status, dispute, closure).
 -- +goose StatementBegin
@@ -105,6 +113,9 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP INDEX attachments_retention_held;
+DROP INDEX tickets_retention_held;
+DROP INDEX subjects_retention_held;
 DROP TRIGGER retention_settled_holds_tickets_upd;
 DROP TRIGGER retention_settled_holds_tickets_del;
 DROP TRIGGER retention_settled_holds_tickets_ins;
