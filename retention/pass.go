@@ -53,6 +53,9 @@ type pass struct {
 	mu *sync.Mutex
 	// settled is the memo key of the policy revision (settle.go).
 	settled int64
+	// settledRows counts, by category, the records the run settled
+	// (guarded by mu; shared by forks): the run's upkeep (vacuumSettled).
+	settledRows map[string]int64
 	// only, when set, limits a dry pass to these phases (valve.go).
 	only map[string]bool
 	// touched are, in a plan, the subjects whose tickets or account events
@@ -87,7 +90,8 @@ func (u *userSet) list() []string {
 }
 
 func newPass(ctx context.Context, db *store.DB, pol Policy, o *Options, dry bool) (*pass, error) {
-	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At), progress: func(string, int) {}, mu: &sync.Mutex{}}
+	p := &pass{db: db, pol: pol, o: o, dry: dry, at: o.At, atMs: store.Millis(o.At), progress: func(string, int) {}, mu: &sync.Mutex{},
+		settledRows: map[string]int64{}}
 	if dry {
 		p.touched = &userSet{m: map[string]bool{}}
 	}

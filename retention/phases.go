@@ -338,8 +338,8 @@ func (p *pass) agentStats(ctx context.Context, q store.Querier, tx *store.Tx, af
 		if err != nil {
 			return "", 0, err
 		}
-		if n, err := store.Settle(ctx, tx, policies.CatAgentStats, p.settled, ss); err != nil || n != int64(len(ss)) {
-			return "", 0, fmt.Errorf("settle agent_stats: %d of %d: %w", n, len(ss), err)
+		if err := p.writeSettled(ctx, tx, policies.CatAgentStats, ss); err != nil {
+			return "", 0, err
 		}
 	}
 	p.tm.since(stepWrite, t)
@@ -524,10 +524,7 @@ func (p *pass) settleSubjects(ctx context.Context, tx *store.Tx, rows []store.Su
 	if err != nil {
 		return err
 	}
-	if n, err := store.Settle(ctx, tx, policies.CatSubjects, p.settled, ss); err != nil || n != int64(len(ss)) {
-		return fmt.Errorf("settle subjects: %d of %d: %w", n, len(ss), err)
-	}
-	return nil
+	return p.writeSettled(ctx, tx, policies.CatSubjects, ss)
 }
 
 // subjectCascade deletes (run) or counts (plan) subjects decided delete by

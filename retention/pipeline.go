@@ -292,10 +292,7 @@ func applyBatch[T comparable](ctx context.Context, p *pass, h hot[T], b *page[T]
 		if err != nil {
 			return err
 		}
-		if n, err := store.Settle(ctx, tx, cat, f.settled, ss); err != nil || n != int64(len(ss)) {
-			return fmt.Errorf("settle %s: %d of %d: %w", cat, n, len(ss), err)
-		}
-		return nil
+		return f.writeSettled(ctx, tx, cat, ss)
 	}
 	mu.Lock()
 	f := p.fork() // copies p's fields, which merge writes under mu

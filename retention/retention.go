@@ -106,6 +106,10 @@ type Options struct {
 	Progress func(category string, decided int)
 	// Now is the clock for the run's own timestamps (default time.Now).
 	Now func() time.Time
+	// VacuumAfter: a run that settled at least this many records of a
+	// table vacuums the table once it has finished (PostgreSQL; see
+	// vacuumSettled). 0 means the default (1000); a negative value never.
+	VacuumAfter int64
 }
 
 const (
@@ -113,7 +117,11 @@ const (
 	maxBatch        = 5000
 	defaultMaxShare = 0.25
 	defaultWorkers  = 2
-	maxWorkers      = 8
+	// defaultVacuumAfter: about what the first run of a new policy
+	// revision settles at 100,000 tickets; a night's new settlements
+	// stay well under it.
+	defaultVacuumAfter = 1000
+	maxWorkers         = 8
 )
 
 func (o *Options) defaults() error {
@@ -152,6 +160,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Drain == nil {
 		o.Drain = DrainQueue
+	}
+	if o.VacuumAfter == 0 {
+		o.VacuumAfter = defaultVacuumAfter
 	}
 	return nil
 }

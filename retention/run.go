@@ -113,6 +113,7 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 		return rep, errors.Join(runErr, err)
 	}
 	opts.Log.Info("retention run finished", "run_id", rep.RunID, "outcome", rep.Outcome, "total", rep.Total, "blobs_deleted", rep.BlobsDeleted)
+	vacuumSettled(context.WithoutCancel(ctx), db, p.settledRows, opts)
 	flushTextIndexes(context.WithoutCancel(ctx), db, opts.Log)
 	if runErr != nil {
 		return rep, runErr
@@ -272,6 +273,38 @@ func DrainQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int) (i
 		}
 	}
 	return len(keys), nil
+}
+
+// vacuumSettled vacuums the tables of which the run settled at least
+// opts.VacuumAfter records (the first run of a new policy revision: 64,000
+// subjects and 4,100 disputed tickets at 3 M). Every later night counts
+// and skips those records through index-only scans of the memo's indexes
+// (settle.go), which visit the heap for every row on a page not marked
+// all-visible, and only VACUUM marks them: autovacuum waits for a fifth of
+// a table to change, so until then a nothing-to-do run at 3 M cost 1.1 s,
+// 120 ms of it fetching the 3,700 settled disputed tickets one by one.
+// It costs the settling run a few seconds, once per policy revision
+// (tickets at 3 M: 4.4 s). Best effort, like flushTextIndexes.
+func vacuumSettled(ctx context.Context, db *store.DB, settled map[string]int64, o Options) {
+	if o.VacuumAfter < 0 {
+		return
+	}
+	var cats []string
+	for _, c := range Categories {
+		if settled[c] >= o.VacuumAfter {
+			cats = append(cats, c)
+		}
+	}
+	if len(cats) == 0 {
+		return
+	}
+	t := time.Now()
+	tables, err := store.Vacuum(ctx, db, cats...)
+	if err != nil {
+		o.Log.Warn("retention: could not vacuum the tables whose records it settled (later runs read them more slowly until autovacuum does)", "categories", cats, "error", err.Error())
+		return
+	}
+	o.Log.Info("retention vacuumed the tables whose records it settled", "tables", tables, "elapsed_ms", time.Since(t).Milliseconds())
 }
 
 // flushTextIndexes merges the pending entries of the store's GIN indexes

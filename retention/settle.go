@@ -107,6 +107,19 @@ func (p *pass) settle(ctx context.Context, recs []policies.Record, ids []string,
 	return out, nil
 }
 
+// writeSettled writes the settlements of a batch (in its transaction) and
+// counts them for the run's upkeep (vacuumSettled).
+func (p *pass) writeSettled(ctx context.Context, tx *store.Tx, cat string, ss []store.Settlement) error {
+	n, err := store.Settle(ctx, tx, cat, p.settled, ss)
+	if err != nil || n != int64(len(ss)) {
+		return fmt.Errorf("settle %s: %d of %d: %w", cat, n, len(ss), err)
+	}
+	p.mu.Lock()
+	p.settledRows[cat] += n
+	p.mu.Unlock()
+	return nil
+}
+
 func errDecisions(got, want int) error {
 	return fmt.Errorf("%w: %d decisions for %d records", policies.ErrPolicy, got, want)
 }

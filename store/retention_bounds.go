@@ -160,20 +160,3 @@ var categoryTables = map[string]string{
 	"account_events": "account_events", "subject_stats": "subject_stats", "agent_stats": "agent_stats",
 	"dsr_requests": "dsr_requests", "legal_holds": "legal_holds", "objections": "objections", "audit_log": "audit_log",
 }
-
-// FlushTextIndexes merges the pending-list entries of the schema's GIN
-// indexes into the indexes (PostgreSQL's gin_clean_pending_list), and
-// returns how many pending pages it merged; 0 and no error on SQLite. It
-// needs the role to own the indexes (the role that ran the migrations).
-func FlushTextIndexes(ctx context.Context, db *DB) (int64, error) {
-	if db.Dialect() != Postgres {
-		return 0, nil
-	}
-	var n int64
-	err := db.Get(ctx, &n, `SELECT COALESCE(SUM(gin_clean_pending_list(c.oid)), 0) FROM pg_class c
-		JOIN pg_am a ON a.oid = c.relam WHERE c.relkind = 'i' AND a.amname = 'gin' AND c.relnamespace = current_schema()::regnamespace`)
-	if err != nil {
-		return 0, fmt.Errorf("merge the text indexes' pending entries: %w", err)
-	}
-	return n, nil
-}

@@ -1,0 +1,116 @@
+package retention_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/retention"
+	"github.com/oubli/oubli/store"
+)
+
+// vacuums returns how many times each table was vacuumed by hand (not by
+// autovacuum) on PostgreSQL.
+func vacuums(t *testing.T, db *store.DB, tables ...string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, tb := range tables {
+		out[tb] = count(t, db, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = ? AND schemaname = current_schema()", tb)
+	}
+	return out
+}
+
+// TestRunVacuumsWhatItSettled: a run that settles at least
+// Options.VacuumAfter records of a table vacuums that table once it has
+// finished (PostgreSQL), and no other table; below the threshold, or with
+// a negative one, it vacuums nothing. On SQLite there is nothing to vacuum.
+func TestRunVacuumsWhatItSettled(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if db.Dialect() != store.Postgres {
+			if got, err := store.Vacuum(ctx, db, "subjects", "tickets"); err != nil || got != nil {
+				t.Fatalf("SQLite vacuum: %v, %v; want nothing done", got, err)
+			}
+			return
+		}
+		if _, err := store.Vacuum(ctx, db, "no such category"); err == nil {
+			t.Fatal("vacuum of an unknown category: no error")
+		}
+		w := newWorld(t, db)
+		// Five closed accounts, each with a ticket closed a year ago that
+		// the policies keep four more years: the first run anonymises the
+		// subjects, the second settles them. Three of them also have a
+		// ticket past its period kept by an open dispute: settled too.
+		for i, u := range []string{"v1", "v2", "v3", "v4", "v5"} {
+			w.subject(t, db, u, nullMs(ago(4, 0, 0), true))
+			w.ticket(t, db, "T-"+u, u, "closed", "none", nullMs(ago(1, 0, 0), true))
+			if i < 3 {
+				w.ticket(t, db, "D-"+u, u, "closed", "open", nullMs(ago(7, 0, 0), true))
+			}
+		}
+		eng := engine(t)
+		run := func(day int, after int64) {
+			t.Helper()
+			o := opts(w, 50)
+			o.At, o.VacuumAfter = T.AddDate(0, 0, day), after
+			if _, err := retention.Run(ctx, db, eng, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(0, -1)
+		settled := func() int64 {
+			return count(t, db, "SELECT COUNT(*) FROM subjects WHERE retention_settled IS NOT NULL") +
+				count(t, db, "SELECT COUNT(*) FROM tickets WHERE retention_settled IS NOT NULL")
+		}
+		tables := []string{"subjects", "tickets", "messages", "attachments", "agent_stats"}
+		before := vacuums(t, db, tables...)
+
+		// Settles eight records: under a threshold of 6, no vacuum.
+		run(1, 6)
+		if n := settled(); n != 8 {
+			t.Fatalf("%d records settled, want 8 (five subjects, three disputed tickets)", n)
+		}
+		if got := vacuums(t, db, tables...); !equal(got, before) {
+			t.Fatalf("vacuumed below the threshold: %v -> %v", before, got)
+		}
+
+		// A full run settles them all again; with the threshold at 4, the
+		// subjects are vacuumed (five settled), not the tickets (three).
+		o := opts(w, 50)
+		o.At, o.VacuumAfter, o.Full = T.AddDate(0, 0, 2), 4, true
+		if _, err := retention.Run(ctx, db, eng, o); err != nil {
+			t.Fatal(err)
+		}
+		got := vacuums(t, db, tables...)
+		for _, tb := range tables {
+			want := before[tb]
+			if tb == "subjects" {
+				want++
+			}
+			if got[tb] != want {
+				t.Fatalf("after settling five subjects and three tickets with threshold 4: %s vacuumed %d times, want %d (%v -> %v)", tb, got[tb], want, before, got)
+			}
+		}
+		// A negative threshold never vacuums.
+		before = got
+		o.At, o.VacuumAfter = T.AddDate(0, 0, 3), -1
+		if _, err := retention.Run(ctx, db, eng, o); err != nil {
+			t.Fatal(err)
+		}
+		if got := vacuums(t, db, tables...); !equal(got, before) {
+			t.Fatalf("vacuumed with a negative threshold: %v -> %v", before, got)
+		}
+	})
+}
+
+func equal(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Store upkeep after large writes (PostgreSQL). A retention run rewrites
+// rows that every later night reads again through index-only scans (the
+// settled records' memo indexes); until VACUUM has marked their pages
+// all-visible, each such read visits the heap. Autovacuum gets to a table
+// only after a fifth of it has changed (the default scale factor), which
+// a marketplace's tickets may not reach for years. These functions do it
+// right after the run that wrote: best effort, they need the role that
+// owns the tables (the one that ran the migrations).
+
+// FlushTextIndexes merges the pending-list entries of the schema's GIN
+// indexes into the indexes (PostgreSQL's gin_clean_pending_list), and
+// returns how many pending pages it merged; 0 and no error on SQLite. It
+// needs the role to own the indexes (the role that ran the migrations).
+func FlushTextIndexes(ctx context.Context, db *DB) (int64, error) {
+	if db.Dialect() != Postgres {
+		return 0, nil
+	}
+	var n int64
+	err := db.Get(ctx, &n, `SELECT COALESCE(SUM(gin_clean_pending_list(c.oid)), 0) FROM pg_class c
+		JOIN pg_am a ON a.oid = c.relam WHERE c.relkind = 'i' AND a.amname = 'gin' AND c.relnamespace = current_schema()::regnamespace`)
+	if err != nil {
+		return 0, fmt.Errorf("merge the text indexes' pending entries: %w", err)
+	}
+	return n, nil
+}
+
+// Vacuum runs VACUUM (ANALYZE, SKIP_LOCKED) on the tables of the given
+// retention categories, outside any transaction, and returns the tables it
+// vacuumed, in order; nothing on SQLite, which keeps no visibility map. A
+// table another session has locked is skipped (PostgreSQL warns), not
+// waited for.
+func Vacuum(ctx context.Context, db *DB, categories ...string) ([]string, error) {
+	if db.Dialect() != Postgres || len(categories) == 0 {
+		return nil, nil
+	}
+	var tables []string
+	for _, c := range categories {
+		t, ok := categoryTables[c]
+		if !ok {
+			return nil, fmt.Errorf("vacuum %s: %w", c, ErrInvalid)
+		}
+		tables = append(tables, t)
+	}
+	if _, err := db.Exec(ctx, "VACUUM (ANALYZE, SKIP_LOCKED) "+strings.Join(tables, ", ")); err != nil {
+		return nil, fmt.Errorf("vacuum %s: %w", strings.Join(tables, ", "), err)
+	}
+	return tables, nil
+}
