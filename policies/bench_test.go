@@ -51,3 +51,14 @@ func BenchmarkDecide(b *testing.B) {
 		b.Logf("100,000 decisions: batched %.0f/s, one per record %.0f/s, ratio %.1fx", rates[2000], rates[1], rates[2000]/rates[1])
 	}
 }
+
+// BenchmarkLoad is what every command pays before its work: parsing,
+// compiling and preparing the embedded policies.
+func BenchmarkLoad(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(context.Background(), Embedded()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // policyDir copies the embedded policies into a new directory.
@@ -85,5 +86,69 @@ func TestParseErrorShowsNoSource(t *testing.T) {
 		if strings.Contains(err.Error(), s) {
 			t.Fatalf("the parse error shows source: %v", err)
 		}
+	}
+}
+
+// Unit tests (*_test.rego) never decide: a rule of a test file, even one
+// in a decision package, takes no part in a decision (legal review never
+// sees test files), and a test file that does not compile leaves the
+// decisions alone but fails `policy check` (CompileAll). A test file that
+// does not parse is a policy error, as any file of the directory.
+func TestTestFilesDoNotDecide(t *testing.T) {
+	ctx := context.Background()
+	open := Record{Category: CatTickets, ID: "T", Attrs: map[string]any{"status": "open", "created_at": int64(0), "closed_at": nil, "dispute_status": "none", "held": false}}
+	dir := policyDir(t)
+	smuggled := `package oubli.retention
+
+decisions contains {
+	"category": "tickets", "i": i, "action": "delete", "rule": "smuggled",
+	"reason": "a test file deleting", "held": false,
+} if {
+	some i, _ in input.records.tickets
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "zz_test.rego"), []byte(smuggled), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := LoadDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Decide(ctx, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), []Record{open})
+	if err != nil || len(got) != 1 || got[0].Action != Keep || got[0].Rule != "tickets.open" {
+		t.Fatalf("open ticket with a rule in a test file: %+v, %v; want keep by tickets.open", got, err)
+	}
+	if err := e.CompileAll(); err != nil {
+		t.Fatalf("CompileAll of compiling test files: %v", err)
+	}
+
+	// A type error in a test file: decisions unaffected, CompileAll refuses.
+	bad := "package oubli.zz_test\n\ntest_bad if {\n\t1 + \"a\" == 2\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "zz_test.rego"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err = LoadDir(ctx, dir)
+	if err != nil {
+		t.Fatalf("a test file that does not compile stopped the decisions: %v", err)
+	}
+	if err := e.CompileAll(); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "zz_test.rego") {
+		t.Fatalf("CompileAll: %v; want a policy error naming zz_test.rego", err)
+	}
+
+	// A syntax error in a test file is a policy error at load.
+	if err := os.WriteFile(filepath.Join(dir, "zz_test.rego"), []byte("package oubli.zz_test\n\ntest_x if {\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(ctx, dir); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "zz_test.rego") {
+		t.Fatalf("a test file that does not parse: %v; want a policy error naming it", err)
+	}
+
+	// Test files alone are no policy.
+	only := t.TempDir()
+	if err := os.WriteFile(filepath.Join(only, "a_test.rego"), []byte("package a_test\n\ntest_a if true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(ctx, only); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("a directory of test files only loaded: %v", err)
 	}
 }

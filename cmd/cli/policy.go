@@ -88,6 +88,9 @@ func newPolicyCheckCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := eng.CompileAll(); err != nil {
+				return err
+			}
 			bad, err := eng.Unformatted()
 			if err != nil {
 				return err
