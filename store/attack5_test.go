@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -63,5 +64,43 @@ func TestRedactShortPasswordKeepsMessageReadable(t *testing.T) {
 		if !strings.Contains(got, c.keep) {
 			t.Errorf("%q: message garbled: %s (want %q kept)", c.raw, got, c.keep)
 		}
+	}
+}
+
+// F9: libpq's form of a Unix-socket directory in the host part,
+// percent-encoded (postgresql://%2Fvar%2Frun%2Fpostgresql:5432/db), opens
+// the store as the query-parameter form does.
+func TestSocketDirectoryInHost(t *testing.T) {
+	u := testdb.URL(t, "postgres")
+	pu, err := neturl.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := pu.Query().Get("host")
+	if !strings.HasPrefix(sock, "/") {
+		t.Skipf("the test cluster is not on a Unix socket: %s", store.RedactURL(u))
+	}
+	enc := neturl.QueryEscape(sock)
+	for _, raw := range []string{
+		"postgresql://postgres@" + enc + pu.Path + "?sslmode=disable",
+		"postgres://postgres@" + enc + ":5432" + pu.Path + "?sslmode=disable",
+		"postgres://postgres@" + strings.ToLower(enc) + ":5432" + pu.Path + "?sslmode=disable&application_name=x",
+	} {
+		db, err := store.Open(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		var n int
+		err = db.Get(context.Background(), &n, "SELECT 1")
+		db.Close()
+		if err != nil || n != 1 {
+			t.Fatalf("%s: SELECT 1 = %d, %v", raw, n, err)
+		}
+	}
+	// The wrong socket directory is a connection error naming no secret,
+	// not a parse error.
+	_, err = store.Open(context.Background(), "postgres://postgres:s3cret@%2Fno%2Fsuch%2Fdir/db?sslmode=disable")
+	if err == nil || strings.Contains(err.Error(), "does not parse") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a socket directory that does not exist: %v", err)
 	}
 }

@@ -130,6 +130,7 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 		return nil, err
 	}
 	if dialect == Postgres {
+		rawURL = socketHost(rawURL)
 		if _, err := url.Parse(rawURL); err != nil {
 			// url.Parse's error quotes the URL, or the part of its password
 			// before a '#' as a port: none of its text is kept.
@@ -153,9 +154,60 @@ func Open(ctx context.Context, rawURL string, opts ...Options) (db *DB, err erro
 			// bad usage, not a failure to retry (adversarial pass F3).
 			err = fmt.Errorf("%w: %w", err, ErrInvalid)
 		}
+		if errors.Is(err, pq.ErrSSLNotSupported) && !strings.Contains(rawURL, "sslmode=") {
+			// lib/pq's default is sslmode=require where libpq's (psql's)
+			// is prefer: a URL that works with psql fails here.
+			err = fmt.Errorf("%w (the driver requires SSL unless the URL says otherwise: add sslmode=disable for a server without SSL, on a trusted network or a Unix socket): %w", err, ErrInvalid)
+		}
 		return nil, fmt.Errorf("connect to postgres %s: %w", RedactURL(rawURL), err)
 	}
 	return &DB{x: x, dialect: Postgres}, nil
+}
+
+// socketHost rewrites libpq's form of a Unix-socket directory in the host
+// part, percent-encoded (postgresql://%2Fvar%2Frun%2Fpostgresql:5433/db),
+// which Go's URL parser refuses, into the form lib/pq reads
+// (postgresql:///db?host=/var/run/postgresql&port=5433). Any other URL is
+// returned as it is.
+func socketHost(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	at := strings.LastIndex(authority, "@")
+	host := authority[at+1:]
+	if !strings.HasPrefix(strings.ToUpper(host), "%2F") {
+		return raw
+	}
+	port := ""
+	if c := strings.LastIndex(host, ":"); c >= 0 {
+		host, port = host[:c], host[c+1:]
+	}
+	dir, err := url.PathUnescape(host)
+	if err != nil {
+		return raw
+	}
+	path, query := rest[end:], ""
+	if q := strings.Index(path, "?"); q >= 0 {
+		path, query = path[:q], path[q+1:]
+	}
+	if path == "" {
+		path = "/"
+	}
+	extra := url.Values{"host": {dir}}
+	if port != "" {
+		extra.Set("port", port)
+	}
+	if query != "" {
+		query += "&"
+	}
+	return raw[:i+3] + authority[:at+1] + path + "?" + query + extra.Encode()
 }
 
 // badConnParam reports whether a connection failed on a parameter of the
