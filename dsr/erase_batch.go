@@ -135,6 +135,49 @@ type BatchOutcome struct {
 	Kept       int              `json:"kept"`
 	Left       []string         `json:"left,omitempty"`
 	Error      string           `json:"error,omitempty"`
+	// Residue is what the erasure's residue check found (nil when it did
+	// not run: a dry run, a subject not erased now).
+	Residue *BatchResidue `json:"residue,omitempty"`
+}
+
+// BatchResidue is one subject's residue check in a batch report: counts by
+// place (table.column, or "blobs"), never a value.
+type BatchResidue struct {
+	// Found counts the identifiers left outside the records the policies
+	// keep (the erasure failed: ErrResidue).
+	Found map[string]int64 `json:"found,omitempty"`
+	// InsideKept counts hits inside the subject's kept records.
+	InsideKept int64 `json:"inside_kept"`
+	// Findings and Ambiguous count strong and weak identifiers in other
+	// people's records (oubli residue list).
+	Findings  map[string]int64 `json:"findings,omitempty"`
+	Ambiguous map[string]int64 `json:"ambiguous,omitempty"`
+	// Deferred lists the places the erasure left to the sweep.
+	Deferred []string `json:"deferred,omitempty"`
+}
+
+func batchResidue(r *Residue) *BatchResidue {
+	if r == nil {
+		return nil
+	}
+	b := &BatchResidue{Deferred: r.Deferred}
+	for _, n := range r.Kept {
+		b.InsideKept += n
+	}
+	nonzero := func(m map[string]int64) map[string]int64 {
+		var out map[string]int64
+		for k, n := range m {
+			if n > 0 {
+				if out == nil {
+					out = map[string]int64{}
+				}
+				out[k] = n
+			}
+		}
+		return out
+	}
+	b.Found, b.Findings, b.Ambiguous = nonzero(r.Found), nonzero(r.Findings), nonzero(r.Ambiguous)
+	return b
 }
 
 // BatchReport is the one report of `erase --from`.
@@ -294,6 +337,7 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 	r, err := e.Erase(ctx, l.Key, opt)
 	if r != nil {
 		o.SubjectRef, o.RequestID, o.Deleted, o.Kept, o.Left = r.SubjectRef, r.RequestID, r.Deleted, len(r.Kept), r.Left
+		o.Residue = batchResidue(r.Residue)
 	}
 	switch {
 	case err == nil && dryRun:
@@ -315,6 +359,7 @@ func (e *Eraser) batchOne(ctx context.Context, l BatchLine, dryRun bool) BatchOu
 				r, err := e.Erase(ctx, l.Key, EraseOptions{RequestID: ent.Request})
 				if r != nil {
 					o.SubjectRef, o.RequestID, o.Left = r.SubjectRef, r.RequestID, r.Left
+					o.Residue = batchResidue(r.Residue)
 				}
 				switch {
 				case errors.Is(err, ErrIncomplete):

@@ -2,8 +2,10 @@ package dsr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,6 +113,53 @@ func TestEraseBatch(t *testing.T) {
 		lines, _ = ParseBatch(strings.NewReader("u-alice\n"))
 		if rep, err := er.EraseBatch(ctx, lines, false, nil); err != nil || rep.Erased != 1 {
 			t.Errorf("u-alice: %v %+v", err, rep)
+		}
+	})
+}
+
+// Adversarial pass 5 F13: `erase --from` reports each subject's residue
+// check as `erase` does — other people's records holding the subject's
+// identifiers (places and counts, never a value) — so that a DPO sees it
+// without running the sweep.
+func TestEraseBatchReportsResidue(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newErWorld(t, db, true)
+		// Alice's message names Bob by his address: a strong identifier in
+		// someone else's record, which the erasure leaves (not Bob's data).
+		w.exec(t, `UPDATE messages SET body = 'écrire à bob@example.org' WHERE message_id = 'TA1-m3'`)
+		er := w.eraser()
+		lines, err := ParseBatch(strings.NewReader("u-bob\nu-alice\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dry, err := er.EraseBatch(ctx, lines, true, nil)
+		if err != nil || dry.Outcomes[0].Residue != nil {
+			t.Fatalf("dry run: %v, residue %+v (a dry run checks nothing)", err, dry.Outcomes[0].Residue)
+		}
+		lines, _ = ParseBatch(strings.NewReader("u-bob\n"))
+		rep, err := er.EraseBatch(ctx, lines, false, nil)
+		if err != nil || rep.Erased != 1 {
+			t.Fatalf("erase: %v %+v", err, rep)
+		}
+		res := rep.Outcomes[0].Residue
+		want := `"findings":{"messages.body":1}`
+		if db.Dialect() == store.SQLite {
+			// No free-text index on SQLite: the erasure says it left
+			// messages.body to the sweep.
+			want = `"messages.body"`
+			if res == nil || len(res.Findings) != 0 || !slices.Contains(res.Deferred, "messages.body") {
+				t.Fatalf("bob's residue: %+v; want messages.body deferred to the sweep", res)
+			}
+		} else if res == nil || res.Findings["messages.body"] != 1 || len(res.Found) != 0 || slices.Contains(res.Deferred, "messages.body") {
+			t.Fatalf("bob's residue: %+v; want one finding in messages.body, nothing left of his own", res)
+		}
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "bob@example.org") || !strings.Contains(string(b), want) {
+			t.Fatalf("report JSON (want %s): %s", want, b)
 		}
 	})
 }

@@ -302,5 +302,35 @@ func printBatch(e *Env, r *dsr.BatchReport) {
 			e.Printf(": %s", o.Error)
 		}
 		e.Printf("\n")
+		if res := o.Residue; res != nil {
+			for _, where := range sortedKeys(res.Found) {
+				e.Printf("    residue in %s: %d\n", where, res.Found[where])
+			}
+			for _, where := range sortedKeys(res.Findings) {
+				e.Printf("    in other people's records (strong identifier; see oubli residue list): %s: %d\n", where, res.Findings[where])
+			}
+			for _, where := range sortedKeys(res.Ambiguous) {
+				e.Printf("    in other people's records (weak identifier, such as a pseudo): %s: %d\n", where, res.Ambiguous[where])
+			}
+		}
+	}
+	// The places every erasure leaves to the sweep are the same for all
+	// subjects (the schema's unindexed text): said once.
+	deferred := map[string]bool{}
+	var places []string
+	for _, o := range r.Outcomes {
+		if o.Residue == nil {
+			continue
+		}
+		for _, d := range o.Residue.Deferred {
+			if !deferred[d] {
+				deferred[d] = true
+				places = append(places, d)
+			}
+		}
+	}
+	if len(places) > 0 {
+		sort.Strings(places)
+		e.Printf("  not checked by the erasures (left to oubli check --residue): %s\n", strings.Join(places, ", "))
 	}
 }
