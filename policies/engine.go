@@ -208,11 +208,7 @@ func load(ctx context.Context, files map[string]string) (*Engine, error) {
 	if len(e.modules) == 0 {
 		return nil, fmt.Errorf("%w: only unit tests (*_test.rego), no policy file", ErrPolicy)
 	}
-	e.compiler = ast.NewCompiler().
-		WithStrict(true).
-		WithCapabilities(e.caps).
-		WithEnablePrintStatements(false).
-		WithUseTypeCheckAnnotations(true)
+	e.compiler = newCompiler(e.caps)
 	e.compiler.Compile(e.modules)
 	if e.compiler.Failed() {
 		return nil, fmt.Errorf("%w: compile: %s", ErrPolicy, sourceless(e.compiler.Errors))
@@ -256,16 +252,21 @@ func (e *Engine) CompileAll() error {
 	if err != nil {
 		return err
 	}
-	c := ast.NewCompiler().
-		WithStrict(true).
-		WithCapabilities(e.caps).
-		WithEnablePrintStatements(false).
-		WithUseTypeCheckAnnotations(true)
+	c := newCompiler(e.caps)
 	c.Compile(mods)
 	if c.Failed() {
 		return fmt.Errorf("%w: compile: %s", ErrPolicy, sourceless(c.Errors))
 	}
 	return nil
+}
+
+// newCompiler is the strict compiler the policies are held to.
+func newCompiler(caps *ast.Capabilities) *ast.Compiler {
+	return ast.NewCompiler().
+		WithStrict(true).
+		WithCapabilities(caps).
+		WithEnablePrintStatements(false).
+		WithUseTypeCheckAnnotations(true)
 }
 
 // readPolicyFiles reads the *.rego files at the root of fsys.

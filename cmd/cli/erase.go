@@ -167,18 +167,7 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 	}
 	if res := r.Residue; res != nil {
 		e.Printf("  residue scan: %d found outside kept records, %d inside kept records; WAL checkpoint: %s\n", res.TotalFound, sum(res.Kept), res.Checkpoint)
-		for _, where := range sortedKeys(res.Found) {
-			e.Printf("    residue in %s: %d\n", where, res.Found[where])
-		}
-		// Other people's records holding the identifiers: for the DPO
-		// (residue list), not a failure of the erasure — but said, not
-		// only in the JSON (adversarial pass F10).
-		for _, where := range sortedKeys(res.Findings) {
-			e.Printf("    in other people's records (strong identifier; see oubli residue list): %s: %d\n", where, res.Findings[where])
-		}
-		for _, where := range sortedKeys(res.Ambiguous) {
-			e.Printf("    in other people's records (weak identifier, such as a pseudo): %s: %d\n", where, res.Ambiguous[where])
-		}
+		printResidueHits(e, res.Found, res.Findings, res.Ambiguous)
 		var text []string
 		for _, d := range res.Deferred {
 			if rest, ok := strings.CutPrefix(d, "blobs: "); ok {
@@ -190,6 +179,22 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 		if len(text) > 0 {
 			e.Printf("    free text not searched by the erasure (no index here; left to oubli check --residue): %s\n", strings.Join(text, ", "))
 		}
+	}
+}
+
+// printResidueHits prints, by place, the identifiers an erasure left
+// (found) and those in other people's records: for the DPO (residue list),
+// not a failure of the erasure — but said, not only in the JSON
+// (adversarial pass F10).
+func printResidueHits(e *Env, found, findings, ambiguous map[string]int64) {
+	for _, where := range sortedKeys(found) {
+		e.Printf("    residue in %s: %d\n", where, found[where])
+	}
+	for _, where := range sortedKeys(findings) {
+		e.Printf("    in other people's records (strong identifier; see oubli residue list): %s: %d\n", where, findings[where])
+	}
+	for _, where := range sortedKeys(ambiguous) {
+		e.Printf("    in other people's records (weak identifier, such as a pseudo): %s: %d\n", where, ambiguous[where])
 	}
 }
 
@@ -303,15 +308,7 @@ func printBatch(e *Env, r *dsr.BatchReport) {
 		}
 		e.Printf("\n")
 		if res := o.Residue; res != nil {
-			for _, where := range sortedKeys(res.Found) {
-				e.Printf("    residue in %s: %d\n", where, res.Found[where])
-			}
-			for _, where := range sortedKeys(res.Findings) {
-				e.Printf("    in other people's records (strong identifier; see oubli residue list): %s: %d\n", where, res.Findings[where])
-			}
-			for _, where := range sortedKeys(res.Ambiguous) {
-				e.Printf("    in other people's records (weak identifier, such as a pseudo): %s: %d\n", where, res.Ambiguous[where])
-			}
+			printResidueHits(e, res.Found, res.Findings, res.Ambiguous)
 		}
 	}
 	// The places every erasure leaves to the sweep are the same for all
