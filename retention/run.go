@@ -299,12 +299,17 @@ func vacuumSettled(ctx context.Context, db *store.DB, settled map[string]int64, 
 		return
 	}
 	t := time.Now()
-	tables, err := store.Vacuum(ctx, db, cats...)
+	tables, notOwned, err := store.Vacuum(ctx, db, cats...)
 	if err != nil {
 		o.Log.Warn("retention: could not vacuum the tables whose records it settled (later runs read them more slowly until autovacuum does)", "categories", cats, "error", err.Error())
 		return
 	}
-	o.Log.Info("retention vacuumed the tables whose records it settled", "tables", tables, "elapsed_ms", time.Since(t).Milliseconds())
+	if len(notOwned) > 0 {
+		o.Log.Warn("retention: the tables whose records it settled are not owned by this role and were not vacuumed (later runs read them more slowly until autovacuum does; run VACUUM ANALYZE on them as their owner)", "tables", notOwned)
+	}
+	if len(tables) > 0 {
+		o.Log.Info("retention vacuumed the tables whose records it settled", "tables", tables, "elapsed_ms", time.Since(t).Milliseconds())
+	}
 }
 
 // flushTextIndexes merges the pending entries of the store's GIN indexes

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/lib/pq"
 )
 
 // Store upkeep after large writes (PostgreSQL). A retention run rewrites
@@ -33,24 +36,41 @@ func FlushTextIndexes(ctx context.Context, db *DB) (int64, error) {
 }
 
 // Vacuum runs VACUUM (ANALYZE, SKIP_LOCKED) on the tables of the given
-// retention categories, outside any transaction, and returns the tables it
-// vacuumed, in order; nothing on SQLite, which keeps no visibility map. A
-// table another session has locked is skipped (PostgreSQL warns), not
-// waited for.
-func Vacuum(ctx context.Context, db *DB, categories ...string) ([]string, error) {
+// retention categories that the session's role owns (or can act as their
+// owner), outside any transaction, and returns the tables it vacuumed, in
+// order, and those it left because the role does not own them (PostgreSQL
+// would only warn); nothing on SQLite, which keeps no visibility map. A
+// table another session has locked is skipped, not waited for.
+func Vacuum(ctx context.Context, db *DB, categories ...string) (vacuumed, notOwned []string, err error) {
 	if db.Dialect() != Postgres || len(categories) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var tables []string
 	for _, c := range categories {
 		t, ok := categoryTables[c]
 		if !ok {
-			return nil, fmt.Errorf("vacuum %s: %w", c, ErrInvalid)
+			return nil, nil, fmt.Errorf("vacuum %s: %w", c, ErrInvalid)
 		}
 		tables = append(tables, t)
 	}
-	if _, err := db.Exec(ctx, "VACUUM (ANALYZE, SKIP_LOCKED) "+strings.Join(tables, ", ")); err != nil {
-		return nil, fmt.Errorf("vacuum %s: %w", strings.Join(tables, ", "), err)
+	var owned []string
+	if err := db.Select(ctx, &owned, `SELECT c.relname FROM pg_class c
+		WHERE c.relname = ANY(?) AND c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+		AND pg_has_role(c.relowner, 'USAGE')`, pq.StringArray(tables)); err != nil {
+		return nil, nil, fmt.Errorf("vacuum: tables owned: %w", err)
 	}
-	return tables, nil
+	for _, t := range tables {
+		if slices.Contains(owned, t) {
+			vacuumed = append(vacuumed, t)
+		} else {
+			notOwned = append(notOwned, t)
+		}
+	}
+	if len(vacuumed) == 0 {
+		return nil, notOwned, nil
+	}
+	if _, err := db.Exec(ctx, "VACUUM (ANALYZE, SKIP_LOCKED) "+strings.Join(vacuumed, ", ")); err != nil {
+		return nil, notOwned, fmt.Errorf("vacuum %s: %w", strings.Join(vacuumed, ", "), err)
+	}
+	return vacuumed, notOwned, nil
 }
