@@ -316,9 +316,15 @@ func toInt64(v any) (int64, error) {
 	return 0, fmt.Errorf("want a number, got %T", v)
 }
 
+// maxCutoffSlack bounds how far after the evaluation time a cutoff may lie:
+// the pre-filter's slack over a period of zero. Not a retention period:
+// a sanity bound on what the policies answer.
+const maxCutoffSlack = 7 * 24 * time.Hour
+
 // Candidates returns, per retention category, a conservative SQL
 // pre-filter computed by the policies from the same period data as the
-// decisions (see Cutoff).
+// decisions (see Cutoff). A cutoff later than the evaluation time (beyond
+// maxCutoffSlack) is a policy error.
 func (e *Engine) Candidates(ctx context.Context, at time.Time) (map[string]Cutoff, error) {
 	in := ast.NewObject(ast.Item(ast.StringTerm("now_ms"), ast.NumberTerm(json.Number(strconv.FormatInt(at.UnixMilli(), 10)))))
 	v, err := e.evalOne(ctx, e.cutoffs, "retention cutoffs", in, at)
@@ -339,6 +345,15 @@ func (e *Engine) Candidates(ctx context.Context, at time.Time) (map[string]Cutof
 		before, err := toInt64(c["before"])
 		if col == "" || err != nil || strings.ContainsAny(col, " ;'\"()") {
 			return nil, fmt.Errorf("%w: cutoff %s: want a column name and a number", ErrPolicy, cat)
+		}
+		if before > at.UnixMilli()+1+maxCutoffSlack.Milliseconds() {
+			// A cutoff is a pre-filter: the shortest period's limit plus
+			// the policies' slack (a day in the shipped ones). One further
+			// ahead than that means the policies take records not yet
+			// expired for expired ones (adversarial pass 7 F4: a negative
+			// period deleted every closed ticket): nothing is deleted.
+			return nil, fmt.Errorf("%w: cutoff %s: records of %s before %s count as expired at %s — a cutoff after the evaluation time (a negative period?)",
+				ErrPolicy, cat, col, time.UnixMilli(before).UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 		}
 		nullOK, _ := c["null_is_candidate"].(bool)
 		out[cat] = Cutoff{Column: col, Before: before, NullIsCandidate: nullOK}

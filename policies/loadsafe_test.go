@@ -152,3 +152,51 @@ decisions contains {
 		t.Fatalf("a directory of test files only loaded: %v", err)
 	}
 }
+
+// Adversarial pass 7 F4: a negative period in the schedule is a policy
+// error at load (every command exits 2, nothing is deleted), and so is a
+// cutoff that lies after the evaluation time, whatever gave it.
+func TestNonsensePeriodsRefused(t *testing.T) {
+	ctx := context.Background()
+	edit := func(t *testing.T, from, to string) string {
+		t.Helper()
+		dir := policyDir(t)
+		p := filepath.Join(dir, "retention.rego")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), from) {
+			t.Fatalf("retention.rego has no %q", from)
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), from, to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	tickets := `"period": {"years": 5, "months": 0, "days": 0},
+		"stops": ["open_ticket", "legal_hold", "open_dispute"],`
+	dir := edit(t, tickets, strings.Replace(tickets, `"years": 5`, `"years": -5`, 1))
+	if _, err := LoadDir(ctx, dir); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "schedule.tickets.period: a negative period") {
+		t.Fatalf("a negative period loaded: %v", err)
+	}
+	// The pre-filters' slack pushed eleven years ahead: the policies
+	// themselves load, but no cutoff is answered.
+	dir = edit(t, "margin_days := 1\n", "margin_days := 4000\n")
+	e, err := LoadDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := e.Candidates(ctx, at); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "after the evaluation time") {
+		t.Fatalf("cutoffs eleven years ahead: %v", err)
+	}
+	// The shipped slack (a day) passes.
+	e, err = Load(ctx, Embedded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Candidates(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -186,6 +186,11 @@ limit[cat] := calendar.latest_start_ms(input.now_ms, e.period) if {
 # Per-agent statistics have a second stage: deletion after five years.
 agent_delete_limit := calendar.latest_start_ms(input.now_ms, categories.agent_stats.then.period)
 
+# period_label_en(p) names a period in the decisions' reasons ("5 years"),
+# from the schedule itself: a period edited in `categories` changes the
+# reasons the register and the reports give with it.
+period_label_en(p) := calendar.label(p).en
+
 # Wording of the stops, shared by the rules below.
 hold_reason := "under a legal hold (Art. 17(3)(e) GDPR: establishment, exercise or defence of legal claims); kept and restricted until the hold is released"
 
@@ -226,7 +231,7 @@ decisions contains {
 #     fr: Une demande clôturée est conservée cinq ans après sa clôture.
 decisions contains {
 	"category": "tickets", "i": i, "action": "keep", "rule": "tickets.retained",
-	"reason": "closed ticket within its retention period (5 years after closure)",
+	"reason": sprintf("closed ticket within its retention period (%s after closure)", [period_label_en(period)]),
 	"held": false, "from": t.closed_at, "period": period,
 } if {
 	records := input.records.tickets
@@ -251,7 +256,7 @@ decisions contains {
 #     fr: Cinq ans après sa clôture, une demande et l'historique de ses échanges sont supprimés.
 decisions contains {
 	"category": "tickets", "i": i, "action": "delete", "rule": "tickets.expired",
-	"reason": "ticket closed more than 5 years ago",
+	"reason": sprintf("ticket closed more than %s ago", [period_label_en(period)]),
 	"held": false, "from": t.closed_at, "period": period,
 } if {
 	records := input.records.tickets
@@ -346,7 +351,7 @@ decisions contains {
 #     fr: Les justificatifs sont conservés un an après la clôture de leur demande.
 decisions contains {
 	"category": "attachments", "i": i, "action": "keep", "rule": "attachments.retained",
-	"reason": "its ticket closed less than 1 year ago",
+	"reason": sprintf("its ticket closed less than %s ago", [period_label_en(period)]),
 	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
 	records := input.records.attachments
@@ -370,7 +375,7 @@ decisions contains {
 #     fr: Un an après la clôture d'une demande, ses justificatifs sont supprimés.
 decisions contains {
 	"category": "attachments", "i": i, "action": "delete", "rule": "attachments.expired",
-	"reason": "its ticket closed more than 1 year ago",
+	"reason": sprintf("its ticket closed more than %s ago", [period_label_en(period)]),
 	"held": false, "from": a.ticket_closed_at, "period": period,
 } if {
 	records := input.records.attachments
@@ -491,7 +496,7 @@ decisions contains {
 #     fr: Les coordonnées sont conservées trois ans après la fermeture du compte.
 decisions contains {
 	"category": "subjects", "i": i, "action": "keep", "rule": "subjects.retained",
-	"reason": "account closed less than 3 years ago",
+	"reason": sprintf("account closed less than %s ago", [period_label_en(period)]),
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
 	records := input.records.subjects
@@ -537,7 +542,7 @@ decisions contains {
 #     fr: Trois ans après la fermeture du compte, lorsqu'il ne reste plus rien d'autre de l'utilisateur, ses coordonnées sont supprimées.
 decisions contains {
 	"category": "subjects", "i": i, "action": "delete", "rule": "subjects.expired",
-	"reason": "account closed more than 3 years ago and nothing of the subject remains",
+	"reason": sprintf("account closed more than %s ago and nothing of the subject remains", [period_label_en(period)]),
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
 	records := input.records.subjects
@@ -562,7 +567,7 @@ decisions contains {
 #     fr: Lorsque les demandes de l'utilisateur doivent encore être conservées, son adresse électronique et son pseudo sont remplacés par des pseudonymes.
 decisions contains {
 	"category": "subjects", "i": i, "action": "anonymize", "rule": "subjects.anonymize",
-	"reason": "account closed more than 3 years ago; some of the subject's tickets or events must still be kept",
+	"reason": sprintf("account closed more than %s ago; some of the subject's tickets or events must still be kept", [period_label_en(period)]),
 	"held": false, "from": s.account_closed_at, "period": period,
 } if {
 	records := input.records.subjects
@@ -691,7 +696,7 @@ decisions contains {
 #     fr: Les statistiques nominatives par conseiller sont conservées treize mois.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.retained",
-	"reason": "less than 13 months old",
+	"reason": sprintf("less than %s old", [period_label_en(period)]),
 	"held": false, "from": r.day_start, "period": period,
 } if {
 	records := input.records.agent_stats
@@ -713,7 +718,7 @@ decisions contains {
 #     fr: Après treize mois, l'identifiant du conseiller est retiré des statistiques quotidiennes.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "anonymize", "rule": "agent_stats.anonymize",
-	"reason": "more than 13 months old: the agent is no longer named",
+	"reason": sprintf("more than %s old: the agent is no longer named", [period_label_en(period)]),
 	"held": false, "from": r.day_start, "period": period,
 } if {
 	records := input.records.agent_stats
@@ -737,7 +742,7 @@ decisions contains {
 #     fr: Les statistiques quotidiennes anonymisées sont conservées cinq ans.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "keep", "rule": "agent_stats.anonymized",
-	"reason": "anonymised; deleted 5 years after the day",
+	"reason": sprintf("anonymised; deleted %s after the day", [period_label_en(then_period)]),
 	"held": false, "from": r.day_start, "period": then_period,
 } if {
 	records := input.records.agent_stats
@@ -762,7 +767,7 @@ decisions contains {
 #     fr: Les statistiques quotidiennes sont supprimées cinq ans après le jour concerné.
 decisions contains {
 	"category": "agent_stats", "i": i, "action": "delete", "rule": "agent_stats.expired",
-	"reason": "more than 5 years old",
+	"reason": sprintf("more than %s old", [period_label_en(then_period)]),
 	"held": false, "from": r.day_start, "period": then_period,
 } if {
 	records := input.records.agent_stats
@@ -805,7 +810,7 @@ decisions contains {
 #     fr: Le registre conserve une demande clôturée cinq ans, pour prouver la conformité.
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "keep", "rule": "dsr_requests.retained",
-	"reason": "closed less than 5 years ago: kept as proof of compliance",
+	"reason": sprintf("closed less than %s ago: kept as proof of compliance", [period_label_en(period)]),
 	"held": false, "from": r.closed_at, "period": period,
 } if {
 	records := input.records.dsr_requests
@@ -827,7 +832,7 @@ decisions contains {
 #     fr: Cinq ans après sa clôture, une demande est retirée du registre.
 decisions contains {
 	"category": "dsr_requests", "i": i, "action": "delete", "rule": "dsr_requests.expired",
-	"reason": "closed more than 5 years ago",
+	"reason": sprintf("closed more than %s ago", [period_label_en(period)]),
 	"held": false, "from": r.closed_at, "period": period,
 } if {
 	records := input.records.dsr_requests
@@ -884,7 +889,7 @@ decisions contains {
 #     fr: Un gel levé est conservé cinq ans après sa levée.
 decisions contains {
 	"category": "legal_holds", "i": i, "action": "keep", "rule": "legal_holds.retained",
-	"reason": "released less than 5 years ago",
+	"reason": sprintf("released less than %s ago", [period_label_en(categories.legal_holds.period)]),
 	"held": false, "from": end, "period": categories.legal_holds.period,
 } if {
 	some i, end in hold_end
@@ -903,7 +908,7 @@ decisions contains {
 #     fr: Cinq ans après sa levée, un gel est supprimé.
 decisions contains {
 	"category": "legal_holds", "i": i, "action": "delete", "rule": "legal_holds.expired",
-	"reason": "released more than 5 years ago",
+	"reason": sprintf("released more than %s ago", [period_label_en(categories.legal_holds.period)]),
 	"held": false, "from": end, "period": categories.legal_holds.period,
 } if {
 	some i, end in hold_end
@@ -925,7 +930,7 @@ decisions contains {
 #     fr: Le journal d'audit conserve une entrée six ans.
 decisions contains {
 	"category": "audit_log", "i": i, "action": "keep", "rule": "audit_log.retained",
-	"reason": "less than 6 years old",
+	"reason": sprintf("less than %s old", [period_label_en(period)]),
 	"held": false, "from": r.at, "period": period,
 } if {
 	records := input.records.audit_log
@@ -948,7 +953,7 @@ decisions contains {
 #     fr: Les entrées du journal d'audit de plus de six ans sont supprimées, les plus anciennes d'abord.
 decisions contains {
 	"category": "audit_log", "i": i, "action": "delete", "rule": "audit_log.expired",
-	"reason": "more than 6 years old",
+	"reason": sprintf("more than %s old", [period_label_en(period)]),
 	"held": false, "from": r.at, "period": period,
 } if {
 	records := input.records.audit_log

@@ -48,6 +48,19 @@ test_ticket_at_expiry_deleted if {
 	is(d, "delete", "tickets.expired")
 }
 
+# The reasons name the schedule's period: editing it edits them (adversarial
+# pass 7 F8: they were fixed strings, "more than 5 years ago" whatever the
+# period).
+test_ticket_reason_follows_the_period if {
+	d := decide("tickets", closed("2019-03-05T16:20:00Z"), "2024-03-05T16:20:00Z")
+	d.reason == "ticket closed more than 5 years ago"
+	two := json.patch(retention.categories, [{"op": "replace", "path": "/tickets/period", "value": {"years": 2, "months": 6, "days": 0}}])
+	ds := retention.decisions with input as {"now_ms": ms("2024-03-05T16:20:00Z"), "records": {"tickets": [closed("2019-03-05T16:20:00Z")]}}
+		with retention.categories as two
+	some e in ds
+	e.reason == "ticket closed more than 2 years 6 months ago"
+}
+
 test_ticket_held_kept if {
 	t := object.union(closed("2010-01-01T00:00:00Z"), {"held": true, "hold_reason": "x"})
 	d := decide("tickets", t, "2024-03-05T16:20:00Z")

@@ -48,6 +48,9 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 	if err := get(querySchedule, &e.retentionDB); err != nil {
 		return err
 	}
+	if err := checkPeriods(e.retentionDB); err != nil {
+		return err
+	}
 	if err := get(queryInformation, &e.info); err != nil {
 		return err
 	}
@@ -58,6 +61,24 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 		return fmt.Errorf("%w: the policies declare no purpose or no retention category", ErrPolicy)
 	}
 	e.rules = ruleDocs(e.compiler)
+	return nil
+}
+
+// checkPeriods refuses a schedule with a negative period (adversarial pass
+// 7 F4: "years": -5 made every closed ticket expired, and the run deleted
+// them, giving the register the reason "closed more than 5 years ago").
+func checkPeriods(entries []RetentionEntry) error {
+	for _, r := range entries {
+		ps := []Period{r.Period}
+		if r.Then != nil {
+			ps = append(ps, r.Then.Period)
+		}
+		for _, p := range ps {
+			if p.Years < 0 || p.Months < 0 || p.Days < 0 {
+				return fmt.Errorf("%w: schedule.%s.period: a negative period (%d years, %d months, %d days)", ErrPolicy, r.Category, p.Years, p.Months, p.Days)
+			}
+		}
+	}
 	return nil
 }
 
