@@ -99,7 +99,7 @@ func newS3Client(ctx context.Context, loc Location, opts S3Options) (*S3, error)
 	}
 	httpClient := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
-		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = 60 * time.Second })
+		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = 30 * time.Second })
 	lopts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer {

@@ -40,11 +40,14 @@ type drainer struct {
 	done chan struct{}
 
 	removed int64 // written by the drainer goroutine, read after done
+	err     error // the first failure, likewise
 }
 
-func newDrainer(db *store.DB, bs blobs.Store, log *slog.Logger) *drainer {
+// newDrainer starts a drainer that stops removing when ctx is done (a
+// signal: the queue is durable, the next run finishes).
+func newDrainer(ctx context.Context, db *store.DB, bs blobs.Store, log *slog.Logger) *drainer {
 	d := &drainer{db: db, bs: bs, log: log, ch: make(chan []string, drainQueue), done: make(chan struct{})}
-	go d.run()
+	go d.run(ctx)
 	return d
 }
 
@@ -57,23 +60,26 @@ func (d *drainer) add(keys []string) {
 }
 
 // close waits for every key handed over and returns how many contents
-// were removed.
-func (d *drainer) close() int64 {
+// were removed, and the first failure.
+func (d *drainer) close() (int64, error) {
 	close(d.ch)
 	<-d.done
-	return d.removed
+	return d.removed, d.err
 }
 
-func (d *drainer) run() {
+func (d *drainer) run(ctx context.Context) {
 	defer close(d.done)
-	failed := false
 	for keys := range d.ch {
-		if failed {
+		if d.err != nil {
 			continue // left queued for the next run
 		}
-		if err := d.drain(context.Background(), keys); err != nil {
+		if err := ctx.Err(); err != nil {
+			d.err = err
+			continue
+		}
+		if err := d.drain(ctx, keys); err != nil {
 			d.log.Warn("retention: blob queue not drained; it will be on the next run", "error", err.Error())
-			failed = true
+			d.err = err
 		}
 	}
 }

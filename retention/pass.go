@@ -53,6 +53,9 @@ type pass struct {
 	mu *sync.Mutex
 	// settled is the memo key of the policy revision (settle.go).
 	settled int64
+	// blobErr is the first failure to remove attachment contents (the
+	// blob store's, or the run's context's): later removals are not tried.
+	blobErr error
 	// settledRows counts, by category, the records the run settled
 	// (guarded by mu; shared by forks): the run's upkeep (vacuumSettled).
 	settledRows map[string]int64
@@ -283,10 +286,13 @@ func (p *pass) drain(ctx context.Context) error {
 	if p.o.Blobs == nil {
 		return nil
 	}
-	for {
+	for p.blobErr == nil {
 		n, err := p.o.Drain(ctx, p.db, p.o.Blobs, p.o.BatchSize)
 		p.rep.BlobsDeleted += int64(n)
 		if err != nil {
+			// Once the blob store has failed (or the run was stopped), the
+			// run tries no more: a hanging endpoint cost minutes a try.
+			p.blobErr = err
 			p.o.Log.Warn("retention: blob queue not drained; it will be on the next run", "error", err.Error())
 			return nil
 		}
@@ -294,6 +300,7 @@ func (p *pass) drain(ctx context.Context) error {
 			return nil
 		}
 	}
+	return nil
 }
 
 func (p *pass) countsJSON() string {

@@ -50,6 +50,12 @@ import (
 // the allowed share of a category and was not told --allow-large (exit 3).
 var ErrSafetyValve = errors.New("safety valve")
 
+// ErrBlobsLeft marks a run whose records are gone but some of whose
+// attachment contents are still in the blob store (queued in
+// blob_deletions: the blob store failed, or the run was stopped while
+// removing them). The next run, or `oubli check --repair`, removes them.
+var ErrBlobsLeft = errors.New("attachment contents left in the blob store")
+
 // LockName is the name of the lock one retention run holds at a time.
 const LockName = "retention"
 
@@ -192,6 +198,9 @@ type Report struct {
 	Total          int64                 `json:"total"`
 	Rules          map[string]*RuleCount `json:"rules"`
 	BlobsDeleted   int64                 `json:"blobs_deleted,omitempty"`
+	// BlobsLeft counts the attachment contents still queued for removal
+	// when a run's removals failed or were stopped (ErrBlobsLeft).
+	BlobsLeft int64 `json:"blobs_left,omitempty"`
 	// Changed counts records decided delete that a concurrent writer
 	// changed (or put under a legal hold) before the deletion: they were
 	// left alone, and the next run decides them again.

@@ -81,21 +81,29 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 	opts.Log.Info("retention run started", "run_id", rep.RunID, "at", rep.At.Format(time.RFC3339), "policy_revision", rep.PolicyRevision)
 
 	// Finish what an earlier run (or erasure) queued and could not remove.
-	if err := p.drain(context.WithoutCancel(ctx)); err != nil {
+	// Removals stop on a signal, as batches do: the queue is durable.
+	if err := p.drain(ctx); err != nil {
 		return rep, err
 	}
 	if opts.Blobs != nil {
-		p.blobs = newDrainer(db, opts.Blobs, opts.Log)
+		p.blobs = newDrainer(ctx, db, opts.Blobs, opts.Log)
 	}
 	runErr := p.all(ctx)
 	if p.blobs != nil {
 		t := time.Now()
-		rep.BlobsDeleted += p.blobs.close()
+		n, err := p.blobs.close()
+		rep.BlobsDeleted += n
+		if err != nil && p.blobErr == nil {
+			p.blobErr = err
+		}
 		// What the drainer could not remove, and anything queued meanwhile.
-		if err := p.drain(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		if err := p.drain(ctx); err != nil && runErr == nil {
 			runErr = err
 		}
 		opts.Log.Info("retention blob contents removed", "run_id", rep.RunID, "blobs_deleted", rep.BlobsDeleted, "wait_ms", time.Since(t).Milliseconds())
+	}
+	if p.blobErr != nil && runErr == nil {
+		runErr = p.blobsLeft(context.WithoutCancel(ctx))
 	}
 	rep.sum()
 	var verr *ValveError
@@ -104,6 +112,9 @@ func Run(ctx context.Context, db *store.DB, pol Policy, opts Options) (*Report, 
 		rep.Outcome = "refused"
 	case runErr != nil:
 		rep.Outcome = "failed"
+		if errors.Is(runErr, ErrBlobsLeft) && p.stopped {
+			rep.Outcome = "canceled"
+		}
 	case p.stopped:
 		rep.Outcome = "canceled"
 	default:
@@ -215,6 +226,9 @@ func record(ctx context.Context, db *store.DB, rep *Report, o Options, started t
 	if rep.Changed > 0 {
 		detail["changed_during_run"] = rep.Changed
 	}
+	if rep.BlobsLeft > 0 {
+		detail["blobs_left"] = rep.BlobsLeft
+	}
 	var verr *ValveError
 	if errors.As(runErr, &verr) {
 		detail["valve"] = map[string]any{"category": verr.Category, "count": verr.Count, "total": verr.Total, "max_share": verr.MaxShare, "during_run": verr.During}
@@ -273,6 +287,23 @@ func DrainQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int) (i
 		}
 	}
 	return len(keys), nil
+}
+
+// blobsLeft is the run's error when removing attachment contents failed or
+// was stopped: the records are gone, the contents still queued (adversarial
+// pass 7 F2: the run said ok, exit 0, with every document still in the
+// bucket). The message says how many and how they go.
+func (p *pass) blobsLeft(ctx context.Context) error {
+	var n int64
+	if err := p.db.Get(ctx, &n, "SELECT COUNT(*) FROM blob_deletions"); err != nil {
+		return fmt.Errorf("%w (%v); count them: %w", ErrBlobsLeft, p.blobErr, err)
+	}
+	p.rep.BlobsLeft = n
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d still queued for removal (%v); the next run, or `oubli check --repair`, removes them",
+		ErrBlobsLeft, n, p.blobErr)
 }
 
 // vacuumSettled vacuums the tables of which the run settled at least

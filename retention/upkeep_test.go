@@ -2,10 +2,12 @@ package retention_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"testing"
 
 	"github.com/oubli/oubli/internal/testdb"
+	"github.com/oubli/oubli/internal/tests3"
 	"github.com/oubli/oubli/retention"
 	"github.com/oubli/oubli/store"
 )
@@ -181,6 +183,41 @@ func TestRunAsRoleNotOwningTables(t *testing.T) {
 		}
 		if got := vacuums(t, db, "subjects", "tickets"); !equal(got, before) {
 			t.Fatalf("vacuumed by a role that owns nothing: %v -> %v", before, got)
+		}
+	})
+}
+
+// TestRunWithBlobStoreDown (adversarial pass 7 F2): a run whose blob store
+// fails while it removes the contents of the attachments it deleted does
+// not say ok: the records are gone, the contents stay queued, and the run
+// ends with ErrBlobsLeft (exit 6), outcome failed, and the count left in
+// its report, its history row and its audit entry.
+func TestRunWithBlobStoreDown(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		srv := tests3.Start(t)
+		w := &world{db: db, bs: srv.Store(t, tests3.BucketOptions{Versioned: true})}
+		w.subject(t, db, "b1", nullMs(0, false))
+		w.ticket(t, db, "T-old", "b1", "closed", "none", nullMs(ago(10, 0, 0), true))
+		w.attachment(t, db, "A-1", "T-old")
+		w.attachment(t, db, "A-2", "T-old")
+		srv.Stop()
+
+		ctx := context.Background()
+		rep, err := retention.Run(ctx, db, engine(t), opts(w, 50))
+		if !errors.Is(err, retention.ErrBlobsLeft) || rep == nil || rep.Outcome != "failed" || rep.BlobsLeft != 2 {
+			t.Fatalf("run with the blob store down: %v, %+v; want ErrBlobsLeft, outcome failed, 2 left", err, rep)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM attachments"); n != 0 {
+			t.Fatalf("%d attachment rows left; the records go whatever the blob store does", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM blob_deletions"); n != 2 {
+			t.Fatalf("%d contents queued, want 2", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM retention_runs WHERE outcome = 'failed' AND counts LIKE '%\"blobs_left\":2%'"); n != 1 {
+			t.Fatalf("the run's history row does not say failed with 2 contents left")
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM audit_log WHERE action = 'retention.run' AND outcome = 'failed' AND detail LIKE '%\"blobs_left\":2%'"); n != 1 {
+			t.Fatalf("the run's audit entry does not say failed with 2 contents left")
 		}
 	})
 }

@@ -38,6 +38,7 @@ var exitCodes = []struct {
 	code int
 }{
 	{dsr.ErrIncomplete, ExitIncomplete},
+	{retention.ErrBlobsLeft, ExitIncomplete},
 	{store.ErrAuditBroken, ExitFailed},
 	{store.ErrAuditBehind, ExitFailed},
 	{anchor.ErrCheckpoint, ExitFailed},

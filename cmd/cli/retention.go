@@ -222,6 +222,9 @@ func (e *Env) printRunReport(r *retention.Report, runErr error) error {
 		}
 		if r.RunID != "" {
 			out["run_id"], out["outcome"], out["blobs_deleted"] = r.RunID, r.Outcome, r.BlobsDeleted
+			if r.BlobsLeft > 0 {
+				out["blobs_left"] = r.BlobsLeft
+			}
 			if r.Interrupted > 0 {
 				out["interrupted_runs"] = r.Interrupted
 			}
@@ -262,6 +265,9 @@ func (e *Env) printRunReport(r *retention.Report, runErr error) error {
 	}
 	if r.BlobsDeleted > 0 {
 		e.Printf("\nattachment contents removed: %d\n", r.BlobsDeleted)
+	}
+	if r.BlobsLeft > 0 {
+		e.Printf("attachment contents left in the blob store, queued for removal: %d (the next run, or oubli check --repair, removes them)\n", r.BlobsLeft)
 	}
 	if r.Changed > 0 {
 		e.Printf("changed while the run decided them, left for the next run: %d\n", r.Changed)
