@@ -571,7 +571,7 @@ func (e *Eraser) followUp(ctx context.Context, rep *EraseReport, queued []string
 		}
 	}
 	if len(left) > 0 {
-		how := "run `oubli erase --request " + rep.RequestID + "` again once the cause is gone"
+		how := "once the cause is gone, run `oubli erase --request " + rep.RequestID + "` again with the subject named as in this command (--user-id or --email)"
 		if rep.RequestID == "" {
 			how = "run `oubli check --repair`"
 		}

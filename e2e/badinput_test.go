@@ -124,6 +124,7 @@ var badInputs = []badInput{
 	{input: "unknown subject (erase)", args: []string{"erase", "--user-id", "nobody"}, code: 5, msg: "unknown subject (by user id)"},
 	{input: "unknown subject (export, by e-mail)", args: []string{"export", "--email", "nobody@example.org", "--out", "{dir}/x.zip"}, code: 5, msg: "unknown subject (by e-mail)"},
 	{input: "both --user-id and --email", args: []string{"erase", "--user-id", "u-000", "--email", "a@example.org"}, code: 2, msg: "exactly one of --user-id or --email"},
+	{input: "erase --request without the subject (the follow-up of an erased subject needs their identifiers)", args: []string{"erase", "--request", "DSR-2026-000001"}, code: 2, msg: "--request DSR-2026-000001: name the subject too, as the erasure did (--user-id or --email)"},
 	{input: "erase --from: an invalid line (nothing erased)", args: []string{"erase", "--from", "{file}"}, file: "u-000\nu-001 u-002\nnot@an@address\n", code: 2, msg: "2: more than one word"},
 	{input: "erase --from: a subject named twice", args: []string{"erase", "--from", "{file}"}, file: "u-000\n# comment\nu-000\n", code: 2, msg: "3: the same subject as line 1"},
 	{input: "erase --from: no subject in the file", args: []string{"erase", "--from", "{file}"}, file: "# nothing\n\n", code: 2, msg: "no subject in the file"},

@@ -74,6 +74,12 @@ func newEraseCmd(e *Env) *cobra.Command {
 					return usageErrorf("--from takes no --user-id, --email or --request (each subject gets its own request)")
 				}
 			} else if err := key.Validate(); err != nil {
+				if opt.RequestID != "" && key.UserID == "" && key.Email == "" {
+					// An erased subject's identifiers are in no register
+					// (keyed hashes only): the follow-up needs them again
+					// to look for what is left (adversarial pass 7 F1).
+					return usageErrorf("--request %s: name the subject too, as the erasure did (--user-id or --email): the store no longer holds their identifiers, and finishing the erasure looks for them", opt.RequestID)
+				}
 				return usageErrorf("%v", err)
 			}
 			if wait <= 0 || wait > time.Hour {
