@@ -79,3 +79,33 @@ func TestVerifyFindsCutTailOfARetentionRun(t *testing.T) {
 		}
 	})
 }
+
+// A policy approval without its policy.approve entry (a row written by
+// hand to lift the approval gate: adversarial pass 7 F5) is a record the
+// trail does not account for; one with its entry is not.
+func TestVerifyFindsForgedApproval(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(3)
+		ctx := context.Background()
+		at := time.Now()
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			id, err := store.AddPolicyApproval(ctx, tx, store.PolicyApproval{Revision: "sha256:aaaa", ApprovedBy: "legal", ApprovedAt: store.Millis(at), Files: "{}", Summary: "{}"})
+			if err != nil {
+				return err
+			}
+			_, err = store.AppendAudit(ctx, tx, store.AuditRecord{At: at, Actor: "test", Action: "policy.approve", Outcome: "ok",
+				Detail: map[string]any{"approval_id": id, "revision": "sha256:aaaa"}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w.append(2)
+		w.mustVerify()
+		w.exec(`INSERT INTO policy_approvals (revision, approved_by, approved_at, note, files, previous_revision, summary) VALUES ('sha256:bbbb', 'forger', ?, '', '{}', '', '{}')`, store.Millis(at))
+		r := w.mustFail(store.ErrAuditBroken, "policy_approvals 2")
+		if len(r.Dangling) != 1 {
+			t.Fatalf("dangling %+v; want the forged approval only", r.Dangling)
+		}
+	})
+}

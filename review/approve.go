@@ -1,6 +1,7 @@
 package review
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -154,29 +155,72 @@ type Status struct {
 	Approval *store.PolicyApproval `json:"approval,omitempty"`
 }
 
-// CheckApproved returns the approval state of revision. When the store
-// holds approvals but none of revision it returns ErrUnapproved; a store
-// that never approved anything returns a Status with no approval and no
-// error (it runs as before, with a warning).
-func CheckApproved(ctx context.Context, db *store.DB, revision string) (Status, error) {
+// CheckApproved returns the approval state of pol's revision. When the
+// store holds approvals but no genuine one of that revision it returns
+// ErrUnapproved; a store that never approved anything returns a Status with
+// no approval and no error (it runs as before, with a warning). An approval
+// is genuine when the files it keeps are byte for byte the active ones (the
+// revision names them by 64 bits of a hash only) and the audit trail holds
+// its policy.approve entry (or has pruned past it): a row written into
+// policy_approvals by hand lifts nothing (adversarial pass 7 F5).
+func CheckApproved(ctx context.Context, db *store.DB, pol Revisioned) (Status, error) {
+	revision := pol.Revision()
 	all, err := store.PolicyApprovals(ctx, db)
 	if err != nil {
 		return Status{}, err
 	}
 	st := Status{Approvals: len(all)}
-	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].Revision == revision {
-			a := all[i]
-			st.Approval = &a
-			return st, nil
-		}
-	}
 	if len(all) == 0 {
 		return st, nil
 	}
+	var why string
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Revision != revision {
+			continue
+		}
+		a, err := store.PolicyApprovalByID(ctx, db, all[i].ID)
+		if err != nil {
+			return st, err
+		}
+		if !sameFiles(a.Files, pol) {
+			why = cmp.Or(why, fmt.Sprintf(" (approval %d names this revision, but the files it keeps are not the active ones)", a.ID))
+			continue
+		}
+		ok, err := store.ApprovalAudited(ctx, db, a)
+		if err != nil {
+			return st, err
+		}
+		if !ok {
+			why = cmp.Or(why, fmt.Sprintf(" (approval %d names this revision, but the audit trail holds no policy.approve entry for it: not made by `oubli policy approve`)", a.ID))
+			continue
+		}
+		a.Files = ""
+		st.Approval = &a
+		return st, nil
+	}
 	last := all[len(all)-1]
-	return st, fmt.Errorf("%w: the active policies (revision %s) differ from every approved revision (the newest, %s, approved by %s on %s): have legal review `oubli policy diff --against approved` and `oubli policy approve`, or pass --allow-unapproved",
-		ErrUnapproved, short(revision), short(last.Revision), last.ApprovedBy, time.UnixMilli(last.ApprovedAt).UTC().Format("2006-01-02"))
+	return st, fmt.Errorf("%w: the active policies (revision %s) differ from every approved revision (the newest, %s, approved by %s on %s)%s: have legal review `oubli policy diff --against approved` and `oubli policy approve`, or pass --allow-unapproved",
+		ErrUnapproved, short(revision), short(last.Revision), last.ApprovedBy, time.UnixMilli(last.ApprovedAt).UTC().Format("2006-01-02"), why)
+}
+
+// sameFiles reports whether an approval's files (JSON: name → source) are
+// exactly pol's.
+func sameFiles(approved string, pol Revisioned) bool {
+	var m map[string]string
+	if json.Unmarshal([]byte(approved), &m) != nil {
+		return false
+	}
+	names := pol.Files()
+	if len(m) != len(names) {
+		return false
+	}
+	for _, n := range names {
+		src, _ := pol.Source(n)
+		if got, ok := m[n]; !ok || got != src {
+			return false
+		}
+	}
+	return true
 }
 
 func short(rev string) string {

@@ -2,6 +2,7 @@ package review_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"path/filepath"
@@ -175,20 +176,20 @@ func TestApproveAndCheck(t *testing.T) {
 		seeded(t, db)
 		eng := active(t)
 		// Never approved: runs, with no approval.
-		if st, err := review.CheckApproved(ctx, db, eng.Revision()); err != nil || st.Approvals != 0 {
+		if st, err := review.CheckApproved(ctx, db, eng); err != nil || st.Approvals != 0 {
 			t.Fatalf("never approved: %+v %v", st, err)
 		}
 		a, rep, err := review.Approve(ctx, db, eng, review.ApproveOptions{By: "Maître Dupont", Note: "first review", Actor: "legal", Now: at})
 		if err != nil || rep != nil || a.ID == 0 {
 			t.Fatalf("first approval: %+v %v %v", a, rep, err)
 		}
-		if _, err := review.CheckApproved(ctx, db, eng.Revision()); err != nil {
+		if _, err := review.CheckApproved(ctx, db, eng); err != nil {
 			t.Fatalf("approved: %v", err)
 		}
 		two := edited(t, `"period": {"years": 5, "months": 0, "days": 0},
 		"stops": ["open_ticket", "legal_hold", "open_dispute"]`, `"period": {"years": 2, "months": 0, "days": 0},
 		"stops": ["open_ticket", "legal_hold", "open_dispute"]`)
-		if _, err := review.CheckApproved(ctx, db, two.Revision()); !errors.Is(err, review.ErrUnapproved) {
+		if _, err := review.CheckApproved(ctx, db, two); !errors.Is(err, review.ErrUnapproved) {
 			t.Fatalf("unapproved revision: %v", err)
 		}
 		// The approved revision is kept: a diff against it is possible.
@@ -206,6 +207,48 @@ func TestApproveAndCheck(t *testing.T) {
 		}
 		if _, _, err := review.Approve(ctx, db, eng, review.ApproveOptions{By: " ", Now: at}); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("approval without a name: %v", err)
+		}
+	})
+}
+
+// TestForgedApprovalLiftsNothing (adversarial pass 7 F5): a row written into
+// policy_approvals by hand — without `policy approve`'s audit entry, or
+// keeping other files than the active ones — does not approve the active
+// revision; audit verify names it (anchor package).
+func TestForgedApprovalLiftsNothing(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		seeded(t, db)
+		eng := active(t)
+		if _, _, err := review.Approve(ctx, db, eng, review.ApproveOptions{By: "Maître Dupont", Actor: "legal", Now: at}); err != nil {
+			t.Fatal(err)
+		}
+		two := edited(t, `"period": {"years": 5, "months": 0, "days": 0},
+		"stops": ["open_ticket", "legal_hold", "open_dispute"]`, `"period": {"years": 2, "months": 0, "days": 0},
+		"stops": ["open_ticket", "legal_hold", "open_dispute"]`)
+		files := map[string]string{}
+		for _, n := range two.Files() {
+			files[n], _ = two.Source(n)
+		}
+		fb, _ := json.Marshal(files)
+		forge := func(files string) {
+			t.Helper()
+			if _, err := db.Exec(ctx, "INSERT INTO policy_approvals (revision, approved_by, approved_at, note, files, previous_revision, summary) VALUES (?, 'forger', ?, '', ?, '', '{}')",
+				two.Revision(), at.UnixMilli()+1000, files); err != nil {
+				t.Fatal(err)
+			}
+		}
+		forge("{}") // no files
+		if _, err := review.CheckApproved(ctx, db, two); !errors.Is(err, review.ErrUnapproved) || !strings.Contains(err.Error(), "not the active ones") {
+			t.Fatalf("a forged approval without the files: %v", err)
+		}
+		forge(string(fb)) // the very files, but no audit entry
+		if _, err := review.CheckApproved(ctx, db, two); !errors.Is(err, review.ErrUnapproved) || !strings.Contains(err.Error(), "no policy.approve entry") {
+			t.Fatalf("a forged approval with the files: %v", err)
+		}
+		// The genuine approval of the first revision still counts.
+		if st, err := review.CheckApproved(ctx, db, eng); err != nil || st.Approval == nil {
+			t.Fatalf("the genuine approval: %+v %v", st, err)
 		}
 	})
 }

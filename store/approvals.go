@@ -72,3 +72,23 @@ func PolicyApprovalByID(ctx context.Context, q Querier, id int64) (PolicyApprova
 	}
 	return a, nil
 }
+
+// ApprovalAudited reports whether the audit trail holds the policy.approve
+// entry written in a's transaction (same time, its approval id), or has
+// pruned past it (an approval older than the trail's first entry, in a
+// store whose trail retention has pruned).
+func ApprovalAudited(ctx context.Context, q Querier, a PolicyApproval) (bool, error) {
+	var n int64
+	if err := q.Get(ctx, &n, `SELECT COUNT(*) FROM audit_log WHERE action = 'policy.approve' AND at = ? AND detail LIKE ?`,
+		a.ApprovedAt, fmt.Sprintf(`%%"approval_id":%d,%%`, a.ID)); err != nil {
+		return false, fmt.Errorf("approval %d's audit entry: %w", a.ID, err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	if err := q.Get(ctx, &n, `SELECT COUNT(*) FROM audit_anchor a WHERE a.id = 1
+		AND ? < (SELECT COALESCE(MIN(at), 0) FROM audit_log)`, a.ApprovedAt); err != nil {
+		return false, fmt.Errorf("audit trail's pruning: %w", err)
+	}
+	return n > 0, nil
+}

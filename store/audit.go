@@ -357,7 +357,9 @@ type AuditReference struct {
 // the trail does not hold: request actions whose audit_seq is past the head
 // or between the pruned anchor and the first entry's gap, and finished
 // retention runs (started after the trail's first entry) without their
-// retention.run entry, and legal holds created or released after the
+// retention.run entry, policy approvals (made after the trail's first
+// entry) without their policy.approve entry, and legal holds created or
+// released after the
 // trail's last entry (each hold.add and hold.release entry is written in the
 // hold's transaction, at the same instant). At most limit of each kind are
 // returned.
@@ -414,6 +416,22 @@ func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, 
 			return nil, fmt.Errorf("retention run's times: %w", err)
 		}
 		refs = append(refs, AuditReference{Table: "retention_runs", Key: r, PastHead: past > 0})
+	}
+	// Each approval is written with its policy.approve entry (same time,
+	// its id): one without it was not made by `oubli policy approve`
+	// (adversarial pass 7 F5: a forged row lifted the approval gate).
+	var approvals []struct {
+		ID int64 `db:"id"`
+		At int64 `db:"approved_at"`
+	}
+	if err := db.Select(ctx, &approvals, `SELECT p.id, p.approved_at FROM policy_approvals p WHERE p.approved_at >= ?
+		AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.at = p.approved_at AND a.action = 'policy.approve'
+			AND a.detail LIKE '%"approval_id":' || p.id || ',%')
+		ORDER BY p.id LIMIT `+strconv.Itoa(limit), firstAt); err != nil {
+		return nil, fmt.Errorf("policy approvals' audit entries: %w", err)
+	}
+	for _, a := range approvals {
+		refs = append(refs, AuditReference{Table: "policy_approvals", Key: strconv.FormatInt(a.ID, 10), PastHead: a.At > headAt})
 	}
 	var holds []string
 	if err := db.Select(ctx, &holds, `SELECT hold_id FROM legal_holds

@@ -53,7 +53,7 @@ func (e *Env) gateApproval(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	st, err := review.CheckApproved(e.Ctx, db, eng.Revision())
+	st, err := review.CheckApproved(e.Ctx, db, eng)
 	switch {
 	case err == nil && st.Approvals == 0:
 		fmt.Fprintf(e.Err, "oubli: warning: the policies (revision %s) were never approved: have legal review them (oubli policy diff, oubli policy approve)\n", shortRev(eng.Revision()))
@@ -97,7 +97,7 @@ func isDryRun(cmd *cobra.Command) bool {
 
 // approvalStatus describes the active revision's approval in the store, for
 // the rendered schedule ("" without a store to ask).
-func (e *Env) approvalStatus(revision string) string {
+func (e *Env) approvalStatus(pol review.Revisioned) string {
 	if p := e.sqlitePath(); p != "" && !fileExists(p) {
 		return ""
 	}
@@ -105,7 +105,7 @@ func (e *Env) approvalStatus(revision string) string {
 	if err != nil {
 		return ""
 	}
-	st, err := review.CheckApproved(e.Ctx, db, revision)
+	st, err := review.CheckApproved(e.Ctx, db, pol)
 	switch {
 	case errors.Is(err, review.ErrUnapproved):
 		return "NOT APPROVED: this revision differs from every revision approved in the store"

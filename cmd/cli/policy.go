@@ -174,7 +174,7 @@ func newPolicyScheduleCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s.Approval = e.approvalStatus(eng.Revision())
+			s.Approval = e.approvalStatus(eng)
 			return policies.RenderSchedule(e.Out, s, format)
 		},
 	}
