@@ -3,6 +3,7 @@ package anchor_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -106,6 +107,28 @@ func TestVerifyFindsForgedApproval(t *testing.T) {
 		r := w.mustFail(store.ErrAuditBroken, "policy_approvals 2")
 		if len(r.Dangling) != 1 {
 			t.Fatalf("dangling %+v; want the forged approval only", r.Dangling)
+		}
+	})
+}
+
+// An anchor file lost (emptied) and re-created by the next command begins
+// late: verify says from which entry it vouches (adversarial pass 7 F6),
+// where a file kept from the start vouches from the first entry.
+func TestVerifySaysWhereTheAnchorBegins(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(4)
+		r := w.mustVerify()
+		if r.AnchorFirst != r.FirstSeq || r.AnchorFirstAt.IsZero() {
+			t.Fatalf("a file kept from the start: first head %d at %v, trail from %d", r.AnchorFirst, r.AnchorFirstAt, r.FirstSeq)
+		}
+		if err := os.Truncate(w.f.Path(), 0); err != nil {
+			t.Fatal(err)
+		}
+		w.append(2)
+		r = w.mustVerify()
+		if r.AnchorFirst != r.FirstSeq+4 {
+			t.Fatalf("a re-created file: first head %d, trail from %d; want it to begin 4 entries later", r.AnchorFirst, r.FirstSeq)
 		}
 	})
 }

@@ -34,6 +34,12 @@ type Result struct {
 	AnchorRead int    `json:"anchor_lines"` // lines read
 	// AnchorSeq is the newest head the file expects in the store (0: none).
 	AnchorSeq int64 `json:"anchor_seq"`
+	// AnchorFirst is the oldest head the file holds (0: none), and
+	// AnchorFirstAt when it was written: the entries before it are proven
+	// by the chain alone. A file lost and re-created begins late
+	// (adversarial pass 7 F6: verify then said intact and nothing else).
+	AnchorFirst   int64     `json:"anchor_first_seq,omitempty"`
+	AnchorFirstAt time.Time `json:"anchor_first_recorded_at,omitempty"`
 	// Dangling are records of the store that point to audit entries the
 	// trail does not hold.
 	Dangling []store.AuditReference `json:"dangling_references"`
@@ -62,6 +68,7 @@ func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
 	r.AnchorRead = n
 	if len(heads) > 0 {
 		r.AnchorSeq = heads[len(heads)-1].Seq
+		r.AnchorFirst, r.AnchorFirstAt = heads[0].Seq, heads[0].Recorded
 	}
 	v, verr := db.VerifyAuditHeads(ctx, heads)
 	r.AuditVerification = v

@@ -110,6 +110,16 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				e.Printf("; reaches the newest head kept outside the store (entry %d, %s)", r.AnchorSeq, r.Anchor)
 			}
 			e.Printf("\n")
+			if r.AnchorFirst > r.FirstSeq {
+				// Lost and re-created, or started after the store: the
+				// earlier entries' completeness rests on the chain alone.
+				since := ""
+				if !r.AnchorFirstAt.IsZero() {
+					since = ", recorded " + r.AnchorFirstAt.UTC().Format(time.RFC3339)
+				}
+				e.Printf("note: the anchor file records heads from entry %d on%s; the %d entries before it are proven by the chain alone (a file lost and re-created begins late)\n",
+					r.AnchorFirst, since, r.AnchorFirst-r.FirstSeq)
+			}
 			if cp != nil {
 				e.Printf("checkpoint verified: the store holds entry %d signed on %s\n", cp.Seq, cp.At.UTC().Format(time.RFC3339))
 			}
