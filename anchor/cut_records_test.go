@@ -108,6 +108,11 @@ func TestVerifyFindsForgedApproval(t *testing.T) {
 		if len(r.Dangling) != 1 {
 			t.Fatalf("dangling %+v; want the forged approval only", r.Dangling)
 		}
+		// The genuine row edited in place to name another revision.
+		w.exec("DELETE FROM policy_approvals WHERE id = 2")
+		w.mustVerify()
+		w.exec("UPDATE policy_approvals SET revision = 'sha256:cccc' WHERE id = 1")
+		w.mustFail(store.ErrAuditBroken, "policy_approvals 1")
 	})
 }
 

@@ -111,6 +111,11 @@ func (e *Engine) decideOne(ctx context.Context, q rego.PreparedEvalQuery, what s
 		if err != nil {
 			return fmt.Errorf("%w: %s decision for %s %s: %v", ErrPolicy, what, cat, recs[gi].ID, err)
 		}
+		if what == "retention" && d.Action != Keep {
+			if err := retentionGuard(recs[gi], d, at); err != nil {
+				return fmt.Errorf("%w: %s decision for %s %s: %v", ErrPolicy, what, cat, recs[gi].ID, err)
+			}
+		}
 		if seen[gi] != "" {
 			rules := []string{seen[gi], d.Rule}
 			sort.Strings(rules)
@@ -270,6 +275,25 @@ func toDecision(m ast.Object) (Decision, error) {
 		d.ExpiresAt = AddPeriod(time.UnixMilli(from), p).UnixMilli()
 	}
 	return d, nil
+}
+
+// retentionGuard refuses a retention decision to delete or anonymise that
+// contradicts what the record or the decision itself says (adversarial pass
+// 7b: a rule edited to act early, or to ignore holds, deleted with exit 0):
+// a record under a legal hold is never acted on (Art. 17(3)(e); a hold can
+// only be released), and a decision that cites its clock and period acts
+// only once that period has run out at the evaluation time. Not a period of
+// Go's: the decision's own, checked with the policies' calendar (AddPeriod).
+// The whole evaluation is then a policy error: nothing is deleted.
+func retentionGuard(r Record, d Decision, at time.Time) error {
+	if held, _ := r.Attrs["held"].(bool); held {
+		return fmt.Errorf("rule %s decides %s for a record under a legal hold", d.Rule, d.Action)
+	}
+	if d.ExpiresAt > at.UnixMilli() {
+		return fmt.Errorf("rule %s decides %s, but the period it cites runs until %s, after %s",
+			d.Rule, d.Action, time.UnixMilli(d.ExpiresAt).UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // astString returns the string at key k of o.

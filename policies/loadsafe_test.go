@@ -200,3 +200,60 @@ func TestNonsensePeriodsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Adversarial pass 7b F3: rules edited to act early, or to ignore a legal
+// hold, are policy errors at decision time whatever the schedule says —
+// a retention decision to delete or anonymise a held record, or one whose
+// own clock and period have not run out at the evaluation time.
+func TestRetentionGuardRefusesEarlyOrHeldDeletes(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	load := func(t *testing.T, edits ...string) *Engine {
+		t.Helper()
+		dir := policyDir(t)
+		p := filepath.Join(dir, "retention.rego")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(b)
+		for i := 0; i < len(edits); i += 2 {
+			if !strings.Contains(src, edits[i]) {
+				t.Fatalf("retention.rego has no %q", edits[i])
+			}
+			src = strings.Replace(src, edits[i], edits[i+1], 1)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e, err := LoadDir(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ticket := func(closedAgo time.Duration, held bool) Record {
+		return Record{Category: CatTickets, ID: "T", Attrs: map[string]any{"status": "closed", "created_at": int64(0),
+			"closed_at": at.Add(-closedAgo).UnixMilli(), "dispute_status": "none", "held": held}}
+	}
+	// Every limit five days ahead of now: a year-old ticket "expired".
+	early := load(t, "limit[cat] := calendar.latest_start_ms(input.now_ms, e.period) if {", "limit[cat] := input.now_ms + (5 * 86400000) if {")
+	if _, err := early.Decide(ctx, at, []Record{ticket(365*24*time.Hour, false)}); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "the period it cites runs until") {
+		t.Fatalf("a rule acting four years early: %v", err)
+	}
+	// tickets.expired without its hold condition, tickets.legal_hold gone.
+	noHold := load(t, "\tt.closed_at <= lim\n\tt.held == false\n\tt.dispute_status != \"open\"\n", "\tt.closed_at <= lim\n\tt.dispute_status != \"open\"\n",
+		"\tt.closed_at <= lim\n\tt.held == true\n", "\tt.closed_at <= lim\n\tt.held == \"never\"\n")
+	if _, err := noHold.Decide(ctx, at, []Record{ticket(10*365*24*time.Hour, true)}); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "under a legal hold") {
+		t.Fatalf("a rule deleting a held ticket: %v", err)
+	}
+	// The shipped rules pass the guard: a held ticket kept, an expired one deleted.
+	e, err := Load(ctx, Embedded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.Decide(ctx, at, []Record{ticket(10*365*24*time.Hour, true), ticket(10*365*24*time.Hour, false)})
+	if err != nil || ds[0].Action != Keep || ds[1].Action != Delete {
+		t.Fatalf("shipped rules: %+v %v", ds, err)
+	}
+}

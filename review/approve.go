@@ -113,7 +113,8 @@ func Approve(ctx context.Context, db *store.DB, pol Revisioned, o ApproveOptions
 			return err
 		}
 		_, err = store.AppendAudit(ctx, tx, store.AuditRecord{At: o.Now, Actor: o.Actor, Action: "policy.approve", Outcome: "ok",
-			Detail: map[string]any{"approval_id": a.ID, "revision": a.Revision, "previous_revision": a.PreviousRevision, "diff_total": sum.Total}})
+			Detail: map[string]any{"approval_id": a.ID, "revision": a.Revision, "previous_revision": a.PreviousRevision, "diff_total": sum.Total,
+				"files_sha256": store.ApprovalFilesHash(a.Files)}})
 		return err
 	})
 	return a, rep, err
@@ -198,9 +199,13 @@ func CheckApproved(ctx context.Context, db *store.DB, pol Revisioned) (Status, e
 		st.Approval = &a
 		return st, nil
 	}
+	if why != "" {
+		return st, fmt.Errorf("%w: no genuine approval of the active policies (revision %s)%s: have legal review `oubli policy diff --against approved` and `oubli policy approve`, or pass --allow-unapproved",
+			ErrUnapproved, short(revision), why)
+	}
 	last := all[len(all)-1]
-	return st, fmt.Errorf("%w: the active policies (revision %s) differ from every approved revision (the newest, %s, approved by %s on %s)%s: have legal review `oubli policy diff --against approved` and `oubli policy approve`, or pass --allow-unapproved",
-		ErrUnapproved, short(revision), short(last.Revision), last.ApprovedBy, time.UnixMilli(last.ApprovedAt).UTC().Format("2006-01-02"), why)
+	return st, fmt.Errorf("%w: the active policies (revision %s) differ from every approved revision (the newest, %s, approved by %s on %s): have legal review `oubli policy diff --against approved` and `oubli policy approve`, or pass --allow-unapproved",
+		ErrUnapproved, short(revision), short(last.Revision), last.ApprovedBy, time.UnixMilli(last.ApprovedAt).UTC().Format("2006-01-02"))
 }
 
 // sameFiles reports whether an approval's files (JSON: name → source) are

@@ -250,5 +250,24 @@ func TestForgedApprovalLiftsNothing(t *testing.T) {
 		if st, err := review.CheckApproved(ctx, db, eng); err != nil || st.Approval == nil {
 			t.Fatalf("the genuine approval: %+v %v", st, err)
 		}
+		// The genuine row edited in place to name the edited revision and
+		// keep its files (adversarial pass 7b): its audit entry names the
+		// first revision and the hash of the first files.
+		if _, err := db.Exec(ctx, "DELETE FROM policy_approvals WHERE approved_by = 'forger'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "UPDATE policy_approvals SET revision = ?, files = ?", two.Revision(), string(fb)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := review.CheckApproved(ctx, db, two); !errors.Is(err, review.ErrUnapproved) || !strings.Contains(err.Error(), "no policy.approve entry") {
+			t.Fatalf("the genuine row edited in place: %v", err)
+		}
+		// Only the files edited (the revision kept): the files' hash differs.
+		if _, err := db.Exec(ctx, "UPDATE policy_approvals SET revision = ?", eng.Revision()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := review.CheckApproved(ctx, db, eng); !errors.Is(err, review.ErrUnapproved) {
+			t.Fatalf("the genuine row with other files: %v", err)
+		}
 	})
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 )
 
@@ -73,19 +76,43 @@ func PolicyApprovalByID(ctx context.Context, q Querier, id int64) (PolicyApprova
 	return a, nil
 }
 
+// ApprovalFilesHash is the SHA-256 (hex) of an approval's kept files, as
+// its policy.approve entry records it.
+func ApprovalFilesHash(files string) string {
+	h := sha256.Sum256([]byte(files))
+	return hex.EncodeToString(h[:])
+}
+
 // ApprovalAudited reports whether the audit trail holds the policy.approve
-// entry written in a's transaction (same time, its approval id), or has
-// pruned past it (an approval older than the trail's first entry, in a
-// store whose trail retention has pruned).
+// entry written in a's transaction (same time, its approval id) and that
+// entry names a's revision and, when it records one, the hash of a's files
+// — a row edited in place after its approval no longer matches
+// (adversarial pass 7b) — or has pruned past it (an approval older than
+// the trail's first entry, in a store whose trail retention has pruned).
 func ApprovalAudited(ctx context.Context, q Querier, a PolicyApproval) (bool, error) {
-	var n int64
-	if err := q.Get(ctx, &n, `SELECT COUNT(*) FROM audit_log WHERE action = 'policy.approve' AND at = ? AND detail LIKE ?`,
+	var details []string
+	if err := q.Select(ctx, &details, `SELECT detail FROM audit_log WHERE action = 'policy.approve' AND at = ? AND detail LIKE ?`,
 		a.ApprovedAt, fmt.Sprintf(`%%"approval_id":%d,%%`, a.ID)); err != nil {
 		return false, fmt.Errorf("approval %d's audit entry: %w", a.ID, err)
 	}
-	if n > 0 {
+	for _, d := range details {
+		var e struct {
+			ID       int64  `json:"approval_id"`
+			Revision string `json:"revision"`
+			Files    string `json:"files_sha256"`
+		}
+		if json.Unmarshal([]byte(d), &e) != nil || e.ID != a.ID || e.Revision != a.Revision {
+			continue
+		}
+		if e.Files != "" && e.Files != ApprovalFilesHash(a.Files) {
+			continue
+		}
 		return true, nil
 	}
+	if len(details) > 0 {
+		return false, nil
+	}
+	var n int64
 	if err := q.Get(ctx, &n, `SELECT COUNT(*) FROM audit_anchor a WHERE a.id = 1
 		AND ? < (SELECT COALESCE(MIN(at), 0) FROM audit_log)`, a.ApprovedAt); err != nil {
 		return false, fmt.Errorf("audit trail's pruning: %w", err)

@@ -426,7 +426,7 @@ func (db *DB) DanglingAuditReferences(ctx context.Context, v AuditVerification, 
 	}
 	if err := db.Select(ctx, &approvals, `SELECT p.id, p.approved_at FROM policy_approvals p WHERE p.approved_at >= ?
 		AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.at = p.approved_at AND a.action = 'policy.approve'
-			AND a.detail LIKE '%"approval_id":' || p.id || ',%')
+			AND a.detail LIKE '%"approval_id":' || p.id || ',%' AND a.detail LIKE '%"revision":"' || p.revision || '"%')
 		ORDER BY p.id LIMIT `+strconv.Itoa(limit), firstAt); err != nil {
 		return nil, fmt.Errorf("policy approvals' audit entries: %w", err)
 	}

@@ -214,10 +214,23 @@ func newPolicyHistoryCmd(e *Env) *cobra.Command {
 				ApprovedAt string `json:"approved_at"`
 				Summary    any    `json:"summary"`
 				Active     bool   `json:"active"`
+				// Genuine: the audit trail holds its policy.approve entry,
+				// naming its revision and files (review.CheckApproved).
+				Genuine bool `json:"genuine"`
 			}
+			st, _ := review.CheckApproved(e.Ctx, db, eng)
 			out := []view{}
 			for _, a := range all {
-				v := view{PolicyApproval: a, ApprovedAt: time.UnixMilli(a.ApprovedAt).UTC().Format(time.RFC3339), Active: a.Revision == eng.Revision()}
+				full, err := store.PolicyApprovalByID(e.Ctx, db, a.ID)
+				if err != nil {
+					return err
+				}
+				genuine, err := store.ApprovalAudited(e.Ctx, db, full)
+				if err != nil {
+					return err
+				}
+				v := view{PolicyApproval: a, ApprovedAt: time.UnixMilli(a.ApprovedAt).UTC().Format(time.RFC3339),
+					Active: st.Approval != nil && st.Approval.ID == a.ID, Genuine: genuine}
 				var s review.Summary
 				if json.Unmarshal([]byte(a.Summary), &s) == nil {
 					v.Summary = s
@@ -236,6 +249,9 @@ func newPolicyHistoryCmd(e *Env) *cobra.Command {
 				mark := ""
 				if v.Active {
 					mark = " (active)"
+				}
+				if !v.Genuine {
+					mark += " (NOT GENUINE: the audit trail holds no policy.approve entry for this row as it stands)"
 				}
 				total := "-"
 				if s, ok := v.Summary.(review.Summary); ok && s.Against != "" {
