@@ -61,6 +61,20 @@ type line struct {
 	At       string   `json:"at,omitempty"` // the entry's time
 	Recorded string   `json:"recorded"`
 	Restore  *Restore `json:"restore,omitempty"`
+	// CaughtUpFrom, on a head appended by Catchup, is the file's last head
+	// before it: the entries between were committed without their heads
+	// reaching the file.
+	CaughtUpFrom int64 `json:"caught_up_from,omitempty"`
+}
+
+// CatchUp is a head Catchup appended to a file that was behind the store:
+// entries From+1..To had been committed without their heads reaching the
+// file (a command killed between its commit and its append, one run without
+// this anchor, or heads removed from the file).
+type CatchUp struct {
+	From     int64     `json:"from_seq"`
+	To       int64     `json:"to_seq"`
+	Recorded time.Time `json:"recorded_at"`
 }
 
 // Restore is the marker of an accepted restore: the heads recorded before it
@@ -105,37 +119,64 @@ func (f *File) Path() string { return f.path }
 // increasing sequence order (a restore marker drops the heads above its
 // restored head), and the number of lines read. A missing file has none.
 func (f *File) Heads() ([]store.Head, int, error) {
+	c, err := f.scan()
+	return c.heads, c.lines, err
+}
+
+// CatchUps returns the heads Catchup appended to the file when it was behind
+// the store by entries it had recorded no head for, oldest first (those a
+// restore marker dropped excluded).
+func (f *File) CatchUps() ([]CatchUp, error) {
+	c, err := f.scan()
+	return c.catchUps, err
+}
+
+// contents is what scan read.
+type contents struct {
+	heads    []store.Head
+	catchUps []CatchUp
+	lines    int
+}
+
+func (f *File) scan() (contents, error) {
+	var c contents
 	fh, err := os.Open(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
+		return c, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("open audit anchor %s: %w", f.path, err)
+		return c, fmt.Errorf("open audit anchor %s: %w", f.path, err)
 	}
 	defer fh.Close()
-	var heads []store.Head
-	n := 0
 	err = f.read(fh, func(l line) error {
-		n++
+		c.lines++
 		if l.Restore != nil {
-			i := len(heads)
-			for i > 0 && heads[i-1].Seq > l.Restore.ToSeq {
+			i := len(c.heads)
+			for i > 0 && c.heads[i-1].Seq > l.Restore.ToSeq {
 				i--
 			}
-			heads = heads[:i]
+			c.heads = c.heads[:i]
+			j := len(c.catchUps)
+			for j > 0 && c.catchUps[j-1].To > l.Restore.ToSeq {
+				j--
+			}
+			c.catchUps = c.catchUps[:j]
 			return nil
 		}
 		h, err := l.head()
 		if err != nil {
 			return err
 		}
-		if len(heads) > 0 && h.Seq <= heads[len(heads)-1].Seq {
-			return fmt.Errorf("%w: %s: head %d recorded after head %d", ErrCorrupt, f.path, h.Seq, heads[len(heads)-1].Seq)
+		if len(c.heads) > 0 && h.Seq <= c.heads[len(c.heads)-1].Seq {
+			return fmt.Errorf("%w: %s: head %d recorded after head %d", ErrCorrupt, f.path, h.Seq, c.heads[len(c.heads)-1].Seq)
 		}
-		heads = append(heads, h)
+		c.heads = append(c.heads, h)
+		if l.CaughtUpFrom > 0 {
+			c.catchUps = append(c.catchUps, CatchUp{From: l.CaughtUpFrom, To: h.Seq, Recorded: h.Recorded})
+		}
 		return nil
 	})
-	return heads, n, err
+	return c, err
 }
 
 func (l line) head() (store.Head, error) {
@@ -187,26 +228,34 @@ func (f *File) read(r io.Reader, fn func(line) error) error {
 // its sequence number (heads are appended in increasing order; a later
 // commit's head makes an earlier one redundant). It is a store.HeadSink.
 func (f *File) AppendHead(h store.Head) error {
-	l := line{V: Version, Seq: h.Seq, Hash: h.Hash, Recorded: f.now().UTC().Format(time.RFC3339Nano)}
-	if h.At != 0 {
-		l.At = time.UnixMilli(h.At).UTC().Format(time.RFC3339Nano)
-	}
-	return f.append(l, func(last int64) bool { return h.Seq > last })
+	return f.appendHead(h, false)
+}
+
+// appendHead appends h when it is newer than the file's last head; a
+// catch-up records that last head with it.
+func (f *File) appendHead(h store.Head, catchUp bool) error {
+	return f.append(func(last int64) (line, bool) {
+		l := line{V: Version, Seq: h.Seq, Hash: h.Hash, Recorded: f.now().UTC().Format(time.RFC3339Nano)}
+		if h.At != 0 {
+			l.At = time.UnixMilli(h.At).UTC().Format(time.RFC3339Nano)
+		}
+		if catchUp {
+			l.CaughtUpFrom = last
+		}
+		return l, h.Seq > last
+	})
 }
 
 // AppendRestore records an accepted restore.
 func (f *File) AppendRestore(r Restore) error {
-	return f.append(line{V: Version, Recorded: f.now().UTC().Format(time.RFC3339Nano), Restore: &r}, nil)
+	return f.append(func(int64) (line, bool) {
+		return line{V: Version, Recorded: f.now().UTC().Format(time.RFC3339Nano), Restore: &r}, true
+	})
 }
 
-// append writes l as one line, under an exclusive lock, when want (given
-// the sequence number of the file's last line) agrees, and syncs it.
-func (f *File) append(l line, want func(last int64) bool) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return fmt.Errorf("audit anchor line: %w", err)
-	}
-	b = append(b, '\n')
+// append writes the line mk builds (given the sequence number of the file's
+// last line), under an exclusive lock, when mk says so, and syncs it.
+func (f *File) append(mk func(last int64) (line, bool)) error {
 	_, statErr := os.Stat(f.path)
 	created := errors.Is(statErr, fs.ErrNotExist)
 	if created {
@@ -226,9 +275,15 @@ func (f *File) append(l line, want func(last int64) bool) error {
 	if err != nil {
 		return err
 	}
-	if want != nil && !want(last) {
+	l, ok := mk(last)
+	if !ok {
 		return nil
 	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("audit anchor line: %w", err)
+	}
+	b = append(b, '\n')
 	if torn {
 		b = append([]byte{'\n'}, b...) // close the torn line; readers skip it
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,53 @@ func TestVerifySaysWhereTheAnchorBegins(t *testing.T) {
 		r = w.mustVerify()
 		if r.AnchorFirst != r.FirstSeq+4 {
 			t.Fatalf("a re-created file: first head %d, trail from %d; want it to begin 4 entries later", r.AnchorFirst, r.FirstSeq)
+		}
+	})
+}
+
+// A file whose last heads were removed is caught up by the next command
+// (adversarial pass 7b F4): verify still passes, the trail being whole, but
+// says which entries reached the file by a catch-up rather than by the
+// commit that wrote them; heads appended by their own commit are not
+// reported.
+func TestVerifyReportsCatchUps(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(3)
+		if r := w.mustVerify(); r.CatchUpCount != 0 || len(r.CatchUps) != 0 {
+			t.Fatalf("catch-ups reported on a file written commit by commit: %+v", r.CatchUps)
+		}
+		b, err := os.ReadFile(w.f.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%d lines; want 3", len(lines))
+		}
+		// Remove the last two heads, as an attacker or a bad restore of the
+		// file would, then let a command catch up and commit.
+		if err := os.WriteFile(w.f.Path(), []byte(lines[0]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := w.mustVerify()
+		if r.CatchUpCount != 0 {
+			t.Fatalf("catch-up reported before any: %+v", r.CatchUps)
+		}
+		first := r.AnchorSeq
+		if err := anchor.Catchup(context.Background(), db, w.f); err != nil {
+			t.Fatal(err)
+		}
+		if err := anchor.Catchup(context.Background(), db, w.f); err != nil { // nothing more to catch up
+			t.Fatal(err)
+		}
+		w.append(1)
+		r = w.mustVerify()
+		if r.CatchUpCount != 1 || len(r.CatchUps) != 1 {
+			t.Fatalf("catch-ups %d %+v; want one", r.CatchUpCount, r.CatchUps)
+		}
+		if c := r.CatchUps[0]; c.From != first || c.To != first+2 || c.Recorded.IsZero() {
+			t.Fatalf("catch-up %+v; want from %d to %d", c, first, first+2)
 		}
 	})
 }

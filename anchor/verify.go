@@ -17,14 +17,17 @@ import (
 var ErrNothingToAccept = errors.New("nothing to accept")
 
 // Catchup records the store's head in the file when the file is behind it
-// (a command killed between its commit and its append). A file ahead of the
-// store is left alone: that is for Verify to report.
+// (a command killed between its commit and its append), marked as a
+// catch-up from the file's last head so that Verify can tell it (a file
+// whose last heads were removed is caught up the same way: adversarial pass
+// 7b F4). A file ahead of the store is left alone: that is for Verify to
+// report.
 func Catchup(ctx context.Context, db *store.DB, f *File) error {
 	h, ok, err := db.AuditHead(ctx)
 	if err != nil || !ok {
 		return err
 	}
-	return f.AppendHead(h)
+	return f.appendHead(h, true)
 }
 
 // Result is what Verify found.
@@ -40,6 +43,11 @@ type Result struct {
 	// (adversarial pass 7 F6: verify then said intact and nothing else).
 	AnchorFirst   int64     `json:"anchor_first_seq,omitempty"`
 	AnchorFirstAt time.Time `json:"anchor_first_recorded_at,omitempty"`
+	// CatchUps are the heads the file received from a catch-up rather than
+	// from the commit that wrote them (see Catchup), newest last, at most
+	// maxCatchUps of them; CatchUpCount counts them all.
+	CatchUps     []CatchUp `json:"anchor_catch_ups"`
+	CatchUpCount int       `json:"anchor_catch_up_count"`
 	// Dangling are records of the store that point to audit entries the
 	// trail does not hold.
 	Dangling []store.AuditReference `json:"dangling_references"`
@@ -51,8 +59,11 @@ type Result struct {
 	Cut    bool `json:"cut"`
 }
 
-// maxDangling bounds the references listed.
-const maxDangling = 20
+// maxDangling bounds the references listed, maxCatchUps the catch-ups.
+const (
+	maxDangling = 20
+	maxCatchUps = 20
+)
 
 // Verify checks the store's trail against the anchor file: the chain holds,
 // every head the store still holds matches, the newest head is in the store,
@@ -60,12 +71,15 @@ const maxDangling = 20
 // returns store.ErrAuditBroken or store.ErrAuditBehind (wrapped, saying what
 // to do) when one does not.
 func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
-	r := Result{Anchor: f.Path(), Dangling: []store.AuditReference{}}
-	heads, n, err := f.Heads()
+	r := Result{Anchor: f.Path(), Dangling: []store.AuditReference{}, CatchUps: []CatchUp{}}
+	c, err := f.scan()
 	if err != nil {
 		return r, err
 	}
-	r.AnchorRead = n
+	heads := c.heads
+	r.AnchorRead = c.lines
+	r.CatchUpCount = len(c.catchUps)
+	r.CatchUps = c.catchUps[max(0, len(c.catchUps)-maxCatchUps):]
 	if len(heads) > 0 {
 		r.AnchorSeq = heads[len(heads)-1].Seq
 		r.AnchorFirst, r.AnchorFirstAt = heads[0].Seq, heads[0].Recorded

@@ -89,7 +89,12 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				out := map[string]any{"ok": err == nil, "entries": r.Entries, "first_seq": r.FirstSeq, "last_seq": r.LastSeq,
 					"broken_seq": r.BrokenSeq, "reason": r.Reason, "anchor": r.Anchor, "anchor_seq": r.AnchorSeq,
 					"diverged": r.Diverged, "diverge_seq": r.DivergeSeq, "agreed_seq": r.AgreedSeq,
-					"dangling_references": r.Dangling, "accepted_restore": acceptRestore && err == nil}
+					"dangling_references": r.Dangling, "accepted_restore": acceptRestore && err == nil,
+					"anchor_catch_ups": r.CatchUps, "anchor_catch_up_count": r.CatchUpCount,
+					"anchor_first_seq": r.AnchorFirst}
+				if !r.AnchorFirstAt.IsZero() {
+					out["anchor_first_recorded_at"] = r.AnchorFirstAt.UTC().Format(time.RFC3339Nano)
+				}
 				if err != nil {
 					out["error"] = err.Error()
 				}
@@ -119,6 +124,17 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				}
 				e.Printf("note: the anchor file records heads from entry %d on%s; the %d entries before it are proven by the chain alone (a file lost and re-created begins late)\n",
 					r.AnchorFirst, since, r.AnchorFirst-r.FirstSeq)
+			}
+			if r.CatchUpCount > 0 {
+				// Heads that reached the file late: a kill between commit
+				// and append, a command run without this anchor, or heads
+				// removed from the file. The entries are proven by the
+				// chain up to the head that caught up.
+				e.Printf("note: the anchor file was caught up %d time(s) with entries it held no head for (a command killed between its commit and its append, one run without this anchor, or heads removed from the file):", r.CatchUpCount)
+				for _, c := range r.CatchUps {
+					e.Printf(" %d..%d on %s;", c.From+1, c.To, c.Recorded.UTC().Format(time.RFC3339))
+				}
+				e.Printf("\n")
 			}
 			if cp != nil {
 				e.Printf("checkpoint verified: the store holds entry %d signed on %s\n", cp.Seq, cp.At.UTC().Format(time.RFC3339))
