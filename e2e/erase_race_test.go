@@ -185,6 +185,16 @@ func TestEraseCheckpointBusy(t *testing.T) {
 	if !filesHold(t, path, secrets) {
 		t.Logf("note: the WAL no longer holds the values although the checkpoint was busy")
 	}
+	// The register says done, and says the work is not finished: in the
+	// list, under --overdue (whatever the due date) and in show (pass 7b).
+	for _, args := range [][]string{{"requests", "list"}, {"requests", "list", "--overdue"}, {"requests", "show", rep.RequestID}} {
+		if out := w.must(args...).stdout; !strings.Contains(out, rep.RequestID) || !strings.Contains(out, "FOLLOW-UP PENDING") {
+			t.Errorf("%v does not flag the pending follow-up: %s", args, out)
+		}
+	}
+	if out := w.must("--output", "json", "requests", "list", "--overdue").stdout; !strings.Contains(out, `"follow_up_pending": true`) {
+		t.Errorf("requests list --overdue JSON: %s", out)
+	}
 	rtx.Rollback()
 	reader.Close()
 	r = w.run(nil, "--output", "json", "erase", "--user-id", "u-005", "--request", rep.RequestID)
@@ -197,6 +207,11 @@ func TestEraseCheckpointBusy(t *testing.T) {
 	show := w.must("requests", "show", rep.RequestID)
 	if !strings.Contains(show.stdout, "erase.followup") {
 		t.Errorf("the register does not show the follow-up: %s", show.stdout)
+	}
+	for _, args := range [][]string{{"requests", "list"}, {"requests", "list", "--overdue"}, {"requests", "show", rep.RequestID}} {
+		if out := w.must(args...).stdout; strings.Contains(out, "FOLLOW-UP PENDING") {
+			t.Errorf("%v still flags the finished follow-up: %s", args, out)
+		}
 	}
 	w.healthy()
 }

@@ -178,6 +178,24 @@ func InsertRequestAction(ctx context.Context, q Querier, a RequestAction) error 
 	return nil
 }
 
+// PendingFollowUpRequests returns the requests whose erasure committed with
+// a follow-up left (their latest erase.followup action is pending): the
+// register says done, the work is not finished.
+func PendingFollowUpRequests(ctx context.Context, q Querier) (map[string]bool, error) {
+	var ids []string
+	err := q.Select(ctx, &ids, `SELECT a.request_id FROM dsr_actions a
+		WHERE a.action = 'erase.followup' AND a.outcome = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM dsr_actions b WHERE b.request_id = a.request_id AND b.action = 'erase.followup' AND b.id > a.id)`)
+	if err != nil {
+		return nil, fmt.Errorf("requests with a follow-up pending: %w", err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // RequestActions returns the actions of a request in the order they were taken.
 func RequestActions(ctx context.Context, q Querier, requestID string) ([]RequestAction, error) {
 	acts := []RequestAction{}

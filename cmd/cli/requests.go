@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,11 @@ type requestView struct {
 	// NotificationsFailed how many failed or met a gone endpoint (list).
 	Notifications       []notificationView `json:"notifications,omitempty"`
 	NotificationsFailed int64              `json:"notifications_failed,omitempty"`
+
+	// FollowUpPending is set when the request's erasure committed with a
+	// follow-up left (blob contents, WAL checkpoint, residue check): done in
+	// the register, not finished.
+	FollowUpPending bool `json:"follow_up_pending,omitempty"`
 }
 
 type actionView struct {
@@ -72,7 +78,11 @@ func viewRegisterEntry(r store.Request, at time.Time, acts []store.RequestAction
 		s := reqTime(r.ClosedAt.Int64)
 		v.ClosedAt = &s
 	}
+	pending := false
 	for _, a := range acts {
+		if a.Action == "erase.followup" {
+			pending = a.Outcome == "pending"
+		}
 		av := actionView{At: reqTime(a.At), Action: a.Action, Outcome: a.Outcome}
 		if a.AuditSeq.Valid {
 			seq := a.AuditSeq.Int64
@@ -80,6 +90,7 @@ func viewRegisterEntry(r store.Request, at time.Time, acts []store.RequestAction
 		}
 		v.Actions = append(v.Actions, av)
 	}
+	v.FollowUpPending = pending
 	return v
 }
 
@@ -98,6 +109,9 @@ func (e *Env) printRequest(v requestView) error {
 	}
 	if v.Overdue {
 		e.Printf("  OVERDUE")
+	}
+	if v.FollowUpPending {
+		e.Printf("  FOLLOW-UP PENDING (run `oubli erase --request %s` again with the subject named as the erasure did)", v.RequestID)
 	}
 	e.Printf("\n  received  %s\n  due       %s\n", v.ReceivedAt, v.DueAt)
 	if v.Extended {
@@ -256,6 +270,10 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 					return err
 				}
 			}
+			followUp, err := store.PendingFollowUpRequests(e.Ctx, reg.DB)
+			if err != nil {
+				return err
+			}
 			listed := map[string]bool{}
 			views := []requestView{}
 			if !e.JSON() {
@@ -264,6 +282,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
 				v := viewRegisterEntry(r, at, nil)
 				v.NotificationsFailed = failed[r.RequestID]
+				v.FollowUpPending = followUp[r.RequestID]
 				listed[r.RequestID] = true
 				if e.JSON() {
 					views = append(views, v)
@@ -282,15 +301,28 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				if v.NotificationsFailed > 0 {
 					flag += fmt.Sprintf(" NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
 				}
+				if v.FollowUpPending {
+					flag += " FOLLOW-UP PENDING"
+				}
 				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			// Requests whose notifications failed stay listed until handled,
-			// whatever their status or due date.
-			for _, id := range slices.Sorted(maps.Keys(failed)) {
+			// Requests whose notifications failed, or whose erasure left a
+			// follow-up, stay listed under --overdue until handled, whatever
+			// their status or due date.
+			attention := map[string]int64{}
+			maps.Copy(attention, failed)
+			if overdue {
+				for id := range followUp {
+					if _, ok := attention[id]; !ok {
+						attention[id] = 0
+					}
+				}
+			}
+			for _, id := range slices.Sorted(maps.Keys(attention)) {
 				r, gerr := store.GetRequest(e.Ctx, reg.DB, id)
 				if listed[id] || gerr != nil || (f.Type != "" && r.Type != f.Type) || (f.SubjectHash != "" && r.SubjectHash != f.SubjectHash) ||
 					(status != "" && r.Status != status) {
@@ -298,11 +330,23 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				}
 				v := viewRegisterEntry(r, at, nil)
 				v.NotificationsFailed = failed[id]
+				v.FollowUpPending = followUp[id]
 				if e.JSON() {
 					views = append(views, v)
 					continue
 				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s NOTIFICATIONS FAILED: %d\n", v.RequestID, v.Type, v.Status, v.ReceivedAt, v.DueAt, v.NotificationsFailed)
+				flag := ""
+				if v.NotificationsFailed > 0 {
+					flag = fmt.Sprintf("NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
+				}
+				if v.FollowUpPending {
+					flag = strings.TrimSpace(flag + " FOLLOW-UP PENDING")
+				}
+				who := "(erased)"
+				if v.UserID != nil {
+					who = *v.UserID
+				}
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 			}
 			if e.JSON() {
 				return e.PrintJSON(map[string]any{"at": at.UTC().Format(time.RFC3339), "overdue_only": overdue, "count": len(views), "requests": views})
@@ -310,7 +354,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&overdue, "overdue", false, "only pending requests whose due date has passed")
+	c.Flags().BoolVar(&overdue, "overdue", false, "only pending requests whose due date has passed, and those with failed notifications or an erasure's follow-up left")
 	c.Flags().StringVar(&atFlag, "at", "", "the time to judge overdue at (default now)")
 	c.Flags().StringVar(&status, "status", "", "only requests of this status: open, in_progress, done, refused")
 	c.Flags().StringVar(&typ, "type", "", "only requests of this type")
