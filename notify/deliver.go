@@ -111,19 +111,30 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 		defer l.Unlock()
 	}
 	batch := d.concurrency() * 8
-	after := ""
-	for {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+	// A notification waits while an older one to the same recipient about
+	// the same subject is queued (store.ClaimNotifications); one delivered
+	// in a pass frees the next, so passes repeat while they send something
+	// new. seen keeps each notification to one attempt in this run.
+	seen := map[string]bool{}
+	for pass := 0; pass < maxPasses; pass++ {
+		after, fresh := "", 0
+		for {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			n, last, got, err := d.batch(ctx, after, all, batch, rep, seen)
+			if err != nil {
+				return rep, err
+			}
+			fresh += got
+			if n < batch {
+				break
+			}
+			after = last
 		}
-		n, last, err := d.batch(ctx, after, all, batch, rep)
-		if err != nil {
-			return rep, err
-		}
-		if n < batch {
+		if fresh == 0 {
 			break
 		}
-		after = last
 	}
 	if rep.Attempted+rep.Manual > 0 {
 		err := d.DB.InTx(ctx, func(tx *store.Tx) error {
@@ -139,9 +150,14 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 	return rep, nil
 }
 
-// batch claims, sends and records up to limit notifications after id after.
-// It returns how many it claimed and the last id.
-func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int, rep *Report) (int, string, error) {
+// maxPasses bounds the passes of one run: a subject with more queued
+// notifications to one recipient than that is served by the next runs.
+const maxPasses = 256
+
+// batch claims up to limit notifications after id after, and sends and
+// records those not in seen (adding them). It returns how many it claimed,
+// the last id, and how many it sent or marked manual.
+func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int, rep *Report, seen map[string]bool) (int, string, int, error) {
 	now := d.now()
 	var due int64
 	if !all {
@@ -152,14 +168,25 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 	if d.DB.Dialect() == store.Postgres {
 		var err error
 		if tx, err = d.DB.Begin(ctx); err != nil {
-			return 0, "", err
+			return 0, "", 0, err
 		}
 		defer tx.Rollback()
 		q = tx
 	}
-	ns, err := store.ClaimNotifications(ctx, q, after, due, limit)
-	if err != nil || len(ns) == 0 {
-		return 0, "", err
+	claimed, err := store.ClaimNotifications(ctx, q, after, due, limit)
+	if err != nil || len(claimed) == 0 {
+		return 0, "", 0, err
+	}
+	last := claimed[len(claimed)-1].ID
+	ns := claimed[:0:0]
+	for _, n := range claimed {
+		if !seen[n.ID] {
+			seen[n.ID] = true
+			ns = append(ns, n)
+		}
+	}
+	if len(ns) == 0 {
+		return len(claimed), last, 0, nil
 	}
 	results := make([]store.Notification, len(ns))
 	var wg sync.WaitGroup
@@ -182,12 +209,12 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 	wg.Wait()
 	if tx == nil {
 		if tx, err = d.DB.Begin(ctx); err != nil {
-			return 0, "", err
+			return 0, "", 0, err
 		}
 		defer tx.Rollback()
 	}
 	if err := store.UpdateNotifications(ctx, tx, results); err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	// A 410 Gone is the endpoint's answer, not one notification's: the
 	// recipient's other pending notifications are marked gone with it.
@@ -201,7 +228,7 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 			n.ID, store.FromMillis(n.LastAttemptAt.Int64).UTC().Format(time.RFC3339))
 		marked, err := store.MarkRecipientGone(ctx, tx, n.RecipientID, reason)
 		if err != nil {
-			return 0, "", err
+			return 0, "", 0, err
 		}
 		rep.MarkedGone += int(marked)
 	}
@@ -222,7 +249,7 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 		rep.Attempted++
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, "", fmt.Errorf("notify deliver: record outcomes: %w", err)
+		return 0, "", 0, fmt.Errorf("notify deliver: record outcomes: %w", err)
 	}
 	for _, n := range results {
 		if n.Status != store.NotifyManual && n.Status != store.NotifyDelivered {
@@ -231,7 +258,7 @@ func (d *Deliverer) batch(ctx context.Context, after string, all bool, limit int
 				"status", n.Status, "attempts", n.Attempts, "error", n.LastError.String)
 		}
 	}
-	return len(ns), ns[len(ns)-1].ID, nil
+	return len(claimed), last, len(ns), nil
 }
 
 func (d *Deliverer) log() *slog.Logger {

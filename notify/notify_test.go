@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -543,6 +544,66 @@ func TestQueueOncePerRequest(t *testing.T) {
 		}
 		if n := len(mustList(t, db, store.NotificationFilter{RequestID: "DSR-5"})); n != 2 {
 			t.Errorf("%d notifications, want 2", n)
+		}
+	})
+}
+
+// TestDeliveryKeepsOrderPerSubject (adversarial pass 7 F7): a recipient
+// learns of one subject's changes in the order they were made. The
+// rectification's first attempt fails; the erasure that followed it waits
+// until the rectification is delivered, while another subject's
+// notification goes at once.
+func TestDeliveryKeepsOrderPerSubject(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		var mu sync.Mutex
+		var accepted []string
+		var rect string
+		_, srv := newReceiver(t, func(id string, n int) (int, time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if id == rect && n == 1 {
+				return http.StatusServiceUnavailable, 0
+			}
+			accepted = append(accepted, id)
+			return http.StatusNoContent, 0
+		})
+		cfg := writeConfig(t, srv.URL)
+		ob := &Outbox{Recipients: recips, Config: cfg}
+		hookOf := func(qs []Queued) string {
+			for _, q := range qs {
+				if q.Recipient == "adevinta_france" {
+					return q.ID
+				}
+			}
+			t.Fatalf("no webhook notification in %+v", qs)
+			return ""
+		}
+		mu.Lock()
+		rect = hookOf(queue(t, db, ob, Rectification("DSR-1", "h:00cc", "u-1", at, "new@example.org", "")))
+		mu.Unlock()
+		erasure := hookOf(queue(t, db, ob, Erasure("DSR-2", "h:00cc", "u-1", at.Add(time.Second), map[string]int64{"subjects": 1}, nil)))
+		other := hookOf(queue(t, db, ob, Erasure("DSR-3", "h:00dd", "u-2", at.Add(2*time.Second), map[string]int64{"subjects": 1}, nil)))
+		d := deliverer(t, db, cfg)
+		ctx := context.Background()
+		for i := 1; i <= 3; i++ {
+			if _, err := d.Deliver(ctx, true); err != nil {
+				t.Fatalf("run %d: %v", i, err)
+			}
+			if i == 1 {
+				if n := get(t, db, erasure); n.Status != store.NotifyQueued || n.Attempts != 0 {
+					t.Fatalf("the erasure was tried while the rectification before it was still queued: %+v", n)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{other, rect, erasure}; !slices.Equal(accepted, want) {
+			t.Fatalf("delivered in the order %v; want %v (other subject, then rectification, then erasure)", accepted, want)
+		}
+		for _, id := range []string{rect, erasure, other} {
+			if n := get(t, db, id); n.Status != store.NotifyDelivered {
+				t.Errorf("%s: %s", id, n.Status)
+			}
 		}
 	})
 }

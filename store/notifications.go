@@ -110,10 +110,17 @@ func GetNotification(ctx context.Context, q Querier, id string) (Notification, e
 
 // ClaimNotifications returns up to limit queued notifications with id >
 // after, ordered by id; when dueBy is non-zero only those whose next attempt
-// is due by then. Inside a PostgreSQL transaction the rows are locked FOR
-// UPDATE SKIP LOCKED: another deliverer skips them until tx ends.
+// is due by then. A notification waits while an older one to the same
+// recipient about the same subject is still queued: a recipient learns of a
+// subject's changes in the order they were made (a rectification retried
+// after a 503 never lands after the erasure that followed it — adversarial
+// pass 7 F7). Inside a PostgreSQL transaction the rows are locked FOR
+// UPDATE SKIP LOCKED: another deliverer skips them until tx ends, and the
+// ones behind them wait, the locked row being still queued.
 func ClaimNotifications(ctx context.Context, q Querier, after string, dueBy int64, limit int) ([]Notification, error) {
-	query := "SELECT " + notificationCols + " FROM notifications WHERE status = 'queued' AND id > ?"
+	query := "SELECT " + notificationCols + ` FROM notifications n WHERE status = 'queued' AND id > ?
+		AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.subject_ref = n.subject_ref AND o.recipient_id = n.recipient_id
+			AND o.status = 'queued' AND (o.created_at < n.created_at OR (o.created_at = n.created_at AND o.id < n.id)))`
 	args := []any{after}
 	if dueBy != 0 {
 		query += " AND next_attempt_at <= ?"
@@ -121,7 +128,7 @@ func ClaimNotifications(ctx context.Context, q Querier, after string, dueBy int6
 	}
 	query += " ORDER BY id LIMIT " + strconv.Itoa(limit)
 	if _, ok := q.(*Tx); ok && q.Dialect() == Postgres {
-		query += " FOR UPDATE SKIP LOCKED"
+		query += " FOR UPDATE OF n SKIP LOCKED"
 	}
 	out := []Notification{}
 	if err := q.Select(ctx, &out, query, args...); err != nil {
