@@ -174,6 +174,18 @@ func (s *S3) wrap(action string, err error) error {
 	return fmt.Errorf("%w: s3 %s on bucket %q: %v", ErrUnavailable, action, s.loc.Bucket, err)
 }
 
+// keyError classifies the error code S3 gave for one key of a batch: a
+// refused permission is ErrSetup, as for a whole request (adversarial pass
+// 7b: a per-key AccessDenied read "unavailable"), anything else
+// ErrUnavailable. The key is not named.
+func (s *S3) keyError(action, code string) error {
+	switch code {
+	case "AccessDenied", "AllAccessDisabled":
+		return fmt.Errorf("%w: bucket %q: s3:%s denied for an object (permission missing, or the object is under Object Lock retention or a legal hold)", ErrSetup, s.loc.Bucket, action)
+	}
+	return fmt.Errorf("%w: s3 %s on bucket %q: %s", ErrUnavailable, action, s.loc.Bucket, code)
+}
+
 func isNotFound(err error) bool {
 	var nk *types.NoSuchKey
 	var nf *types.NotFound
@@ -507,7 +519,7 @@ func (s *S3) deleteIDs(ctx context.Context, ids []types.ObjectIdentifier) (map[s
 			}
 			failed[aws.ToString(e.Key)] = true
 			if first == nil {
-				first = fmt.Errorf("%w: s3 DeleteObject on bucket %q: %s", ErrUnavailable, s.loc.Bucket, aws.ToString(e.Code))
+				first = s.keyError("DeleteObject", aws.ToString(e.Code))
 			}
 		}
 	}

@@ -177,6 +177,13 @@ func TestAuditAnchor(t *testing.T) {
 		if r := restored.must("inventory"); !strings.Contains(r.stderr, "did not exist") {
 			t.Errorf("no warning when the anchor file is missing: %s", r)
 		}
+		// An emptied one, the same (adversarial pass 7b).
+		if err := os.Truncate(anchorPath, 0); err != nil {
+			t.Fatal(err)
+		}
+		if r := restored.must("inventory"); !strings.Contains(r.stderr, "audit anchor "+anchorPath+" was empty; it starts at entry") {
+			t.Errorf("no warning when the anchor file was emptied: %s", r)
+		}
 		if err := os.WriteFile(anchorPath, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -196,6 +197,11 @@ func TestS3Lifecycle(t *testing.T) {
 			keys, n = w.versions()
 			if int64(len(keys)) != atts || int64(n) != atts || atts >= int64(f.attached) {
 				t.Fatalf("after retention: %d keys, %d versions; want the %d attachments left (of %d)", len(keys), n, atts, f.attached)
+			}
+			// The history says what the run removed from the bucket, in
+			// text as in JSON (adversarial pass 7b).
+			if h := w.must("retention", "history", "--limit", "1"); !strings.Contains(h.stdout, fmt.Sprintf("contents removed %d", int64(f.attached)-atts)) {
+				t.Fatalf("retention history does not say what the run removed from the bucket (%d): %s", int64(f.attached)-atts, h)
 			}
 			// An orphan with two versions and a delete marker: check reports
 			// it, --repair past --grace removes every version.

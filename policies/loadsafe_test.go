@@ -180,6 +180,12 @@ func TestNonsensePeriodsRefused(t *testing.T) {
 	if _, err := LoadDir(ctx, dir); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "schedule.tickets.period: a negative period") {
 		t.Fatalf("a negative period loaded: %v", err)
 	}
+	// The second stage's period is named as such (adversarial pass 7b).
+	dir = edit(t, `"then": {"period": {"years": 5, "months": 0, "days": 0}, "action": "delete"},`,
+		`"then": {"period": {"years": 0, "months": -1, "days": 0}, "action": "delete"},`)
+	if _, err := LoadDir(ctx, dir); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "then.period: a negative period") {
+		t.Fatalf("a negative then.period loaded or was misnamed: %v", err)
+	}
 	// The pre-filters' slack pushed eleven years ahead: the policies
 	// themselves load, but no cutoff is answered.
 	dir = edit(t, "margin_days := 1\n", "margin_days := 4000\n")

@@ -69,13 +69,14 @@ func (e *Engine) loadStatic(ctx context.Context, prep func(string) (rego.Prepare
 // them, giving the register the reason "closed more than 5 years ago").
 func checkPeriods(entries []RetentionEntry) error {
 	for _, r := range entries {
-		ps := []Period{r.Period}
+		ps := map[string]Period{"period": r.Period}
 		if r.Then != nil {
-			ps = append(ps, r.Then.Period)
+			ps["then.period"] = r.Then.Period
 		}
-		for _, p := range ps {
-			if p.Years < 0 || p.Months < 0 || p.Days < 0 {
-				return fmt.Errorf("%w: schedule.%s.period: a negative period (%d years, %d months, %d days)", ErrPolicy, r.Category, p.Years, p.Months, p.Days)
+		for _, field := range []string{"period", "then.period"} {
+			p, ok := ps[field]
+			if ok && (p.Years < 0 || p.Months < 0 || p.Days < 0) {
+				return fmt.Errorf("%w: schedule.%s.%s: a negative period (%d years, %d months, %d days)", ErrPolicy, r.Category, field, p.Years, p.Months, p.Days)
 			}
 		}
 	}

@@ -354,10 +354,13 @@ func vacuumSettled(ctx context.Context, db *store.DB, settled map[string]int64, 
 // the indexes, or any error, is logged and the run's outcome stands.
 func flushTextIndexes(ctx context.Context, db *store.DB, log *slog.Logger) {
 	t := time.Now()
-	pages, err := store.FlushTextIndexes(ctx, db)
+	pages, notOwned, err := store.FlushTextIndexes(ctx, db)
 	if err != nil {
 		log.Warn("retention: could not merge the text indexes' pending entries (residue look-ups stay slower until VACUUM)", "error", err.Error())
 		return
 	}
-	log.Info("retention text indexes merged", "pending_pages", pages, "elapsed_ms", time.Since(t).Milliseconds())
+	// A role that may write the tables but does not own them leaves the
+	// merge to autovacuum: said, not warned, every night (adversarial pass
+	// 7b: a warning on every run of a correctly restricted role).
+	log.Info("retention text indexes merged", "pending_pages", pages, "left_not_owned", notOwned, "elapsed_ms", time.Since(t).Milliseconds())
 }

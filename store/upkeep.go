@@ -19,20 +19,27 @@ import (
 // owns the tables (the one that ran the migrations).
 
 // FlushTextIndexes merges the pending-list entries of the schema's GIN
-// indexes into the indexes (PostgreSQL's gin_clean_pending_list), and
-// returns how many pending pages it merged; 0 and no error on SQLite. It
-// needs the role to own the indexes (the role that ran the migrations).
-func FlushTextIndexes(ctx context.Context, db *DB) (int64, error) {
+// indexes that the session's role owns into the indexes (PostgreSQL's
+// gin_clean_pending_list, which needs ownership), and returns how many
+// pending pages it merged and how many GIN indexes it left because the role
+// does not own them; 0, 0 and no error on SQLite.
+func FlushTextIndexes(ctx context.Context, db *DB) (pages int64, notOwned int, err error) {
 	if db.Dialect() != Postgres {
-		return 0, nil
+		return 0, 0, nil
 	}
-	var n int64
-	err := db.Get(ctx, &n, `SELECT COALESCE(SUM(gin_clean_pending_list(c.oid)), 0) FROM pg_class c
-		JOIN pg_am a ON a.oid = c.relam WHERE c.relkind = 'i' AND a.amname = 'gin' AND c.relnamespace = current_schema()::regnamespace`)
+	var r struct {
+		Pages    int64 `db:"pages"`
+		NotOwned int   `db:"not_owned"`
+	}
+	err = db.Get(ctx, &r, `SELECT
+		COALESCE(SUM(gin_clean_pending_list(c.oid)) FILTER (WHERE pg_has_role(c.relowner, 'USAGE')), 0) AS pages,
+		COUNT(*) FILTER (WHERE NOT pg_has_role(c.relowner, 'USAGE')) AS not_owned
+		FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+		WHERE c.relkind = 'i' AND a.amname = 'gin' AND c.relnamespace = current_schema()::regnamespace`)
 	if err != nil {
-		return 0, fmt.Errorf("merge the text indexes' pending entries: %w", err)
+		return 0, 0, fmt.Errorf("merge the text indexes' pending entries: %w", err)
 	}
-	return n, nil
+	return r.Pages, r.NotOwned, nil
 }
 
 // Vacuum runs VACUUM (ANALYZE, SKIP_LOCKED) on the tables of the given

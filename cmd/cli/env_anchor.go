@@ -58,15 +58,23 @@ func (e *Env) attachAnchor(db *store.DB) error {
 		db.RequireHeadSink(usageErrorf("--audit-anchor (or OUBLI_AUDIT_ANCHOR, or --ledger beside which it is kept) is required with PostgreSQL: the audit trail's heads are kept outside the store"))
 		return nil
 	}
-	_, statErr := os.Stat(f.Path())
+	st, statErr := os.Stat(f.Path())
+	missing := errors.Is(statErr, fs.ErrNotExist)
+	emptied := statErr == nil && st.Size() == 0
 	if err := anchor.Catchup(e.Ctx, db, f); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
+	if missing || emptied {
 		if h, ok, err := db.AuditHead(e.Ctx); err == nil && ok {
 			// A store with a trail and no anchor: a first run with
-			// anchors, or a deleted file. Either way, say it.
-			fmt.Fprintf(e.Err, "oubli: warning: the audit anchor %s did not exist; it starts at entry %d: that the trail was complete before it cannot be proven (signed checkpoints can)\n", f.Path(), h.Seq)
+			// anchors, or a deleted or emptied file. Either way, say it
+			// (adversarial pass 7b: an emptied file was re-filled
+			// silently).
+			was := "did not exist"
+			if emptied {
+				was = "was empty"
+			}
+			fmt.Fprintf(e.Err, "oubli: warning: the audit anchor %s %s; it starts at entry %d: that the trail was complete before it cannot be proven (signed checkpoints can)\n", f.Path(), was, h.Seq)
 		}
 	}
 	db.SetHeadSink(f.AppendHead)

@@ -179,8 +179,22 @@ func newRetentionCmd(e *Env) *cobra.Command {
 				return e.PrintJSON(map[string]any{"runs": out})
 			}
 			for _, r := range runs {
-				e.Printf("%s  %-11s at %s  started %s  policy %s  total %d\n", r.RunID, r.Outcome,
+				e.Printf("%s  %-11s at %s  started %s  policy %s  total %d", r.RunID, r.Outcome,
 					store.FromMillis(r.At).Format(time.RFC3339), store.FromMillis(r.StartedAt).Format(time.RFC3339), r.PolicyRevision, total(r.Counts))
+				// Attachment contents removed (or left) are part of what a
+				// run did, also when it changed no record (a draining run).
+				var b struct {
+					Deleted int64 `json:"blobs_deleted"`
+					Left    int64 `json:"blobs_left"`
+				}
+				_ = json.Unmarshal([]byte(r.Counts), &b)
+				if b.Deleted > 0 {
+					e.Printf("  contents removed %d", b.Deleted)
+				}
+				if b.Left > 0 {
+					e.Printf("  contents LEFT %d", b.Left)
+				}
+				e.Printf("\n")
 				if why := retention.RunReason(r.Counts); why != "" {
 					e.Printf("    why: %s\n", why)
 				}
