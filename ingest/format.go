@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/oubli/oubli/store"
 )
 
 // Limits on the fields of a line. Identifiers are the source system's keys:
@@ -251,6 +253,9 @@ func ValidEmail(s string) error {
 	}
 	if len(s) > MaxEmailBytes {
 		return fmt.Errorf("e-mail address longer than %d bytes", MaxEmailBytes)
+	}
+	if i, r, ok := store.InvisibleRune(s); ok {
+		return fmt.Errorf("e-mail address holds an invisible character, U+%04X, at byte %d (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address", r, i)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {

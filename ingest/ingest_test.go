@@ -321,6 +321,16 @@ func TestBadInputCatalogue(t *testing.T) {
 			[]string{"1: user.email: not a valid e-mail address"}},
 		{"e-mail without dot", []any{good(func(o obj) { o["user"].(obj)["email"] = "alice@localhost" })},
 			[]string{"1: user.email: e-mail domain has no dot"}},
+		// Adversarial pass 8 F3: invisible characters made a second subject
+		// of an address that looks the same, and let an erased one back.
+		{"e-mail with a zero-width space", []any{good(func(o obj) { o["user"].(obj)["email"] = "\u200balice@example.org" })},
+			[]string{"1: user.email: e-mail address holds an invisible character, U+200B, at byte 0 (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address"}},
+		{"e-mail with a soft hyphen", []any{good(func(o obj) { o["user"].(obj)["email"] = "ali\u00adce@example.org" })},
+			[]string{"1: user.email: e-mail address holds an invisible character, U+00AD, at byte 3 (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address"}},
+		{"e-mail with a byte-order mark", []any{good(func(o obj) { o["user"].(obj)["email"] = "alice\ufeff@example.org" })},
+			[]string{"1: user.email: e-mail address holds an invisible character, U+FEFF, at byte 5 (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address"}},
+		{"e-mail with a variation selector", []any{good(func(o obj) { o["user"].(obj)["email"] = "alice\ufe0f@example.org" })},
+			[]string{"1: user.email: e-mail address holds an invisible character, U+FE0F, at byte 5 (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address"}},
 		{"missing fields", []any{`{"kind":"account_event","event_id":"E-1"}`},
 			[]string{"1: user_id: required", "1: type: required", "1: at: required"}},
 		{"bad status", []any{good(func(o obj) { o["status"] = "pending" })}, []string{"1: status: must be open or closed"}},

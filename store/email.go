@@ -2,6 +2,7 @@ package store
 
 import (
 	"strings"
+	"unicode"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -59,8 +60,42 @@ const IdentifierNormalisation = "compared after normalisation: NFKC, Unicode cas
 // compatibility characters (full-width letters, ligatures); those stored
 // rows are still found (FindSubject compares LegacyEmailForms too) and
 // those ledger lines still match (Hasher.EmailHashes).
+//
+// Invisible characters (InvisibleRune) are dropped: ingest and
+// rectification refuse an address holding one, and a look-up typed or
+// pasted with one (a zero-width space copied from a web page) finds the
+// address it shows (adversarial pass 8 F3).
 func NormalizeEmail(s string) string {
+	if _, _, ok := InvisibleRune(s); ok {
+		s = strings.Map(func(r rune) rune {
+			if invisible(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
 	return NormalizeIdentifier(strings.TrimSpace(s))
+}
+
+// InvisibleRune returns the byte offset and value of the first character
+// of s that renders as nothing: a format character (Unicode category Cf:
+// zero-width space and joiners, word joiner, bidi controls, byte-order mark,
+// soft hyphen), a variation selector, or another default-ignorable code
+// point (combining grapheme joiner, Hangul fillers). Two addresses that
+// differ only by such characters look the same to every reader: they must
+// not be two subjects, nor escape the erasure of the one shown.
+func InvisibleRune(s string) (int, rune, bool) {
+	for i, r := range s {
+		if r >= 0x80 && invisible(r) {
+			return i, r, true
+		}
+	}
+	return 0, 0, false
+}
+
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
 }
 
 // LegacyEmailForms returns the forms an address may have been stored or
