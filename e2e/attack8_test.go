@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"maps"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The eighth adversarial pass: invisible characters in e-mail addresses.
@@ -64,5 +66,67 @@ func TestInvisibleCharactersInAddresses(t *testing.T) {
 			}
 			w.healthy()
 		})
+	}
+}
+
+// TestManualNotificationsInTheRegister (adversarial pass 8 F1): with no
+// webhook configured every recipient is told by hand; until each is
+// acknowledged, `requests list` says so, and `requests list --overdue`
+// lists the request once its due date has passed, whatever its status.
+func TestManualNotificationsInTheRegister(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(9, 10))
+	w.must("rectify", "--user-id", "u-003", "--set", "pseudo=Renamed003")
+	var list struct {
+		Requests []struct {
+			RequestID string `json:"request_id"`
+			Status    string `json:"status"`
+			DueAt     string `json:"due_at"`
+			Manual    int64  `json:"notifications_to_tell_by_hand"`
+		} `json:"requests"`
+	}
+	mustJSON(t, w.must("--output", "json", "requests", "list").stdout, &list)
+	if len(list.Requests) != 1 || list.Requests[0].Status != "done" || list.Requests[0].Manual != 2 {
+		t.Fatalf("register after a rectification with every recipient manual: %+v; want one done request with 2 recipients to tell by hand", list.Requests)
+	}
+	req := list.Requests[0]
+	if r := w.must("requests", "list"); !strings.Contains(r.stdout, "TELL BY HAND: 2") {
+		t.Fatalf("requests list does not flag the recipients to tell by hand: %s", r)
+	}
+	due, err := time.Parse(time.RFC3339, req.DueAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := due.Add(-time.Hour).Format(time.RFC3339), due.Add(time.Hour).Format(time.RFC3339)
+	if r := w.must("requests", "list", "--overdue", "--at", before); strings.Contains(r.stdout, req.RequestID) {
+		t.Fatalf("listed as overdue before its due date: %s", r)
+	}
+	if r := w.must("requests", "list", "--overdue", "--at", after); !strings.Contains(r.stdout, req.RequestID) || !strings.Contains(r.stdout, "TELL BY HAND: 2") {
+		t.Fatalf("not listed as overdue past its due date with recipients untold: %s", r)
+	}
+	var ns struct {
+		Notifications []struct {
+			ID string `json:"id"`
+		} `json:"notifications"`
+	}
+	mustJSON(t, w.must("--output", "json", "notify", "list", "--status", "manual").stdout, &ns)
+	if len(ns.Notifications) != 2 {
+		t.Fatalf("manual notifications: %+v", ns.Notifications)
+	}
+	w.must("notify", "ack", ns.Notifications[0].ID, "--note", "told by phone")
+	if r := w.must("requests", "list", "--overdue", "--at", after); !strings.Contains(r.stdout, "TELL BY HAND: 1") {
+		t.Fatalf("one of two acknowledged: %s", r)
+	}
+	w.must("notify", "ack", ns.Notifications[1].ID, "--note", "told by letter")
+	if r := w.must("requests", "list", "--overdue", "--at", after); strings.Contains(r.stdout, req.RequestID) {
+		t.Fatalf("still listed once every recipient was told: %s", r)
+	}
+}
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v: %s", err, s)
 	}
 }

@@ -178,6 +178,24 @@ func FailedNotificationRequests(ctx context.Context, q Querier) (map[string]int6
 	return out, nil
 }
 
+// ManualNotificationRequests returns, per request id, how many of its
+// notifications are to be told by hand (status manual) and not yet
+// acknowledged: the recipients a DPO still owes the Art. 19 communication.
+func ManualNotificationRequests(ctx context.Context, q Querier) (map[string]int64, error) {
+	var rows []struct {
+		RequestID string `db:"request_id"`
+		N         int64  `db:"n"`
+	}
+	if err := q.Select(ctx, &rows, "SELECT request_id, COUNT(*) AS n FROM notifications WHERE status = 'manual' GROUP BY request_id"); err != nil {
+		return nil, fmt.Errorf("manual notifications: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.RequestID] = r.N
+	}
+	return out, nil
+}
+
 // UpdateNotifications writes the delivery state of many notifications in
 // one statement (a deliverer's batch): the same columns as
 // UpdateNotification.

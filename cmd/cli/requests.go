@@ -39,6 +39,9 @@ type requestView struct {
 	// NotificationsFailed how many failed or met a gone endpoint (list).
 	Notifications       []notificationView `json:"notifications,omitempty"`
 	NotificationsFailed int64              `json:"notifications_failed,omitempty"`
+	// NotificationsManual counts the recipients still to be told by hand
+	// (manual notifications not acknowledged).
+	NotificationsManual int64 `json:"notifications_to_tell_by_hand,omitempty"`
 
 	// FollowUpPending is set when the request's erasure committed with a
 	// follow-up left (blob contents, WAL checkpoint, residue check): done in
@@ -213,7 +216,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 	var key store.SubjectKey
 	c := &cobra.Command{
 		Use:   "list [--overdue [--at TIME]] [--status S] [--type T] [--user-id ID | --email ADDR]",
-		Short: "List the register, earliest due date first; --overdue: pending requests past their due date, and those with failed notifications",
+		Short: "List the register, earliest due date first; --overdue: pending requests past their due date, and those that still need something (failed notifications, recipients to tell by hand, an erasure's follow-up)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at := e.Now()
@@ -264,11 +267,16 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 				}
 				f.SubjectHash = reg.SubjectHash(id)
 			}
-			var failed map[string]int64
-			if overdue {
-				if failed, err = store.FailedNotificationRequests(e.Ctx, reg.DB); err != nil {
-					return err
-				}
+			// What a request still needs besides its status: failed
+			// notifications, recipients to tell by hand, an erasure's
+			// follow-up.
+			failed, err := store.FailedNotificationRequests(e.Ctx, reg.DB)
+			if err != nil {
+				return err
+			}
+			manual, err := store.ManualNotificationRequests(e.Ctx, reg.DB)
+			if err != nil {
+				return err
 			}
 			followUp, err := store.PendingFollowUpRequests(e.Ctx, reg.DB)
 			if err != nil {
@@ -279,74 +287,71 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			if !e.JSON() {
 				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", "REQUEST", "TYPE", "STATUS", "USER ID", "RECEIVED", "DUE", "")
 			}
-			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
+			show := func(r store.Request) {
 				v := viewRegisterEntry(r, at, nil)
 				v.NotificationsFailed = failed[r.RequestID]
+				v.NotificationsManual = manual[r.RequestID]
 				v.FollowUpPending = followUp[r.RequestID]
 				listed[r.RequestID] = true
 				if e.JSON() {
 					views = append(views, v)
-					return nil
+					return
 				}
-				flag := ""
+				var flags []string
 				if v.Overdue {
-					flag = "OVERDUE"
+					flags = append(flags, "OVERDUE")
 				} else if v.Extended {
-					flag = "extended"
+					flags = append(flags, "extended")
+				}
+				if v.NotificationsFailed > 0 {
+					flags = append(flags, fmt.Sprintf("NOTIFICATIONS FAILED: %d", v.NotificationsFailed))
+				}
+				if v.NotificationsManual > 0 {
+					flags = append(flags, fmt.Sprintf("TELL BY HAND: %d", v.NotificationsManual))
+				}
+				if v.FollowUpPending {
+					flags = append(flags, "FOLLOW-UP PENDING")
 				}
 				who := "(erased)"
 				if v.UserID != nil {
 					who = *v.UserID
 				}
-				if v.NotificationsFailed > 0 {
-					flag += fmt.Sprintf(" NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
-				}
-				if v.FollowUpPending {
-					flag += " FOLLOW-UP PENDING"
-				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
+				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, strings.Join(flags, " "))
+			}
+			err = store.EachRequest(e.Ctx, reg.DB, f, func(r store.Request) error {
+				show(r)
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			// Requests whose notifications failed, or whose erasure left a
-			// follow-up, stay listed under --overdue until handled, whatever
-			// their status or due date.
-			attention := map[string]int64{}
-			maps.Copy(attention, failed)
+			// Under --overdue, requests that still need something stay
+			// listed whatever their status: failed notifications and an
+			// erasure's follow-up at once, recipients still to be told by
+			// hand once the request's due date has passed (adversarial pass
+			// 8 F1: with no webhooks configured, every Art. 19 duty was
+			// invisible in the report).
 			if overdue {
-				for id := range followUp {
-					if _, ok := attention[id]; !ok {
-						attention[id] = 0
+				attention := map[string]bool{}
+				for _, m := range []map[string]int64{failed, manual} {
+					for id := range m {
+						attention[id] = true
 					}
 				}
-			}
-			for _, id := range slices.Sorted(maps.Keys(attention)) {
-				r, gerr := store.GetRequest(e.Ctx, reg.DB, id)
-				if listed[id] || gerr != nil || (f.Type != "" && r.Type != f.Type) || (f.SubjectHash != "" && r.SubjectHash != f.SubjectHash) ||
-					(status != "" && r.Status != status) {
-					continue
+				for id := range followUp {
+					attention[id] = true
 				}
-				v := viewRegisterEntry(r, at, nil)
-				v.NotificationsFailed = failed[id]
-				v.FollowUpPending = followUp[id]
-				if e.JSON() {
-					views = append(views, v)
-					continue
+				for _, id := range slices.Sorted(maps.Keys(attention)) {
+					r, gerr := store.GetRequest(e.Ctx, reg.DB, id)
+					if listed[id] || gerr != nil || (f.Type != "" && r.Type != f.Type) || (f.SubjectHash != "" && r.SubjectHash != f.SubjectHash) ||
+						(status != "" && r.Status != status) {
+						continue
+					}
+					if failed[id] == 0 && !followUp[id] && store.FromMillis(r.DueAt).After(at) {
+						continue // only recipients to tell by hand, not yet due
+					}
+					show(r)
 				}
-				flag := ""
-				if v.NotificationsFailed > 0 {
-					flag = fmt.Sprintf("NOTIFICATIONS FAILED: %d", v.NotificationsFailed)
-				}
-				if v.FollowUpPending {
-					flag = strings.TrimSpace(flag + " FOLLOW-UP PENDING")
-				}
-				who := "(erased)"
-				if v.UserID != nil {
-					who = *v.UserID
-				}
-				e.Printf("%-16s %-14s %-12s %-20s %-20s %-20s %s\n", v.RequestID, v.Type, v.Status, who, v.ReceivedAt, v.DueAt, flag)
 			}
 			if e.JSON() {
 				return e.PrintJSON(map[string]any{"at": at.UTC().Format(time.RFC3339), "overdue_only": overdue, "count": len(views), "requests": views})
@@ -354,7 +359,7 @@ func newRequestsListCmd(e *Env) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&overdue, "overdue", false, "only pending requests whose due date has passed, and those with failed notifications or an erasure's follow-up left")
+	c.Flags().BoolVar(&overdue, "overdue", false, "only pending requests whose due date has passed, and, whatever their status, those with failed notifications, an erasure's follow-up left, or recipients still to tell by hand past the due date")
 	c.Flags().StringVar(&atFlag, "at", "", "the time to judge overdue at (default now)")
 	c.Flags().StringVar(&status, "status", "", "only requests of this status: open, in_progress, done, refused")
 	c.Flags().StringVar(&typ, "type", "", "only requests of this type")
