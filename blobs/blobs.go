@@ -232,3 +232,51 @@ func PutTyped(ctx context.Context, s Store, key, contentType string, r io.Reader
 type BatchDeleter interface {
 	DeleteKeys(ctx context.Context, keys []string) (gone []string, err error)
 }
+
+// maxDeleteFailures bounds the failures DeleteEach goes past before it
+// stops: a store failing every key is not worth a try per key.
+const maxDeleteFailures = 100
+
+// DeleteEach deletes keys one by one and calls deleted (which records the
+// removal) after each success. A key the store refuses (a file the process
+// may not remove, an object under Object Lock) does not stop the others
+// (adversarial pass 8 F2: one such key kept every key queued after it, an
+// erased subject's other documents included); a store that is unreachable
+// (ErrUnavailable), a cancelled context, an error from deleted, or more
+// than a hundred refusals stop it. It returns how many it removed and,
+// when any key is left, an error counting them and wrapping the first
+// failure.
+func DeleteEach(ctx context.Context, s Store, keys []string, deleted func(key string) error) (int, error) {
+	n, failed := 0, 0
+	var first error
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return n, leftError(len(keys)-n, len(keys), first, err)
+		}
+		if err := s.Delete(ctx, k); err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+			if errors.Is(err, ErrUnavailable) || ctx.Err() != nil || failed > maxDeleteFailures {
+				return n, leftError(len(keys)-n, len(keys), first, nil)
+			}
+			continue
+		}
+		if err := deleted(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if failed > 0 {
+		return n, leftError(failed, len(keys), first, nil)
+	}
+	return n, nil
+}
+
+func leftError(left, of int, first, stop error) error {
+	if first == nil {
+		return fmt.Errorf("%d of %d contents left: %w", left, of, stop)
+	}
+	return fmt.Errorf("%d of %d contents left (first failure: %w)", left, of, first)
+}

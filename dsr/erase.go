@@ -757,17 +757,11 @@ func pseudonymFor(ref string) store.Pseudonym {
 // drainBlobs removes the queued blob contents and their queue entries. A
 // failure leaves the queue entry for `oubli check --repair` to finish.
 func (e *Eraser) drainBlobs(ctx context.Context, keys []string) (int64, error) {
-	var n int64
-	for _, k := range keys {
-		if err := e.Blobs.Delete(ctx, k); err != nil {
-			return n, fmt.Errorf("erase: remove attachment contents (left queued for oubli check --repair): %w", err)
-		}
-		if err := store.BlobDeleted(ctx, e.DB, k); err != nil {
-			return n, err
-		}
-		n++
+	n, err := blobs.DeleteEach(ctx, e.Blobs, keys, func(k string) error { return store.BlobDeleted(ctx, e.DB, k) })
+	if err != nil {
+		return int64(n), fmt.Errorf("erase: remove attachment contents (left queued for oubli check --repair): %w", err)
 	}
-	return n, nil
+	return int64(n), nil
 }
 
 // ReapplyReport says what `erase --reapply` did.

@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oubli/oubli/blobs"
 )
 
 // The eighth adversarial pass: invisible characters in e-mail addresses.
@@ -128,5 +135,102 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("%v: %s", err, s)
+	}
+}
+
+// TestOneStuckContentDoesNotBlockTheOthers (adversarial pass 8 F2): a
+// queued attachment content the store refuses to remove (here a directory
+// in the file's place; chattr +i in the report) is left and reported; the
+// others — the same erased subject's other documents, and other removals —
+// are removed by the erasure, by `check --repair` and by a retention run.
+func TestOneStuckContentDoesNotBlockTheOthers(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			w := newWorld(t, backend)
+			w.must("migrate")
+			var in strings.Builder
+			for i, who := range []string{"u-f2", "u-f2", "u-f2", "u-old", "u-old", "u-old"} {
+				closed, created := `"2026-11-01T10:00:00Z"`, `"2026-10-01T10:00:00Z"`
+				if who == "u-old" {
+					closed, created = `"2019-03-05T16:20:00Z"`, `"2019-03-01T10:00:00Z"`
+				}
+				id := fmt.Sprintf("%d", 9100+i)
+				in.WriteString(line(`"u-9001"`, `"`+who+`"`, `"carol@example.org"`, `"`+who+`@example.org"`, `"T-9001"`, `"T-`+id+`"`,
+					`"M-9001"`, `"M-`+id+`"`, `"M-9001"`, `"M-`+id+`"`, `"A-9001"`, `"A-`+id+`"`,
+					`"aGVsbG8="`, `"`+base64.StdEncoding.EncodeToString([]byte("document "+id))+`"`,
+					`"closed_at":"2019-03-05T16:20:00Z"`, `"closed_at":`+closed, `"created_at":"2019-03-01T10:00:00Z"`, `"created_at":`+created))
+			}
+			w.must("ingest", w.file("in.jsonl", []byte(in.String())))
+			keysOf := func(user string) []string {
+				db := w.open()
+				defer db.Close()
+				var keys []string
+				if err := db.Select(context.Background(), &keys, "SELECT a.blob_key FROM attachments a JOIN tickets t ON t.ticket_id = a.ticket_id WHERE t.user_id = ? ORDER BY a.blob_key", user); err != nil {
+					t.Fatal(err)
+				}
+				return keys
+			}
+			dir, err := blobs.NewDir(filepath.Join(w.dir, "blobs"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := func(k string) string {
+				p, err := dir.Path(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			exists := func(k string) bool { _, err := os.Stat(path(k)); return err == nil }
+			// Put a non-empty directory in the place of a content: no one,
+			// root included, removes it with unlink.
+			jam := func(k string) {
+				if err := os.Remove(path(k)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(filepath.Join(path(k), "jam"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			unjam := func(k string) {
+				if err := os.RemoveAll(path(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f2 := keysOf("u-f2")
+			if len(f2) != 3 {
+				t.Fatalf("u-f2 has %d documents, want 3", len(f2))
+			}
+			jam(f2[0]) // the first in key order: the one a drain meets first
+			r := w.run(nil, "--output", "json", "erase", "--user-id", "u-f2")
+			if r.code != 6 || !strings.Contains(r.stdout, `"blobs_deleted": 2`) {
+				t.Fatalf("erase with one of three documents stuck: want exit 6 and the two others removed, got %s", r)
+			}
+			if exists(f2[1]) || exists(f2[2]) {
+				t.Fatal("the erased subject's removable documents are still on disk")
+			}
+			// check --repair: the stuck one is reported, nothing else left.
+			if r := w.run(nil, "check", "--repair"); r.code != 1 || !strings.Contains(r.stderr, "1 of 1 contents left") {
+				t.Fatalf("check --repair with the stuck content: %s", r)
+			}
+			// A retention run: the stuck content stays queued and reported
+			// (exit 6), the expired ones are removed.
+			old := keysOf("u-old")
+			if len(old) != 3 {
+				t.Fatalf("u-old has %d documents, want 3", len(old))
+			}
+			jam(old[1])
+			r = w.run(nil, "--output", "json", "retention", "run", "--allow-large")
+			if r.code != 6 || !strings.Contains(r.stdout, `"blobs_left": 2`) {
+				t.Fatalf("retention run with a stuck content: want exit 6 and two left (the erased one's and this one), got %s", r)
+			}
+			if exists(old[0]) || exists(old[2]) {
+				t.Fatal("a retention run left removable expired contents on disk")
+			}
+			unjam(f2[0])
+			unjam(old[1])
+			w.must("check", "--repair")
+			w.healthy()
+		})
 	}
 }

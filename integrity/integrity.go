@@ -290,14 +290,13 @@ func DrainBlobQueue(ctx context.Context, db *store.DB, bs blobs.Store, limit int
 			}
 			continue
 		}
-		for _, k := range keys {
-			if err := bs.Delete(ctx, k); err != nil {
-				return done, fmt.Errorf("drain blob deletion queue: %w", err)
-			}
-			if err := store.DequeueBlobDeletion(ctx, db, k); err != nil {
-				return done, err
-			}
-			done++
+		// Keys the store refuses stay queued and reported; the others of
+		// the batch go (a refused key is fetched first again next time, so
+		// the drain stops after the batch that met one).
+		m, err := blobs.DeleteEach(ctx, bs, keys, func(k string) error { return store.DequeueBlobDeletion(ctx, db, k) })
+		done += m
+		if err != nil {
+			return done, fmt.Errorf("drain blob deletion queue: %w", err)
 		}
 		if len(keys) < n {
 			break

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type drainer struct {
 
 	removed int64 // written by the drainer goroutine, read after done
 	err     error // the first failure, likewise
+	stopped bool  // a failure of the whole store (or a signal): try no more
 }
 
 // newDrainer starts a drainer that stops removing when ctx is done (a
@@ -70,16 +72,20 @@ func (d *drainer) close() (int64, error) {
 func (d *drainer) run(ctx context.Context) {
 	defer close(d.done)
 	for keys := range d.ch {
-		if d.err != nil {
+		if d.stopped {
 			continue // left queued for the next run
 		}
 		if err := ctx.Err(); err != nil {
-			d.err = err
+			d.err, d.stopped = cmp.Or(d.err, err), true
 			continue
 		}
 		if err := d.drain(ctx, keys); err != nil {
 			d.log.Warn("retention: blob queue not drained; it will be on the next run", "error", err.Error())
-			d.err = err
+			d.err = cmp.Or(d.err, err)
+			// A store that is unreachable (a hanging endpoint cost minutes
+			// a try) or a signal stops the removals; a key the store
+			// refuses does not stop the others (adversarial pass 8 F2).
+			d.stopped = errors.Is(err, blobs.ErrUnavailable) || ctx.Err() != nil
 		}
 	}
 }
@@ -142,6 +148,7 @@ func (d *drainer) remove(ctx context.Context, keys []string) ([]string, error) {
 		}
 	}
 	errs := make([]error, len(groups))
+	left := make([]map[string]bool, len(groups)) // a group's keys not removed
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(drainWorkers, len(groups)) {
@@ -152,7 +159,7 @@ func (d *drainer) remove(ctx context.Context, keys []string) ([]string, error) {
 				if paths == nil {
 					errs[i] = d.bs.Delete(ctx, groups[i][0])
 				} else {
-					errs[i] = removeFiles(groups[i], paths)
+					left[i], errs[i] = removeFiles(groups[i], paths)
 				}
 			}
 		}()
@@ -165,33 +172,45 @@ func (d *drainer) remove(ctx context.Context, keys []string) ([]string, error) {
 	var gone []string
 	var first error
 	for i, g := range groups {
-		if errs[i] != nil {
-			if first == nil {
-				first = errs[i]
-			}
-			continue
+		if errs[i] != nil && first == nil {
+			first = errs[i]
 		}
-		gone = append(gone, g...)
+		if errs[i] != nil && left[i] == nil {
+			continue // nothing of the group is known removed
+		}
+		for _, k := range g {
+			if !left[i][k] {
+				gone = append(gone, k)
+			}
+		}
 	}
 	return gone, first
 }
 
 // removeFiles removes the files of keys, all in one directory, then syncs
 // that directory so that the removals survive a crash. A missing file is
-// not an error (removed before a crash, or never written).
-func removeFiles(keys []string, paths map[string]string) error {
+// not an error (removed before a crash, or never written). A file that
+// cannot be removed does not stop the others (adversarial pass 8 F2): it
+// returns the keys left, and the first failure. When the directory cannot
+// be synced, no removal is known durable: every key is left.
+func removeFiles(keys []string, paths map[string]string) (map[string]bool, error) {
+	left := map[string]bool{}
+	var first error
 	for _, k := range keys {
 		if err := os.Remove(paths[k]); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete blob %s: %w", k, err)
+			left[k] = true
+			if first == nil {
+				first = fmt.Errorf("delete blob %s: %w", k, err)
+			}
 		}
 	}
 	dir, err := os.Open(filepath.Dir(paths[keys[0]]))
 	if err != nil {
-		return fmt.Errorf("sync blob directory: %w", err)
+		return nil, fmt.Errorf("sync blob directory: %w", err)
 	}
 	defer dir.Close()
 	if err := dir.Sync(); err != nil {
-		return fmt.Errorf("sync blob directory: %w", err)
+		return nil, fmt.Errorf("sync blob directory: %w", err)
 	}
-	return nil
+	return left, first
 }
