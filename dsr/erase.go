@@ -161,6 +161,11 @@ func (e *Eraser) erase0(ctx context.Context, key store.SubjectKey, opt EraseOpti
 			if opt.RequestID != "" {
 				return e.resume(ctx, key, opt, when)
 			}
+			if ent, ok := e.ledgerEntryOf(key); ok && e.followUpPending(ctx, ent.Request) {
+				// Adversarial pass 8 F16: say what is left and how to finish.
+				return nil, fmt.Errorf("%s was already erased on %s (erasure ledger), but the follow-up of request %s is pending: run `oubli erase --request %s` naming the subject as here to finish it: %w",
+					key, when, ent.Request, ent.Request, store.ErrNotFound)
+			}
 			return nil, fmt.Errorf("%s was already erased on %s (erasure ledger): %w", key, when, store.ErrNotFound)
 		}
 	}
@@ -469,6 +474,14 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	if err := h.Record(ctx, tx, "erase", outcome, seq); err != nil {
 		return nil, err
 	}
+	// The follow-up (contents, WAL, residue check) is pending from the
+	// commit until it records its outcome: a process killed in between
+	// (SIGKILL, the OOM killer) leaves the register saying so (adversarial
+	// pass 8 F8: it said done, FOLLOW-UP PENDING nowhere, the subject's
+	// documents still on disk).
+	if err := h.Record(ctx, tx, "erase.followup", "pending", seq); err != nil {
+		return nil, err
+	}
 	// An auto-opened request is closed with the erasure it records: after
 	// the commit the register already says "done", whatever the follow-up
 	// below meets (issue 17 item 5). Finish then has nothing left to do.
@@ -555,13 +568,21 @@ func (e *Eraser) followUp(ctx context.Context, rep *EraseReport, queued []string
 		}
 	} else {
 		rep.Residue = &Residue{Checkpoint: ck}
+		if rep.Resumed {
+			// The subject's own check needs identifiers the store no longer
+			// holds; the sweep's work list has their keyed hashes since the
+			// erasure's commit (adversarial pass 8 F12: a resumed follow-up
+			// said done as if the check had run).
+			rep.Residue.Deferred = []string{"store", "blobs"}
+			rep.Residue.Description = "the subject's own residue check cannot run again (their identifiers are no longer in the store): the nightly sweep (oubli check --residue) checks them, its work list holding their keyed hashes since the erasure"
+		}
 	}
 	rep.Left = left
 	outcome := "done"
 	if len(left) > 0 {
 		outcome = "pending"
 	}
-	if len(left) > 0 || rep.Resumed {
+	if len(left) > 0 || rep.Resumed || rep.RequestID != "" {
 		// Recorded even when a signal cut the follow-up short: what is
 		// left must be in the register (adversarial pass F6).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -595,7 +616,7 @@ func (e *Eraser) recordFollowUp(ctx context.Context, rep *EraseReport, outcome s
 		at := e.now()
 		seq, err := store.AppendAudit(ctx, tx, store.AuditRecord{
 			At: at, Actor: e.Actor, Action: "dsr.erase.followup", SubjectRef: rep.SubjectRef, Outcome: outcome,
-			Detail: map[string]any{"request": rep.RequestID, "left": left, "blobs_deleted": rep.BlobsDeleted},
+			Detail: followUpDetail(rep, left),
 		})
 		if err != nil || rep.RequestID == "" {
 			return err
@@ -604,6 +625,16 @@ func (e *Eraser) recordFollowUp(ctx context.Context, rep *EraseReport, outcome s
 		a.AuditSeq.Int64, a.AuditSeq.Valid = seq, true
 		return store.InsertRequestAction(ctx, tx, a)
 	})
+}
+
+// followUpDetail is the audit detail of a follow-up: what it removed, what
+// is left, and, for a resumed one, that the residue check is the sweep's.
+func followUpDetail(rep *EraseReport, left []string) map[string]any {
+	d := map[string]any{"request": rep.RequestID, "left": left, "blobs_deleted": rep.BlobsDeleted}
+	if rep.Resumed {
+		d["residue_check"] = "left_to_sweep"
+	}
+	return d
 }
 
 // resume handles `erase --request ID` for a subject the ledger says is

@@ -135,6 +135,9 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 			e.Printf("; WAL checkpoint: %s", r.Residue.Checkpoint)
 		}
 		e.Printf("\n")
+		if r.Residue != nil && r.Residue.Description != "" {
+			e.Printf("  residue: %s\n", r.Residue.Description)
+		}
 		if len(r.Left) > 0 {
 			e.Printf("  left: %s\n", strings.Join(r.Left, ", "))
 		}
