@@ -30,6 +30,22 @@ func ErasedOn(path string, h *store.Hasher, key store.SubjectKey) (time.Time, bo
 	return at.UTC().Truncate(time.Second), true
 }
 
+// ErasedSubjectHash returns the keyed hash of the user id of the subject
+// the erasure ledger at path records under key (an erased subject named by
+// e-mail address: their requests are kept by that hash), or "" when the
+// ledger does not know them.
+func ErasedSubjectHash(path string, h *store.Hasher, key store.SubjectKey) string {
+	if path == "" || h == nil {
+		return ""
+	}
+	set, err := ledger.Load(path, h)
+	if err != nil {
+		return ""
+	}
+	ent, _ := ledgerEntry(set, h, key)
+	return ent.UserID
+}
+
 // ErasedError returns the store.ErrNotFound error of a DSR command naming a
 // subject that the erasure ledger records as erased ("erased on DATE"), or
 // nil when the ledger does not know them.

@@ -25,6 +25,11 @@ var attack8BadInputs = []badInput{
 		file: line(`"carol@example.org"`, `"\u200bcarol@example.org"`), code: 2,
 		msg:  "user.email: e-mail address holds an invisible character, U+200B, at byte 0",
 		note: "it would look like another address: a second subject, or an erased one back"},
+	{input: "a malformed --email (erase)", args: []string{"erase", "--email", "not-an-email", "--dry-run"}, code: 2, msg: "--email: not a valid e-mail address",
+		note: "bad input, never \"unknown subject\" (exit 5): likewise export, object, rectify, requests open/list, subjects find"},
+	{input: "a malformed --email (export)", args: []string{"export", "--email", "alice.example.org", "--out", "{dir}/x.zip"}, code: 2, msg: "--email: not a valid e-mail address"},
+	{input: "a malformed --email (subjects find)", args: []string{"subjects", "find", "--email", "a b@example.org"}, code: 2, msg: "--email: not a valid e-mail address"},
+	{input: "a malformed --email (requests open)", args: []string{"requests", "open", "--type", "erasure", "--email", "a@@example.org"}, code: 2, msg: "--email: not a valid e-mail address"},
 	{input: "rectify to an e-mail with an invisible character", args: []string{"rectify", "--user-id", "u-000", "--set", "email=zq-new\u00ad@example.org"}, code: 2,
 		msg: "e-mail address holds an invisible character, U+00AD"},
 }
@@ -62,6 +67,11 @@ func TestInvisibleCharactersInAddresses(t *testing.T) {
 			w.must("erase", "--email", strings.Replace(addr, "@", "\u2060@", 1))
 			if r := w.run(nil, "subjects", "find", "--email", addr); r.code != 5 {
 				t.Fatalf("u-005 still found after the erasure by a variant of the address: %s", r)
+			}
+			// Their requests are still found by the address (adversarial
+			// pass 8 F22), through the ledger's keyed hash.
+			if r := w.must("requests", "list", "--email", addr); !strings.Contains(r.stdout, "erasure") || !strings.Contains(r.stdout, "(erased)") {
+				t.Fatalf("requests list --email of an erased subject: %s", r)
 			}
 			// The erased address cannot come back, in any of its forms.
 			r := w.run(nil, "ingest", w.file("back.jsonl", []byte(variant("u-back", `\u200c`+addr))))

@@ -81,6 +81,8 @@ func newEraseCmd(e *Env) *cobra.Command {
 					return usageErrorf("--request %s: name the subject too, as the erasure did (--user-id or --email): the store no longer holds their identifiers, and finishing the erasure looks for them", opt.RequestID)
 				}
 				return usageErrorf("%v", err)
+			} else if err := checkEmailFlag(key.Email); err != nil {
+				return err
 			}
 			if wait <= 0 || wait > time.Hour {
 				return usageErrorf("--checkpoint-wait %s: want a duration above 0 and at most 1h", wait)

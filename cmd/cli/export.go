@@ -31,8 +31,8 @@ func newExportCmd(e *Env) *cobra.Command {
 			"information.json says which, and gives every text of the policies in French and English.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.Subject.Validate(); err != nil {
-				return usageErrorf("%v", err)
+			if err := checkSubject(opts.Subject); err != nil {
+				return err
 			}
 			if opts.Out == "" {
 				return usageErrorf("--out FILE.zip is required")

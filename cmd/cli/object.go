@@ -21,8 +21,8 @@ func newObjectCmd(e *Env) *cobra.Command {
 			"the policy's reason (exit 3). Objecting twice is harmless.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := key.Validate(); err != nil {
-				return usageErrorf("%v", err)
+			if err := checkSubject(key); err != nil {
+				return err
 			}
 			if purpose == "" {
 				return usageErrorf("--purpose is required")

@@ -20,8 +20,8 @@ func newRectifyCmd(e *Env) *cobra.Command {
 		Short: "Rectify a subject's e-mail or pseudo (Art. 16) and list whom to tell (Art. 19)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := key.Validate(); err != nil {
-				return usageErrorf("%v", err)
+			if err := checkSubject(key); err != nil {
+				return err
 			}
 			changes, err := dsr.ParseSet(sets)
 			if err != nil {

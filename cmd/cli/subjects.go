@@ -39,6 +39,9 @@ func newSubjectsCmd(e *Env) *cobra.Command {
 			if n != 1 {
 				return usageErrorf("name exactly one of --email, --pseudo or --ticket")
 			}
+			if err := checkEmailFlag(q.Email); err != nil {
+				return err
+			}
 			db, err := e.Store()
 			if err != nil {
 				return err

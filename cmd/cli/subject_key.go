@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"github.com/oubli/oubli/dsr"
+	"github.com/oubli/oubli/ingest"
+	"github.com/oubli/oubli/store"
+)
+
+// checkSubject validates a subject named on the command line: exactly one
+// of --user-id or --email, and an address that is one (the rule ingest
+// applies, after the normalisation look-ups apply). A malformed address is
+// bad input (exit 2), never "unknown subject" (exit 5): a script reading 5
+// as "we hold nothing on this person" would answer so after a typo
+// (adversarial pass 8 F7).
+func checkSubject(key store.SubjectKey) error {
+	if err := key.Validate(); err != nil {
+		return usageErrorf("%v", err)
+	}
+	return checkEmailFlag(key.Email)
+}
+
+// checkEmailFlag validates an --email flag's value ("" passes).
+func checkEmailFlag(email string) error {
+	if email == "" {
+		return nil
+	}
+	if err := ingest.ValidEmail(store.NormalizeEmail(email)); err != nil {
+		return usageErrorf("--email: %v", err)
+	}
+	return nil
+}
+
+// erasedSubjectHash is the keyed hash the erasure ledger records for the
+// subject named by key ("" when it records none, or has no ledger).
+func (e *Env) erasedSubjectHash(db *store.DB, key store.SubjectKey) string {
+	path, err := e.LedgerPath()
+	if err != nil || path == "" {
+		return ""
+	}
+	h, err := db.Hasher(e.Ctx)
+	if err != nil {
+		return ""
+	}
+	return dsr.ErasedSubjectHash(path, h, key)
+}
