@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,6 +64,10 @@ type Report struct {
 	// recipient's endpoint answered 410 Gone to another one.
 	MarkedGone int `json:"marked_gone"`
 	Manual     int `json:"manual"`
+	// Adopted counts the manual notifications (queued by a command without
+	// the delivery settings) this run took over for a recipient it has a
+	// webhook for.
+	Adopted int `json:"adopted_manual"`
 }
 
 func (d *Deliverer) now() time.Time {
@@ -110,6 +115,20 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 		}
 		defer l.Unlock()
 	}
+	// Manual notifications of recipients this deliverer has a webhook for
+	// were queued by a command without the delivery settings: send them.
+	var hooks []string
+	for id := range d.Secrets {
+		if d.Config.Webhook(id) != "" {
+			hooks = append(hooks, id)
+		}
+	}
+	slices.Sort(hooks)
+	adopted, err := store.AdoptManualNotifications(ctx, d.DB, hooks, store.Millis(d.now()))
+	if err != nil {
+		return rep, fmt.Errorf("notify deliver: %w", err)
+	}
+	rep.Adopted = int(adopted)
 	batch := d.concurrency() * 8
 	// A notification waits while an older one to the same recipient about
 	// the same subject is queued (store.ClaimNotifications); one delivered
@@ -136,11 +155,11 @@ func (d *Deliverer) Deliver(ctx context.Context, all bool) (*Report, error) {
 			break
 		}
 	}
-	if rep.Attempted+rep.Manual > 0 {
+	if rep.Attempted+rep.Manual+rep.Adopted > 0 {
 		err := d.DB.InTx(ctx, func(tx *store.Tx) error {
 			_, err := store.AppendAudit(ctx, tx, store.AuditRecord{At: d.now(), Actor: "notify", Action: "notify.deliver", Outcome: "ok",
 				Detail: map[string]any{"attempted": rep.Attempted, "delivered": rep.Delivered, "retrying": rep.Retrying,
-					"failed": rep.Failed, "gone": rep.Gone, "marked_gone": rep.MarkedGone, "manual": rep.Manual}})
+					"failed": rep.Failed, "gone": rep.Gone, "marked_gone": rep.MarkedGone, "manual": rep.Manual, "adopted_manual": rep.Adopted}})
 			return err
 		})
 		if err != nil {

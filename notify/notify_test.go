@@ -607,3 +607,71 @@ func TestDeliveryKeepsOrderPerSubject(t *testing.T) {
 		}
 	})
 }
+
+// TestGoneAndManualKeepTheOrder (adversarial pass 8 F11, F13): a later
+// notification about a subject waits behind an older one that failed or
+// met a 410 Gone until that one is acknowledged, and nothing more is sent
+// to a gone endpoint meanwhile; a notification queued as manual by a
+// command without the delivery settings is sent by a deliverer that has a
+// webhook for its recipient, in its turn.
+func TestGoneAndManualKeepTheOrder(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		var answer atomic.Int64
+		answer.Store(http.StatusGone)
+		var mu sync.Mutex
+		var accepted []string
+		_, srv := newReceiver(t, func(id string, n int) (int, time.Duration) {
+			code := int(answer.Load())
+			if code/100 == 2 {
+				mu.Lock()
+				accepted = append(accepted, id)
+				mu.Unlock()
+			}
+			return code, 0
+		})
+		cfg := writeConfig(t, srv.URL)
+		hook := func(qs []Queued) string {
+			for _, q := range qs {
+				if q.Recipient == "adevinta_france" {
+					return q.ID
+				}
+			}
+			t.Fatalf("no webhook recipient in %+v", qs)
+			return ""
+		}
+		ctx := context.Background()
+		d := deliverer(t, db, cfg)
+		rect := hook(queue(t, db, &Outbox{Recipients: recips, Config: cfg}, Rectification("DSR-1", "h:00aa", "u-1", at, "", "newpseudo")))
+		if rep, err := d.Deliver(ctx, true); err != nil || rep.Gone != 1 {
+			t.Fatalf("410: %+v %v", rep, err)
+		}
+		// Queued by a command without the recipients file: manual.
+		erasure := hook(queue(t, db, &Outbox{Recipients: recips}, Erasure("DSR-2", "h:00aa", "u-1", at.Add(time.Minute), map[string]int64{"subjects": 1}, nil)))
+		other := hook(queue(t, db, &Outbox{Recipients: recips, Config: cfg}, Erasure("DSR-3", "h:00bb", "u-2", at.Add(2*time.Minute), map[string]int64{"subjects": 1}, nil)))
+		if n := get(t, db, erasure); n.Status != store.NotifyManual {
+			t.Fatalf("queued without the delivery settings: %s, want manual", n.Status)
+		}
+		answer.Store(http.StatusNoContent)
+		rep, err := d.Deliver(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Adopted != 1 || rep.Attempted != 0 {
+			t.Fatalf("with an unacknowledged 410: %+v; want the manual one adopted, nothing sent to the gone endpoint", rep)
+		}
+		if n := get(t, db, erasure); n.Status != store.NotifyQueued {
+			t.Fatalf("adopted erasure: %s, want queued behind the gone rectification", n.Status)
+		}
+		if _, err := Ack(store.WithActor(ctx, "dpo"), db, rect, "told them by phone, webhook fixed", at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Deliver(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(accepted) != 2 || !slices.Contains(accepted, erasure) || !slices.Contains(accepted, other) {
+			t.Fatalf("delivered %v once the gone one was acknowledged; want the erasure and the other subject's", accepted)
+		}
+	})
+}

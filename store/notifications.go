@@ -114,13 +114,17 @@ func GetNotification(ctx context.Context, q Querier, id string) (Notification, e
 // recipient about the same subject is still queued: a recipient learns of a
 // subject's changes in the order they were made (a rectification retried
 // after a 503 never lands after the erasure that followed it — adversarial
-// pass 7 F7). Inside a PostgreSQL transaction the rows are locked FOR
+// pass 7 F7); an older one failed or gone holds it back too, until
+// acknowledged, and nothing is sent to a recipient whose endpoint answered
+// 410 Gone while one of its gone notifications is not acknowledged
+// (adversarial pass 8 F13). Inside a PostgreSQL transaction the rows are locked FOR
 // UPDATE SKIP LOCKED: another deliverer skips them until tx ends, and the
 // ones behind them wait, the locked row being still queued.
 func ClaimNotifications(ctx context.Context, q Querier, after string, dueBy int64, limit int) ([]Notification, error) {
 	query := "SELECT " + notificationCols + ` FROM notifications n WHERE status = 'queued' AND id > ?
 		AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.subject_ref = n.subject_ref AND o.recipient_id = n.recipient_id
-			AND o.status = 'queued' AND (o.created_at < n.created_at OR (o.created_at = n.created_at AND o.id < n.id)))`
+			AND o.status IN ('queued', 'failed', 'gone') AND (o.created_at < n.created_at OR (o.created_at = n.created_at AND o.id < n.id)))
+		AND NOT EXISTS (SELECT 1 FROM notifications g WHERE g.status = 'gone' AND g.recipient_id = n.recipient_id)`
 	args := []any{after}
 	if dueBy != 0 {
 		query += " AND next_attempt_at <= ?"

@@ -83,3 +83,23 @@ func NotificationSummaries(ctx context.Context, q Querier) ([]NotificationSummar
 	}
 	return out, nil
 }
+
+// AdoptManualNotifications turns the manual notifications (not acknowledged)
+// of the given recipients into queued ones, due at once, and returns how
+// many it changed: a deliverer that has a webhook for a recipient sends
+// what a command without the delivery settings queued as manual
+// (adversarial pass 8 F11: an erasure run from a shell without
+// OUBLI_RECIPIENTS left its notice manual for ever, overtaking the
+// rectification still queued for the same recipient).
+func AdoptManualNotifications(ctx context.Context, q Querier, recipientIDs []string, nowMillis int64) (int64, error) {
+	var n int64
+	for _, id := range recipientIDs {
+		res, err := q.Exec(ctx, "UPDATE notifications SET status = 'queued', next_attempt_at = ? WHERE status = 'manual' AND recipient_id = ?", nowMillis, id)
+		if err != nil {
+			return n, fmt.Errorf("adopt manual notifications of %s: %w", id, err)
+		}
+		m, _ := res.RowsAffected()
+		n += m
+	}
+	return n, nil
+}
