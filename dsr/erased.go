@@ -76,3 +76,23 @@ func ledgerEntry(set *ledger.Set, h *store.Hasher, key store.SubjectKey) (ledger
 	}
 	return set.ByEmail(h.Hash("email", key.Email))
 }
+
+// ErrRestoredErased marks a subject the erasure ledger records as erased
+// but whose row in the store predates that erasure: a backup restored
+// before `oubli erase --reapply` (a subject re-imported with
+// --allow-erased after the erasure has a newer row). It wraps
+// store.ErrState (exit 3).
+var ErrRestoredErased = fmt.Errorf("%w: erased subject back from a restored backup", store.ErrState)
+
+// CheckNotRestoredErased returns ErrRestoredErased (wrapped, saying when
+// and what to do) when the ledger at path records subj as erased after
+// their row was written: no right is exercised on such a copy but the
+// erasure again (adversarial pass 8 F10: a restored subject was exported in
+// full). A missing or unreadable ledger knows nobody.
+func CheckNotRestoredErased(path string, h *store.Hasher, subj store.Subject) error {
+	at, ok := ErasedOn(path, h, store.SubjectKey{UserID: subj.UserID})
+	if !ok || at.IsZero() || store.Millis(at) < subj.CreatedAt-999 {
+		return nil
+	}
+	return fmt.Errorf("%w: the erasure ledger records this subject as erased on %s, and the store holds a copy written before that — restored from an older backup? Run `oubli erase --reapply` first", ErrRestoredErased, at.Format(time.RFC3339))
+}

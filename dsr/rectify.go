@@ -112,6 +112,9 @@ type Rectifier struct {
 	Actor    string
 	// Notify queues the Art. 19 notifications in the rectification's transaction.
 	Notify *notify.Outbox
+	// Ledger is the erasure ledger's path: an address it records for an
+	// erased subject is not given to another ("" skips the check).
+	Ledger string
 }
 
 // RectifyReport says what a rectification did.
@@ -163,6 +166,13 @@ func (r *Rectifier) Rectify(ctx context.Context, key store.SubjectKey, changes [
 	rep.RequestID = h.Request.RequestID
 	err = r.DB.InTx(ctx, func(tx *store.Tx) error {
 		if email != "" {
+			// An erased subject's address stays theirs: ingest refuses it
+			// under a new user id, and so does rectification (adversarial
+			// pass 8 F14: it put an erased person's address on another
+			// subject and into the notification payloads).
+			if h := ErasedSubjectHash(r.Ledger, r.Hasher, store.SubjectKey{Email: email}); h != "" && h != rep.SubjectRef {
+				return fmt.Errorf("rectify: %w: this e-mail address is an erased subject's (erasure ledger)", policies.ErrRefused)
+			}
 			// Two subjects must never share an address: lookups and erasure
 			// by e-mail would become ambiguous. The refusal names no other
 			// subject's data.

@@ -244,3 +244,57 @@ func TestOneStuckContentDoesNotBlockTheOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoredErasedSubject (adversarial pass 8 F10, F14): an erased
+// subject's address is not given to another by rectification; and once a
+// backup taken before the erasure is restored, no right but the erasure is
+// exercised on the subject's old copy until `erase --reapply` — an export
+// of it was written in full.
+func TestRestoredErasedSubject(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(10, 12))
+	path := strings.TrimPrefix(w.db, "sqlite:")
+	backup := filepath.Join(w.dir, "backup.db")
+	db := w.open()
+	if _, err := db.Exec(context.Background(), "VACUUM INTO '"+backup+"'"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	w.must("erase", "--user-id", "u-005")
+	r := w.run(nil, "rectify", "--user-id", "u-006", "--set", "email=ZQ005.secret-mail@example.org")
+	if r.code != 3 || !strings.Contains(r.stderr, "erased subject's (erasure ledger)") {
+		t.Fatalf("rectify to the erased subject's address: want exit 3, got %s", r)
+	}
+	// Restore the backup over the store.
+	for _, sfx := range []string{"-wal", "-shm"} {
+		os.Remove(path + sfx)
+	}
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"export", "--user-id", "u-005", "--out", filepath.Join(w.dir, "x.zip")},
+		{"export", "--email", "zq005.secret-mail@example.org", "--out", filepath.Join(w.dir, "x.zip")},
+		{"rectify", "--user-id", "u-005", "--set", "pseudo=Back"},
+		{"object", "--user-id", "u-005", "--purpose", "statistics"},
+		{"requests", "open", "--type", "access", "--user-id", "u-005"},
+	} {
+		if r := w.run(nil, args...); r.code != 3 || !strings.Contains(r.stderr, "erase --reapply") {
+			t.Errorf("%v on a restored erased subject: want exit 3 naming erase --reapply, got %s", args, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "x.zip")); err == nil {
+		t.Fatal("an export of the restored erased subject was written")
+	}
+	// Others are served; after --reapply the subject is erased again.
+	w.must("export", "--user-id", "u-006", "--out", filepath.Join(w.dir, "u6.zip"))
+	w.must("erase", "--reapply")
+	if r := w.run(nil, "export", "--user-id", "u-005", "--out", filepath.Join(w.dir, "x.zip")); r.code != 5 || !strings.Contains(r.stderr, "erased on") {
+		t.Fatalf("export after --reapply: %s", r)
+	}
+}

@@ -43,6 +43,9 @@ func newExportCmd(e *Env) *cobra.Command {
 			if err := e.refuseStoreFiles("--out", opts.Out); err != nil {
 				return err
 			}
+			if err := e.notRestoredErased(opts.Subject); err != nil {
+				return err
+			}
 			x, err := e.Exporter()
 			if err != nil {
 				return err

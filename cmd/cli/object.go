@@ -39,6 +39,9 @@ func newObjectCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := e.notRestoredErased(key); err != nil {
+				return err
+			}
 			o := &dsr.Objector{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
 			rep, err := o.Object(e.Ctx, key, purpose, request)
 			if rep != nil {

@@ -39,7 +39,14 @@ func newRectifyCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob}
+			ledgerPath, err := e.LedgerPath()
+			if err != nil {
+				return err
+			}
+			if err := e.notRestoredErased(key); err != nil {
+				return err
+			}
+			r := &dsr.Rectifier{DB: db, Policy: eng, Register: reg, Hasher: h, Now: e.Now, Actor: "cli", Notify: ob, Ledger: ledgerPath}
 			rep, err := r.Rectify(e.Ctx, key, changes, request)
 			if err != nil {
 				return err

@@ -193,6 +193,11 @@ func newRequestsOpenCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if typ != "erasure" {
+				if err := e.notRestoredErased(key); err != nil {
+					return err
+				}
+			}
 			req, err := reg.Open(e.Ctx, typ, subj, at)
 			if err != nil {
 				return err

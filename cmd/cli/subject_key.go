@@ -43,3 +43,27 @@ func (e *Env) erasedSubjectHash(db *store.DB, key store.SubjectKey) string {
 	}
 	return dsr.ErasedSubjectHash(path, h, key)
 }
+
+// notRestoredErased refuses (exit 3) a DSR command on a subject the
+// erasure ledger records as erased after the store's copy of them was
+// written (a restored backup, before erase --reapply). A subject not in the
+// store is left to the command (not found, or erased on DATE).
+func (e *Env) notRestoredErased(key store.SubjectKey) error {
+	db, err := e.Store()
+	if err != nil {
+		return err
+	}
+	subj, err := store.FindSubject(e.Ctx, db, key)
+	if err != nil {
+		return nil
+	}
+	path, err := e.LedgerPath()
+	if err != nil || path == "" {
+		return err
+	}
+	h, err := db.Hasher(e.Ctx)
+	if err != nil {
+		return err
+	}
+	return dsr.CheckNotRestoredErased(path, h, subj)
+}
