@@ -91,7 +91,10 @@ var ErrRestoredErased = fmt.Errorf("%w: erased subject back from a restored back
 // full). A missing or unreadable ledger knows nobody.
 func CheckNotRestoredErased(path string, h *store.Hasher, subj store.Subject) error {
 	at, ok := ErasedOn(path, h, store.SubjectKey{UserID: subj.UserID})
-	if !ok || at.IsZero() || store.Millis(at) < subj.CreatedAt-999 {
+	// The ledger keeps the second: a row written within the erasure's
+	// second is taken as newer (a re-import), one written before it as
+	// the restored copy.
+	if !ok || at.IsZero() || subj.CreatedAt >= store.Millis(at) {
 		return nil
 	}
 	return fmt.Errorf("%w: the erasure ledger records this subject as erased on %s, and the store holds a copy written before that — restored from an older backup? Run `oubli erase --reapply` first", ErrRestoredErased, at.Format(time.RFC3339))

@@ -261,6 +261,7 @@ func TestRestoredErasedSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	time.Sleep(1100 * time.Millisecond) // the ledger keeps the second: the erasure comes a second after the rows
 	w.must("erase", "--user-id", "u-005")
 	r := w.run(nil, "rectify", "--user-id", "u-006", "--set", "email=ZQ005.secret-mail@example.org")
 	if r.code != 3 || !strings.Contains(r.stderr, "erased subject's (erasure ledger)") {
