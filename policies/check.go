@@ -3,6 +3,7 @@ package policies
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
@@ -32,4 +33,29 @@ func Format(name string, src []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: format %s: %v", ErrPolicy, name, err)
 	}
 	return out, nil
+}
+
+// Check is what `oubli policy check` requires of a revision, as one error
+// (ErrPolicy) naming every fault: every file compiles strictly, tests
+// included; every file is formatted as opa fmt writes it; every text for
+// readers is written out in English and French. An approval requires it too.
+func (e *Engine) Check() error {
+	if err := e.CompileAll(); err != nil {
+		return err
+	}
+	bad, err := e.Unformatted()
+	if err != nil {
+		return err
+	}
+	var faults []string
+	if len(bad) > 0 {
+		faults = append(faults, "not formatted as opa fmt would (run opa fmt -w): "+strings.Join(bad, ", "))
+	}
+	if texts := e.WordingProblems(); len(texts) > 0 {
+		faults = append(faults, "texts for readers to fix: "+strings.Join(texts, "; "))
+	}
+	if len(faults) > 0 {
+		return fmt.Errorf("%w: %s", ErrPolicy, strings.Join(faults, "; "))
+	}
+	return nil
 }

@@ -71,6 +71,14 @@ func Approve(ctx context.Context, db *store.DB, pol Revisioned, o ApproveOptions
 	case !utf8.ValidString(by+note) || strings.ContainsAny(by+note, "\x00"):
 		return store.PolicyApproval{}, nil, fmt.Errorf("--by or --note is not valid UTF-8 text: %w", store.ErrInvalid)
 	}
+	// Legal signs off only what the strict check passes (adversarial pass
+	// 8 F9: a revision `policy check` refused — a period without its
+	// label, read "more than  ago" — was approved and became runnable).
+	if c, ok := pol.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
+			return store.PolicyApproval{}, nil, fmt.Errorf("not approved: `oubli policy check` refuses this revision: %w", err)
+		}
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}

@@ -208,6 +208,20 @@ func TestApproveAndCheck(t *testing.T) {
 		if _, _, err := review.Approve(ctx, db, eng, review.ApproveOptions{By: " ", Now: at}); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("approval without a name: %v", err)
 		}
+		// A revision `policy check` refuses is not approved (adversarial
+		// pass 8 F9): a zero period whose label is empty in both languages.
+		zero := edited(t, `"period": {"years": 5, "months": 0, "days": 0},
+		"stops": ["open_ticket", "legal_hold", "open_dispute"]`, `"period": {"years": 0, "months": 0, "days": 0},
+		"stops": ["open_ticket", "legal_hold", "open_dispute"]`)
+		if zero.Check() == nil {
+			t.Fatal("policy check passes a zero period without a label: the refusal below proves nothing")
+		}
+		if _, _, err := review.Approve(ctx, db, zero, review.ApproveOptions{By: "Maître Dupont", Actor: "legal", Now: at}); !errors.Is(err, policies.ErrPolicy) || !strings.Contains(err.Error(), "policy check") {
+			t.Fatalf("approval of a revision policy check refuses: %v", err)
+		}
+		if _, err := review.CheckApproved(ctx, db, zero); !errors.Is(err, review.ErrUnapproved) {
+			t.Fatalf("the refused revision counts as approved: %v", err)
+		}
 	})
 }
 
