@@ -348,3 +348,61 @@ func (f *File) tail(fh *os.File) (last int64, torn bool, err error) {
 	}
 	return 0, torn, nil
 }
+
+// checkWindow is how much of the file's end Check reads: at ~170 bytes a
+// head, the last six thousand commits or so. Reading the whole file at
+// every command would cost what the history holds (a line per commit, for
+// years); `audit verify` reads it all.
+const checkWindow = 1 << 20
+
+// Check reads the complete lines of the file's last checkWindow bytes and
+// returns ErrCorrupt (naming the byte offset) for one that is neither a
+// head nor a restore marker, other than a torn last line. Every command
+// that writes calls it before changing anything (adversarial pass 8 F4:
+// writers read only the last line, and went on appending behind a corrupt
+// one that `audit verify` then refused).
+func (f *File) Check() error {
+	fh, err := os.Open(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open audit anchor %s: %w", f.path, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("audit anchor %s: %w", f.path, err)
+	}
+	off := max(st.Size()-checkWindow, 0)
+	buf := make([]byte, st.Size()-off)
+	if _, err := fh.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read audit anchor %s: %w", f.path, err)
+	}
+	if off > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return nil
+		}
+		off, buf = off+int64(i)+1, buf[i+1:]
+	}
+	pos := off
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return nil // a torn last line: skipped, as readers do
+		}
+		b := bytes.TrimSpace(buf[:i])
+		if len(b) > 0 {
+			var l line
+			if err := json.Unmarshal(b, &l); err != nil || l.V == 0 || (l.Restore == nil && (l.Seq <= 0 || l.Hash == "")) {
+				if !(b[0] == '{' && !json.Valid(b) && bytes.IndexByte(b, '}') < 0) { // not a torn line closed by an append
+					return fmt.Errorf("%w: %s: the line at byte %d is not an audit head (run `oubli audit verify`; restore the file from its copy)", ErrCorrupt, f.path, pos)
+				}
+			}
+		}
+		pos += int64(i) + 1
+		buf = buf[i+1:]
+	}
+	return nil
+}

@@ -299,3 +299,52 @@ func TestRestoredErasedSubject(t *testing.T) {
 		t.Fatalf("export after --reapply: %s", r)
 	}
 }
+
+// TestCorruptAnchorLineStopsWriters (adversarial pass 8 F4): a corrupt line
+// in the middle of the audit anchor file stops every command before it
+// changes anything, as a corrupt last line does; restoring the file from
+// its copy lets them go on.
+func TestCorruptAnchorLineStopsWriters(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(11, 6))
+	for _, u := range []string{"u-001", "u-002", "u-003"} {
+		w.must("hold", "add", "--user-id", u, "--reason", "litige")
+	}
+	anchorPath := filepath.Join(filepath.Dir(strings.TrimPrefix(w.db, "sqlite:")), "oubli-audit-anchor.log")
+	good, err := os.ReadFile(anchorPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(good), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("anchor file of %d lines", len(lines))
+	}
+	lines[1] = "garbage{\n"
+	if err := os.WriteFile(anchorPath, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		db := w.open()
+		defer db.Close()
+		var n []string
+		if err := db.Select(context.Background(), &n, "SELECT (SELECT COUNT(*) FROM subjects) || '/' || (SELECT COUNT(*) FROM dsr_requests) || '/' || (SELECT COUNT(*) FROM audit_log)"); err != nil {
+			t.Fatal(err)
+		}
+		return n[0]
+	}
+	before := rows()
+	for _, args := range [][]string{{"requests", "open", "--type", "access", "--user-id", "u-004"}, {"erase", "--user-id", "u-004"}} {
+		if r := w.run(nil, args...); r.code != 1 || !strings.Contains(r.stderr, "is not an audit head") {
+			t.Fatalf("%v with a corrupt middle anchor line: want exit 1, got %s", args, r)
+		}
+	}
+	if got := rows(); got != before {
+		t.Fatalf("commands changed the store behind a corrupt anchor (subjects/requests/audit entries): %s -> %s", before, got)
+	}
+	if err := os.WriteFile(anchorPath, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.must("erase", "--user-id", "u-004")
+	w.must("audit", "verify")
+}

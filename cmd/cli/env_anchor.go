@@ -58,6 +58,9 @@ func (e *Env) attachAnchor(db *store.DB) error {
 		db.RequireHeadSink(usageErrorf("--audit-anchor (or OUBLI_AUDIT_ANCHOR, or --ledger beside which it is kept) is required with PostgreSQL: the audit trail's heads are kept outside the store"))
 		return nil
 	}
+	if err := f.Check(); err != nil {
+		return fmt.Errorf("audit anchor: %w", err)
+	}
 	st, statErr := os.Stat(f.Path())
 	missing := errors.Is(statErr, fs.ErrNotExist)
 	emptied := statErr == nil && st.Size() == 0
