@@ -158,8 +158,11 @@ func History(ctx context.Context, db *store.DB, limit int) ([]store.RetentionRun
 		return runs, nil // a run is live (or the lock cannot be taken): as recorded
 	}
 	defer lock.Unlock()
-	if _, err := store.InterruptDeadRuns(ctx, db); err != nil {
-		return nil, err
+	if err := db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := store.InterruptDeadRuns(ctx, tx, time.Now())
+		return err
+	}); err != nil {
+		return runs, nil // as recorded: the next run records them
 	}
 	return store.ListRetentionRuns(ctx, db, limit)
 }

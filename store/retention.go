@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -33,14 +34,14 @@ type RetentionRun struct {
 const runCols = "run_id, at, started_at, finished_at, policy_revision, outcome, counts, progress"
 
 // StartRetentionRun records a new run as 'running', inside tx. Runs left
-// 'running' by a process that died are marked 'interrupted' first: the
-// caller holds the retention lock, so no other run is alive.
+// 'running' by a process that died are marked 'interrupted' first, each
+// with its audit entry (InterruptDeadRuns): the caller holds the retention
+// lock, so no other run is alive.
 func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted int64, err error) {
-	res, err := tx.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE outcome = 'running'")
+	n, err := InterruptDeadRuns(ctx, tx, time.UnixMilli(r.StartedAt))
 	if err != nil {
-		return 0, fmt.Errorf("mark interrupted runs: %w", err)
+		return 0, err
 	}
-	interrupted, _ = res.RowsAffected()
 	if r.Counts == "" {
 		r.Counts = "{}"
 	}
@@ -52,20 +53,46 @@ func StartRetentionRun(ctx context.Context, tx *Tx, r RetentionRun) (interrupted
 	if err != nil {
 		return 0, fmt.Errorf("record retention run: %w", err)
 	}
-	return interrupted, nil
+	return n, nil
 }
 
-// InterruptDeadRuns marks every run recorded as running as interrupted.
-// Call it only while holding the retention lock: then no run is live, and a
-// run recorded as running died (SIGKILL, a lost connection, a server
-// restart) before it could record its end.
-func InterruptDeadRuns(ctx context.Context, q Querier) (int64, error) {
-	res, err := q.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE outcome = 'running'")
-	if err != nil {
-		return 0, fmt.Errorf("mark interrupted runs: %w", err)
+// InterruptDeadRuns marks every run recorded as running as interrupted,
+// inside tx, and appends for each the audit entry its process could not
+// write (retention.run, outcome interrupted) with what it committed: the
+// counts each batch's transaction kept up to date. Call it only while
+// holding the retention lock: then no run is live, and a run recorded as
+// running died (SIGKILL, a lost connection, a server restart) before it
+// could record its end. Adversarial pass 8 F6: the deletions of a killed
+// run were in no audit entry.
+func InterruptDeadRuns(ctx context.Context, tx *Tx, now time.Time) (int64, error) {
+	var dead []RetentionRun
+	q := "SELECT " + runCols + " FROM retention_runs WHERE outcome = 'running' ORDER BY started_at, run_id"
+	if tx.Dialect() == Postgres {
+		q += " FOR UPDATE"
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	if err := tx.Select(ctx, &dead, q); err != nil {
+		return 0, fmt.Errorf("dead retention runs: %w", err)
+	}
+	for _, r := range dead {
+		if _, err := tx.Exec(ctx, "UPDATE retention_runs SET outcome = 'interrupted' WHERE run_id = ? AND outcome = 'running'", r.RunID); err != nil {
+			return 0, fmt.Errorf("mark interrupted runs: %w", err)
+		}
+		detail := map[string]any{"run_id": r.RunID, "at": FromMillis(r.At).Format(time.RFC3339Nano),
+			"started_at": FromMillis(r.StartedAt).Format(time.RFC3339Nano), "policy_revision": r.PolicyRevision,
+			"committed": "what its committed batches did, as recorded with each batch"}
+		var counts map[string]any
+		if json.Unmarshal([]byte(r.Counts), &counts) == nil {
+			for k, v := range counts {
+				if _, taken := detail[k]; !taken {
+					detail[k] = v
+				}
+			}
+		}
+		if _, err := AppendAudit(ctx, tx, AuditRecord{At: now, Actor: "retention", Action: "retention.run", Outcome: "interrupted", Detail: detail}); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(dead)), nil
 }
 
 // UpdateRetentionRun stores a running run's counts and progress; called in

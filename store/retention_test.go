@@ -319,9 +319,24 @@ func TestRetentionRunsHistory(t *testing.T) {
 		if n := start("r1"); n != 0 {
 			t.Fatalf("interrupted = %d", n)
 		}
-		// r1 never finished (killed): the next run marks it interrupted.
+		// r1 committed a batch, then was killed.
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			return store.UpdateRetentionRun(ctx, tx, "r1", `{"delete":{"tickets":40720}}`, `{}`)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The next run marks it interrupted, and the audit trail gets the
+		// entry its process could not write, with what it committed
+		// (adversarial pass 8 F6).
 		if n := start("r22"); n != 1 {
 			t.Fatalf("interrupted = %d, want 1", n)
+		}
+		var details []string
+		if err := db.Select(ctx, &details, "SELECT detail FROM audit_log WHERE action = 'retention.run' AND outcome = 'interrupted'"); err != nil {
+			t.Fatal(err)
+		}
+		if len(details) != 1 || !strings.Contains(details[0], `"run_id":"r1"`) || !strings.Contains(details[0], `"tickets":40720`) {
+			t.Fatalf("audit entries of the interrupted run: %v; want one naming r1 and its committed counts", details)
 		}
 		if err := store.FinishRetentionRun(ctx, db, "r22", "ok", `{"delete":{}}`, 9); err != nil {
 			t.Fatal(err)
