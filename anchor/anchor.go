@@ -135,7 +135,15 @@ func (f *File) CatchUps() ([]CatchUp, error) {
 type contents struct {
 	heads    []store.Head
 	catchUps []CatchUp
+	restores []AcceptedRestore
 	lines    int
+}
+
+// AcceptedRestore is a restore accepted with `audit verify
+// --accept-restore`, as its marker in the file records it.
+type AcceptedRestore struct {
+	Restore
+	Recorded time.Time `json:"recorded_at"`
 }
 
 func (f *File) scan() (contents, error) {
@@ -151,6 +159,8 @@ func (f *File) scan() (contents, error) {
 	err = f.read(fh, func(l line) error {
 		c.lines++
 		if l.Restore != nil {
+			rec, _ := time.Parse(time.RFC3339Nano, l.Recorded)
+			c.restores = append(c.restores, AcceptedRestore{Restore: *l.Restore, Recorded: rec})
 			i := len(c.heads)
 			for i > 0 && c.heads[i-1].Seq > l.Restore.ToSeq {
 				i--

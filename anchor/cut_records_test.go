@@ -185,3 +185,45 @@ func TestVerifyReportsCatchUps(t *testing.T) {
 		}
 	})
 }
+
+// One head edited in the anchor file while the store holds the newest head
+// with its hash (and so, the chain being hashed, every entry before it) is
+// the file's fault, not a restore: verify says so and --accept-restore
+// refuses it (adversarial pass 8 F5).
+func TestVerifyTellsAnEditedHeadFromARestore(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db)
+		w.append(6)
+		w.mustVerify()
+		b, err := os.ReadFile(w.f.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfter(string(b), "\n")
+		i := strings.Index(lines[2], `"hash":"`) + len(`"hash":"`)
+		c := "0"
+		if lines[2][i] == '0' {
+			c = "1"
+		}
+		lines[2] = lines[2][:i] + c + lines[2][i+1:]
+		if err := os.WriteFile(w.f.Path(), []byte(strings.Join(lines, "")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := w.mustFail(store.ErrAnchorEdited, "edited or damaged", "not a restored store")
+		if r.Behind {
+			t.Fatalf("an edited head reported as a store behind its anchor: %+v", r)
+		}
+		if _, err := anchor.AcceptRestore(context.Background(), db, w.f, "test", "not a restore", time.Now()); !errors.Is(err, store.ErrAnchorEdited) {
+			t.Fatalf("accept-restore of an edited anchor line: %v", err)
+		}
+		if rs := w.mustFailRestores(); len(rs) != 0 {
+			t.Fatalf("a restore marker was written: %+v", rs)
+		}
+	})
+}
+
+// mustFailRestores returns the restores the file records.
+func (w *world) mustFailRestores() []anchor.AcceptedRestore {
+	r, _ := w.verify()
+	return r.Restores
+}

@@ -48,6 +48,10 @@ type Result struct {
 	// maxCatchUps of them; CatchUpCount counts them all.
 	CatchUps     []CatchUp `json:"anchor_catch_ups"`
 	CatchUpCount int       `json:"anchor_catch_up_count"`
+	// Restores are the restores accepted in the file, oldest first: the
+	// trail is complete since each, not from its start (adversarial pass 8
+	// F5: after --accept-restore, verify said intact and nothing else).
+	Restores []AcceptedRestore `json:"accepted_restores"`
 	// Dangling are records of the store that point to audit entries the
 	// trail does not hold.
 	Dangling []store.AuditReference `json:"dangling_references"`
@@ -71,7 +75,7 @@ const (
 // returns store.ErrAuditBroken or store.ErrAuditBehind (wrapped, saying what
 // to do) when one does not.
 func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
-	r := Result{Anchor: f.Path(), Dangling: []store.AuditReference{}, CatchUps: []CatchUp{}}
+	r := Result{Anchor: f.Path(), Dangling: []store.AuditReference{}, CatchUps: []CatchUp{}, Restores: []AcceptedRestore{}}
 	c, err := f.scan()
 	if err != nil {
 		return r, err
@@ -80,6 +84,7 @@ func Verify(ctx context.Context, db *store.DB, f *File) (Result, error) {
 	r.AnchorRead = c.lines
 	r.CatchUpCount = len(c.catchUps)
 	r.CatchUps = c.catchUps[max(0, len(c.catchUps)-maxCatchUps):]
+	r.Restores = append([]AcceptedRestore{}, c.restores...)
 	if len(heads) > 0 {
 		r.AnchorSeq = heads[len(heads)-1].Seq
 		r.AnchorFirst, r.AnchorFirstAt = heads[0].Seq, heads[0].Recorded

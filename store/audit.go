@@ -230,17 +230,26 @@ type AuditVerification struct {
 	// AgreedSeq is the newest head the store still agrees with (0: none),
 	// NewestSeq the newest head recorded, Recorded when the first diverging
 	// and the newest head were recorded.
-	Diverged   bool         `json:"diverged,omitempty"`
-	DivergeSeq int64        `json:"diverge_seq,omitempty"`
-	AgreedSeq  int64        `json:"agreed_seq,omitempty"`
-	NewestSeq  int64        `json:"newest_head_seq,omitempty"`
-	Recorded   [2]time.Time `json:"-"`
+	Diverged bool `json:"diverged,omitempty"`
+	// ReagreedSeq is the newest head after a divergence that the store
+	// holds with the same hash: when it is the file's newest, the file,
+	// not the store, is at fault (ErrAnchorEdited).
+	ReagreedSeq int64        `json:"reagreed_seq,omitempty"`
+	DivergeSeq  int64        `json:"diverge_seq,omitempty"`
+	AgreedSeq   int64        `json:"agreed_seq,omitempty"`
+	NewestSeq   int64        `json:"newest_head_seq,omitempty"`
+	Recorded    [2]time.Time `json:"-"`
 }
 
 // ErrAuditBehind is returned by VerifyAuditHeads when the store's trail
 // does not reach the newest head recorded outside it: its tail was cut, or
 // the store was restored from an older backup (and perhaps written since).
 var ErrAuditBehind = errors.New("audit trail does not reach its anchor")
+
+// ErrAnchorEdited is returned by VerifyAuditHeads when a head recorded
+// outside the store disagrees with the store while a newer one agrees: the
+// trail is the one recorded, the anchor file was edited or damaged.
+var ErrAnchorEdited = errors.New("audit anchor file disagrees with a complete trail")
 
 // VerifyAudit recomputes the chain. It returns ErrAuditBroken (wrapped, with
 // the first broken entry named) when any entry was edited, removed or
@@ -273,7 +282,11 @@ func (db *DB) VerifyAuditHeads(ctx context.Context, heads []Head) (AuditVerifica
 		for ; j < len(heads) && heads[j].Seq <= seq; j++ {
 			h := heads[j]
 			switch {
-			case h.Seq < seq || v.Diverged:
+			case h.Seq < seq:
+			case v.Diverged:
+				if h.Hash == hash {
+					v.ReagreedSeq = seq
+				}
 			case h.Hash == hash:
 				v.AgreedSeq = seq
 			default:
@@ -330,6 +343,14 @@ func (db *DB) VerifyAuditHeads(ctx context.Context, heads []Head) (AuditVerifica
 	}
 	if !v.Diverged {
 		return v, nil
+	}
+	if v.ReagreedSeq != 0 && v.ReagreedSeq == newest.Seq {
+		// The store holds the newest head with its hash, and a chained
+		// hash vouches for everything before it: the trail is the one
+		// recorded, and the head that disagrees is the file's fault
+		// (adversarial pass 8 F5: an edited line read as a restore).
+		return v, fmt.Errorf("%w: its head for entry %d disagrees with the store, whose trail matches its newest head (entry %d) and so every entry before it: the anchor file was edited or damaged at that line — restore it from its copy; this is not a restored store",
+			ErrAnchorEdited, v.DivergeSeq, newest.Seq)
 	}
 	when := fmt.Sprintf("recorded outside the store between %s and %s",
 		v.Recorded[0].UTC().Format(time.RFC3339), v.Recorded[1].UTC().Format(time.RFC3339))

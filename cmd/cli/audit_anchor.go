@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -91,7 +92,7 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 					"diverged": r.Diverged, "diverge_seq": r.DivergeSeq, "agreed_seq": r.AgreedSeq,
 					"dangling_references": r.Dangling, "accepted_restore": acceptRestore && err == nil,
 					"anchor_catch_ups": r.CatchUps, "anchor_catch_up_count": r.CatchUpCount,
-					"anchor_first_seq": r.AnchorFirst}
+					"anchor_first_seq": r.AnchorFirst, "accepted_restores": r.Restores}
 				if !r.AnchorFirstAt.IsZero() {
 					out["anchor_first_recorded_at"] = r.AnchorFirstAt.UTC().Format(time.RFC3339Nano)
 				}
@@ -124,6 +125,10 @@ head signed in FILE (made by 'oubli audit checkpoint').`,
 				}
 				e.Printf("note: the anchor file records heads from entry %d on%s; the %d entries before it are proven by the chain alone (a file lost and re-created begins late)\n",
 					r.AnchorFirst, since, r.AnchorFirst-r.FirstSeq)
+			}
+			for _, rs := range r.Restores {
+				e.Printf("note: a restore was accepted on %s by %s: the store went back to entry %d from entry %d; the entries in between were replaced (reason: %s)\n",
+					rs.Recorded.UTC().Format(time.RFC3339), cmp.Or(rs.Actor, "(unknown)"), rs.ToSeq, rs.FromSeq, rs.Reason)
 			}
 			if r.CatchUpCount > 0 {
 				// Heads that reached the file late: a kill between commit
