@@ -98,6 +98,10 @@ func batchKey(s string) (store.SubjectKey, string) {
 		return store.SubjectKey{}, "not valid UTF-8"
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return store.SubjectKey{}, "contains a control character"
+	case !strings.Contains(store.NormalizeIdentifier(s), "@") && hasInvisible(s):
+		// A user id with a zero-width space looks like another: an invalid
+		// line, not "not found" (adversarial pass 8 F20).
+		return store.SubjectKey{}, "user id holds an invisible character (zero-width, joiner, bidi control, soft hyphen or the like)"
 	case strings.Contains(store.NormalizeIdentifier(s), "@"):
 		// An address however written: a full-width ＠ is an @ after NFKC,
 		// as `erase --email` and `subjects find` compare it (F11).
@@ -442,4 +446,9 @@ func (e *Eraser) pendingRequest(ctx context.Context, key store.SubjectKey) (stri
 		}
 	}
 	return "", nil
+}
+
+func hasInvisible(s string) bool {
+	_, _, ok := store.InvisibleRune(s)
+	return ok
 }

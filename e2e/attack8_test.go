@@ -30,6 +30,9 @@ var attack8BadInputs = []badInput{
 	{input: "a malformed --email (export)", args: []string{"export", "--email", "alice.example.org", "--out", "{dir}/x.zip"}, code: 2, msg: "--email: not a valid e-mail address"},
 	{input: "a malformed --email (subjects find)", args: []string{"subjects", "find", "--email", "a b@example.org"}, code: 2, msg: "--email: not a valid e-mail address"},
 	{input: "a malformed --email (requests open)", args: []string{"requests", "open", "--type", "erasure", "--email", "a@@example.org"}, code: 2, msg: "--email: not a valid e-mail address"},
+	{input: "a time flag out of range", args: []string{"retention", "plan", "--at", "9999-12-31T23:59:59Z"}, code: 2, msg: "out of the range oubli handles (years 1970 to 2999)"},
+	{input: "erase --from: a user id with an invisible character", args: []string{"erase", "--from", "{file}"}, file: "u-000\nu-001\u200b\n", code: 2,
+		msg: "2: user id holds an invisible character"},
 	{input: "rectify to an e-mail with an invisible character", args: []string{"rectify", "--user-id", "u-000", "--set", "email=zq-new\u00ad@example.org"}, code: 2,
 		msg: "e-mail address holds an invisible character, U+00AD"},
 }
@@ -347,4 +350,21 @@ func TestCorruptAnchorLineStopsWriters(t *testing.T) {
 	}
 	w.must("erase", "--user-id", "u-004")
 	w.must("audit", "verify")
+}
+
+// TestEverythingKeptIsNotCalledErased (adversarial pass 8 F15, F17): an
+// erasure whose every record the policies keep (a legal hold) says nothing
+// was erased; the register's JSON always carries follow_up_pending.
+func TestEverythingKeptIsNotCalledErased(t *testing.T) {
+	w := newWorld(t, "sqlite")
+	w.must("migrate")
+	w.ingestFixture(genFixture(12, 4))
+	w.must("hold", "add", "--user-id", "u-001", "--reason", "litige")
+	r := w.must("erase", "--user-id", "u-001")
+	if !strings.Contains(r.stdout, "nothing erased: every record kept by the policies") || strings.Contains(r.stdout, "\nerased subject") || strings.HasPrefix(r.stdout, "erased subject") {
+		t.Fatalf("an erasure that kept everything: %s", r)
+	}
+	if r := w.must("--output", "json", "requests", "list"); !strings.Contains(r.stdout, `"follow_up_pending": false`) {
+		t.Fatalf("follow_up_pending absent when false: %s", r)
+	}
 }

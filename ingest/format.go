@@ -180,6 +180,11 @@ func (c *checker) id(field string, v *string, required bool) string {
 		c.addf("%s: identifier contains a control character", field)
 	case strings.TrimSpace(s) != s:
 		c.addf("%s: identifier has leading or trailing spaces", field)
+	default:
+		if i, r, ok := store.InvisibleRune(s); ok {
+			// It would look like another identifier (adversarial pass 8).
+			c.addf("%s: identifier holds an invisible character, U+%04X, at byte %d", field, r, i)
+		}
 	}
 	return s
 }
@@ -315,8 +320,20 @@ func jsonFault(err error) error {
 		return errors.New("malformed JSON: unexpected end of line")
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		// A field name is named only when it looks like one: an export
+		// that put values in keys would otherwise print them (adversarial
+		// pass 8 F19).
+		if n, err := strconv.Unquote(name); err == nil && fieldName.MatchString(n) {
+			return fmt.Errorf("unknown field %q", n)
+		}
+		return errors.New("unknown field (its name is not shown: it does not look like a field name — a value in a key?)")
+	}
 	return errors.New(msg)
 }
+
+// fieldName is what a field name of the format looks like.
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func jsonType(goType string) string {
 	switch {

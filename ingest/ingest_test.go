@@ -323,6 +323,10 @@ func TestBadInputCatalogue(t *testing.T) {
 			[]string{"1: user.email: e-mail domain has no dot"}},
 		// Adversarial pass 8 F3: invisible characters made a second subject
 		// of an address that looks the same, and let an erased one back.
+		{"user id with a zero-width space", []any{good(func(o obj) { o["user"].(obj)["user_id"] = "u-1\u200b" })},
+			[]string{"1: user.user_id: identifier holds an invisible character, U+200B, at byte 3"}},
+		{"unknown field whose name is a value", []any{good(func(o obj) { o["alice@example.org"] = "x" })},
+			[]string{"1: unknown field (its name is not shown: it does not look like a field name — a value in a key?)"}},
 		{"e-mail with a zero-width space", []any{good(func(o obj) { o["user"].(obj)["email"] = "\u200balice@example.org" })},
 			[]string{"1: user.email: e-mail address holds an invisible character, U+200B, at byte 0 (zero-width, joiner, bidi control, soft hyphen or the like): it would look like another address"}},
 		{"e-mail with a soft hyphen", []any{good(func(o obj) { o["user"].(obj)["email"] = "ali\u00adce@example.org" })},

@@ -149,6 +149,14 @@ func printErase(e *Env, r *dsr.EraseReport, who string) {
 	if r.DryRun {
 		verb = "would erase (dry run)"
 	}
+	if sum(r.Deleted)+sum(r.Anonymized) == 0 && len(r.Kept) > 0 {
+		// Everything kept (a legal hold, an open dispute): say so, not
+		// "erased" (adversarial pass 8 F15).
+		verb = "erasure recorded, nothing erased: every record kept by the policies, for"
+		if r.DryRun {
+			verb = "would record the erasure, nothing erased: every record kept by the policies (dry run), for"
+		}
+	}
 	e.Printf("%s subject %s", verb, who)
 	if r.RequestID != "" {
 		e.Printf(" for request %s", r.RequestID)

@@ -42,12 +42,12 @@ type requestView struct {
 	NotificationsFailed int64              `json:"notifications_failed,omitempty"`
 	// NotificationsManual counts the recipients still to be told by hand
 	// (manual notifications not acknowledged).
-	NotificationsManual int64 `json:"notifications_to_tell_by_hand,omitempty"`
+	NotificationsManual int64 `json:"notifications_to_tell_by_hand"`
 
 	// FollowUpPending is set when the request's erasure committed with a
 	// follow-up left (blob contents, WAL checkpoint, residue check): done in
 	// the register, not finished.
-	FollowUpPending bool `json:"follow_up_pending,omitempty"`
+	FollowUpPending bool `json:"follow_up_pending"`
 }
 
 type actionView struct {

@@ -417,11 +417,19 @@ func (e *Env) LedgerPath() (string, error) {
 // ParseTime parses a --at/--received-at/--until value: RFC 3339 with a zone,
 // or a date (YYYY-MM-DD, midnight UTC).
 func ParseTime(flag, v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		if t, err = time.Parse("2006-01-02", v); err == nil {
+			t = t.UTC()
+		}
 	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t.UTC(), nil
+	if err == nil {
+		// Beyond these, the policies' calendar arithmetic overflows (adversarial
+		// pass 8 F20: read as a policy error).
+		if t.Year() < 1970 || t.Year() > 2999 {
+			return time.Time{}, usageErrorf("%s %q: out of the range oubli handles (years 1970 to 2999)", flag, v)
+		}
+		return t, nil
 	}
 	return time.Time{}, usageErrorf("%s %q: want an RFC 3339 time with a zone (2026-01-31T23:00:00Z) or a date (2026-01-31)", flag, v)
 }
