@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -795,6 +799,30 @@ func (e *Eraser) drainBlobs(ctx context.Context, keys []string) (int64, error) {
 	return int64(n), nil
 }
 
+// requestIDPattern is the form of the register's ids.
+var requestIDPattern = regexp.MustCompile(`^DSR-(\d{4})-(\d{6})$`)
+
+// advanceCounters moves each year's request counter past the highest id
+// of that year the ledger names.
+func advanceCounters(ctx context.Context, db store.Querier, set *ledger.Set) error {
+	last := map[int]int64{}
+	for _, ent := range set.Entries {
+		m := requestIDPattern.FindStringSubmatch(ent.Request)
+		if m == nil {
+			continue
+		}
+		y, _ := strconv.Atoi(m[1])
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		last[y] = max(last[y], n)
+	}
+	for _, y := range slices.Sorted(maps.Keys(last)) {
+		if err := store.AdvanceRequestCounter(ctx, db, y, last[y]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReapplyReport says what `erase --reapply` did.
 type ReapplyReport struct {
 	DryRun        bool           `json:"dry_run"`
@@ -819,6 +847,14 @@ func (e *Eraser) Reapply(ctx context.Context, dryRun bool) (*ReapplyReport, erro
 	rep := &ReapplyReport{DryRun: dryRun, LedgerEntries: set.Len(), Erased: []*EraseReport{}}
 	if set.Len() == 0 {
 		return rep, nil
+	}
+	if !dryRun {
+		// The register's counters come back with a restored backup; the
+		// ledger names the erasures' request ids issued since: no id is
+		// issued twice (adversarial pass 8 F10).
+		if err := advanceCounters(ctx, e.DB, set); err != nil {
+			return nil, err
+		}
 	}
 	var match []string
 	after := ""

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/oubli/oubli/ledger"
 	"github.com/oubli/oubli/policies"
 	"github.com/oubli/oubli/store"
 )
@@ -37,6 +39,31 @@ type Register struct {
 	Hasher   *store.Hasher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Ledger is the erasure ledger's path ("" for none): the request ids
+	// it names are never issued again, whatever the store's counters say
+	// (a store restored from a backup has them back where the backup left
+	// them — adversarial pass 8 F10).
+	Ledger string
+
+	ledgerOnce sync.Once
+	ledgerErr  error
+}
+
+// catchUpCounters advances the register's counters past the request ids
+// the ledger names, once per Register (a command), inside tx.
+func (r *Register) catchUpCounters(ctx context.Context, tx *store.Tx) error {
+	if r.Ledger == "" || r.Hasher == nil {
+		return nil
+	}
+	r.ledgerOnce.Do(func() {
+		set, err := ledger.Load(r.Ledger, r.Hasher)
+		if err != nil {
+			r.ledgerErr = fmt.Errorf("request ids: %w", err)
+			return
+		}
+		r.ledgerErr = advanceCounters(ctx, tx, set)
+	})
+	return r.ledgerErr
 }
 
 // maxReasonLen bounds extension and refusal reasons (bytes).
@@ -102,6 +129,9 @@ func (r *Register) open(ctx context.Context, tx *store.Tx, typ string, subj stor
 	// (and forgets its plain id) or has already removed the subject.
 	if err := store.LockSubject(ctx, tx, subj.UserID, false); err != nil {
 		return store.Request{}, fmt.Errorf("open request: %w", err)
+	}
+	if err := r.catchUpCounters(ctx, tx); err != nil {
+		return store.Request{}, err
 	}
 	id, err := store.NextRequestID(ctx, tx, receivedAt.Year())
 	if err != nil {

@@ -265,7 +265,10 @@ func TestRestoredErasedSubject(t *testing.T) {
 	}
 	db.Close()
 	time.Sleep(1100 * time.Millisecond) // the ledger keeps the second: the erasure comes a second after the rows
-	w.must("erase", "--user-id", "u-005")
+	var erased struct {
+		RequestID string `json:"request_id"`
+	}
+	mustJSON(t, w.must("--output", "json", "erase", "--user-id", "u-005").stdout, &erased)
 	r := w.run(nil, "rectify", "--user-id", "u-006", "--set", "email=ZQ005.secret-mail@example.org")
 	if r.code != 3 || !strings.Contains(r.stderr, "erased subject's (erasure ledger)") {
 		t.Fatalf("rectify to the erased subject's address: want exit 3, got %s", r)
@@ -300,6 +303,15 @@ func TestRestoredErasedSubject(t *testing.T) {
 	w.must("erase", "--reapply")
 	if r := w.run(nil, "export", "--user-id", "u-005", "--out", filepath.Join(w.dir, "x.zip")); r.code != 5 || !strings.Contains(r.stderr, "erased on") {
 		t.Fatalf("export after --reapply: %s", r)
+	}
+	// The register's counter came back with the backup; after --reapply
+	// no new request takes the id the ledger names for the erasure.
+	var opened struct {
+		RequestID string `json:"request_id"`
+	}
+	mustJSON(t, w.must("--output", "json", "requests", "open", "--type", "access", "--user-id", "u-007").stdout, &opened)
+	if opened.RequestID <= erased.RequestID {
+		t.Fatalf("request opened after the restore: %s; want an id after the erasure's %s", opened.RequestID, erased.RequestID)
 	}
 }
 

@@ -233,7 +233,8 @@ type AuditVerification struct {
 	Diverged bool `json:"diverged,omitempty"`
 	// ReagreedSeq is the newest head after a divergence that the store
 	// holds with the same hash: when it is the file's newest, the file,
-	// not the store, is at fault (ErrAnchorEdited).
+	// a restore written since and an edited line cannot be told apart by
+	// hashes (VerifyAuditHeads says both).
 	ReagreedSeq int64        `json:"reagreed_seq,omitempty"`
 	DivergeSeq  int64        `json:"diverge_seq,omitempty"`
 	AgreedSeq   int64        `json:"agreed_seq,omitempty"`
@@ -245,11 +246,6 @@ type AuditVerification struct {
 // does not reach the newest head recorded outside it: its tail was cut, or
 // the store was restored from an older backup (and perhaps written since).
 var ErrAuditBehind = errors.New("audit trail does not reach its anchor")
-
-// ErrAnchorEdited is returned by VerifyAuditHeads when a head recorded
-// outside the store disagrees with the store while a newer one agrees: the
-// trail is the one recorded, the anchor file was edited or damaged.
-var ErrAnchorEdited = errors.New("audit anchor file disagrees with a complete trail")
 
 // VerifyAudit recomputes the chain. It returns ErrAuditBroken (wrapped, with
 // the first broken entry named) when any entry was edited, removed or
@@ -344,19 +340,21 @@ func (db *DB) VerifyAuditHeads(ctx context.Context, heads []Head) (AuditVerifica
 	if !v.Diverged {
 		return v, nil
 	}
-	if v.ReagreedSeq != 0 && v.ReagreedSeq == newest.Seq {
-		// The store holds the newest head with its hash, and a chained
-		// hash vouches for everything before it: the trail is the one
-		// recorded, and the head that disagrees is the file's fault
-		// (adversarial pass 8 F5: an edited line read as a restore).
-		return v, fmt.Errorf("%w: its head for entry %d disagrees with the store, whose trail matches its newest head (entry %d) and so every entry before it: the anchor file was edited or damaged at that line — restore it from its copy; this is not a restored store",
-			ErrAnchorEdited, v.DivergeSeq, newest.Seq)
-	}
 	when := fmt.Sprintf("recorded outside the store between %s and %s",
 		v.Recorded[0].UTC().Format(time.RFC3339), v.Recorded[1].UTC().Format(time.RFC3339))
 	if v.DivergeSeq > prevSeq {
 		return v, fmt.Errorf("%w: the store's trail ends at entry %d, but entries %d..%d were %s",
 			ErrAuditBehind, prevSeq, prevSeq+1, v.NewestSeq, when)
+	}
+	if v.ReagreedSeq != 0 && v.ReagreedSeq == newest.Seq {
+		// The store holds the newest head with its hash, and a chained hash
+		// vouches for everything before it: either a backup was restored
+		// and written since (the file then holds heads of both timelines),
+		// or the file's line for the diverging head was edited — hashes
+		// cannot tell which; the times of the lines can (adversarial pass
+		// 8 F5: an edited line was read as a restore only).
+		return v, fmt.Errorf("%w: the store's entry %d differs from the head %s, but the store matches the file's newest head (entry %d) and so every entry before it: either a backup was restored and written since, or the anchor file's line for entry %d was edited or damaged — compare the file's lines from entry %d on with your copy of it before accepting a restore",
+			ErrAuditBehind, v.DivergeSeq, when, newest.Seq, v.DivergeSeq, v.DivergeSeq)
 	}
 	return v, fmt.Errorf("%w: the store's entries from %d on differ from the heads %s (the store agrees up to entry %d; its trail now ends at entry %d)",
 		ErrAuditBehind, v.DivergeSeq, when, v.AgreedSeq, prevSeq)

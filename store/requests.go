@@ -50,6 +50,19 @@ func NextRequestID(ctx context.Context, tx *Tx, year int) (string, error) {
 	return "", fmt.Errorf("reserve request id: no free id for %d after 1000 tries: %w", year, ErrConflict)
 }
 
+// AdvanceRequestCounter makes the next id NextRequestID reserves for year
+// come after last: a store restored from a backup has its counter back
+// where the backup left it, while ids issued since are named elsewhere (the
+// erasure ledger). It never moves a counter back.
+func AdvanceRequestCounter(ctx context.Context, q Querier, year int, last int64) error {
+	_, err := q.Exec(ctx, `INSERT INTO dsr_request_counters (year, last) VALUES (?, ?)
+		ON CONFLICT (year) DO UPDATE SET last = CASE WHEN dsr_request_counters.last < excluded.last THEN excluded.last ELSE dsr_request_counters.last END`, year, last)
+	if err != nil {
+		return fmt.Errorf("advance request counter of %d: %w", year, err)
+	}
+	return nil
+}
+
 // InsertRequest adds r to the register.
 func InsertRequest(ctx context.Context, q Querier, r Request) error {
 	_, err := q.Exec(ctx, `INSERT INTO dsr_requests (`+requestCols+`)

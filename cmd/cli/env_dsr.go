@@ -17,7 +17,7 @@ func (e *Env) Register() (*dsr.Register, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now}, nil
+	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now, Ledger: e.ledgerPathOrEmpty()}, nil
 }
 
 // Exporter returns the access exporter: the register, the blob store and

@@ -266,7 +266,7 @@ func (e *Env) register() (*dsr.Register, *store.DB, *store.Hasher, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now}, db, h, nil
+	return &dsr.Register{DB: db, Policies: eng, Hasher: h, Now: e.Now, Ledger: e.ledgerPathOrEmpty()}, db, h, nil
 }
 
 // eraseFrom runs `erase --from FILE`.

@@ -126,6 +126,9 @@ func TestEraseCLI(t *testing.T) {
 				if err := json.Unmarshal([]byte(out), &rr); err != nil || len(rr.Erased) != 1 {
 					t.Fatalf("reapply: %v %s", err, out)
 				}
+				// The restored store's trail is not the one its anchor
+				// recorded: the restore is accepted, as the procedure says.
+				mustCode(0, "audit", "verify", "--accept-restore", "--reason", "the backup taken before the erasure was restored")
 				for _, s := range []string{"", "-wal", "-shm"} {
 					b, _ := os.ReadFile(db + s)
 					for _, needle := range []string{"alice@example.org", "alicewonder"} {

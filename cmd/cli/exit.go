@@ -41,7 +41,6 @@ var exitCodes = []struct {
 	{retention.ErrBlobsLeft, ExitIncomplete},
 	{store.ErrAuditBroken, ExitFailed},
 	{store.ErrAuditBehind, ExitFailed},
-	{store.ErrAnchorEdited, ExitFailed},
 	{anchor.ErrCheckpoint, ExitFailed},
 	{anchor.ErrNothingToAccept, ExitRefused},
 	{review.ErrUnapproved, ExitRefused},

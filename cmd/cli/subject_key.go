@@ -67,3 +67,13 @@ func (e *Env) notRestoredErased(key store.SubjectKey) error {
 	}
 	return dsr.CheckNotRestoredErased(path, h, subj)
 }
+
+// ledgerPathOrEmpty is the erasure ledger's path, "" when none can be
+// derived (the commands that need one say so themselves).
+func (e *Env) ledgerPathOrEmpty() string {
+	p, err := e.LedgerPath()
+	if err != nil {
+		return ""
+	}
+	return p
+}
