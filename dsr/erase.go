@@ -82,14 +82,17 @@ type Kept struct {
 
 // EraseReport says what an erasure did (or, dry, would do).
 type EraseReport struct {
-	SubjectRef   string               `json:"subject_ref"`
-	RequestID    string               `json:"request_id,omitempty"`
-	DryRun       bool                 `json:"dry_run"`
-	At           time.Time            `json:"at"`
-	Deleted      map[string]int64     `json:"deleted"`
-	Anonymized   map[string]int64     `json:"anonymized"`
-	Kept         []Kept               `json:"kept"`
-	BlobsQueued  int64                `json:"blobs_queued"`
+	SubjectRef  string           `json:"subject_ref"`
+	RequestID   string           `json:"request_id,omitempty"`
+	DryRun      bool             `json:"dry_run"`
+	At          time.Time        `json:"at"`
+	Deleted     map[string]int64 `json:"deleted"`
+	Anonymized  map[string]int64 `json:"anonymized"`
+	Kept        []Kept           `json:"kept"`
+	BlobsQueued int64            `json:"blobs_queued"`
+	// followUpOpen is set when the erasure's transaction recorded its
+	// follow-up pending: the follow-up then records how it ended.
+	followUpOpen bool
 	BlobsDeleted int64                `json:"blobs_deleted"`
 	AgentStats   int64                `json:"agent_stats_recomputed"`
 	Forgotten    int64                `json:"requests_forgotten"`
@@ -483,8 +486,14 @@ func (e *Eraser) erase(ctx context.Context, subj store.Subject, at time.Time, h 
 	// (SIGKILL, the OOM killer) leaves the register saying so (adversarial
 	// pass 8 F8: it said done, FOLLOW-UP PENDING nowhere, the subject's
 	// documents still on disk).
-	if err := h.Record(ctx, tx, "erase.followup", "pending", seq); err != nil {
-		return nil, err
+	// Only where a lost follow-up leaves data behind: contents to remove,
+	// or SQLite's WAL to checkpoint (the residue check of a subject is the
+	// nightly sweep's too: its work list holds them from this commit).
+	if rep.BlobsQueued > 0 || e.DB.Dialect() == store.SQLite {
+		rep.followUpOpen = true
+		if err := h.Record(ctx, tx, "erase.followup", "pending", seq); err != nil {
+			return nil, err
+		}
 	}
 	// An auto-opened request is closed with the erasure it records: after
 	// the commit the register already says "done", whatever the follow-up
@@ -586,7 +595,7 @@ func (e *Eraser) followUp(ctx context.Context, rep *EraseReport, queued []string
 	if len(left) > 0 {
 		outcome = "pending"
 	}
-	if len(left) > 0 || rep.Resumed || rep.RequestID != "" {
+	if len(left) > 0 || rep.Resumed || (rep.followUpOpen && rep.RequestID != "") {
 		// Recorded even when a signal cut the follow-up short: what is
 		// left must be in the register (adversarial pass F6).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
