@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -88,14 +89,42 @@ var ErrRestoredErased = fmt.Errorf("%w: erased subject back from a restored back
 // and what to do) when the ledger at path records subj as erased after
 // their row was written: no right is exercised on such a copy but the
 // erasure again (adversarial pass 8 F10: a restored subject was exported in
-// full). A missing or unreadable ledger knows nobody.
-func CheckNotRestoredErased(path string, h *store.Hasher, subj store.Subject) error {
-	at, ok := ErasedOn(path, h, store.SubjectKey{UserID: subj.UserID})
-	// The ledger keeps the second: a row written within the erasure's
-	// second is taken as newer (a re-import), one written before it as
-	// the restored copy.
-	if !ok || at.IsZero() || subj.CreatedAt >= store.Millis(at) {
+// full). It reads only the ledger's entries since the store's newest audit
+// entry (storeHead; ledger.ReadSince): a restored store's newest entry is
+// the backup's, and the erasures it lacks are all after it; on a current
+// store that is the last minute's. A missing ledger knows nobody.
+func CheckNotRestoredErased(path string, h *store.Hasher, subj store.Subject, storeHead time.Time) error {
+	if path == "" || h == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: the erasure ledger records this subject as erased on %s, and the store holds a copy written before that — restored from an older backup? Run `oubli erase --reapply` first", ErrRestoredErased, at.Format(time.RFC3339))
+	want := h.Hash("user_id", subj.UserID)
+	var at time.Time
+	err := ledger.ReadSince(path, storeHead, func(e ledger.Entry) error {
+		if e.UserID != want {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, e.At)
+		if err == nil && t.After(at) {
+			at = t
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A row written at or after the erasure is a re-import, not a copy.
+	if at.IsZero() || subj.CreatedAt >= store.Millis(at) {
+		return nil
+	}
+	return fmt.Errorf("%w: the erasure ledger records this subject as erased on %s, and the store holds a copy written before that — restored from an older backup? Run `oubli erase --reapply` first", ErrRestoredErased, at.UTC().Truncate(time.Second).Format(time.RFC3339))
+}
+
+// storeHeadTime is the time of the store's newest audit entry (zero when
+// it has none).
+func storeHeadTime(ctx context.Context, db *store.DB) time.Time {
+	hd, ok, err := db.AuditHead(ctx)
+	if err != nil || !ok || hd.At == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(hd.At)
 }

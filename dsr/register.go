@@ -50,13 +50,20 @@ type Register struct {
 }
 
 // catchUpCounters advances the register's counters past the request ids
-// the ledger names, once per Register (a command), inside tx.
+// the ledger names since the store's newest audit entry, once per Register
+// (a command), inside tx.
 func (r *Register) catchUpCounters(ctx context.Context, tx *store.Tx) error {
 	if r.Ledger == "" || r.Hasher == nil {
 		return nil
 	}
 	r.ledgerOnce.Do(func() {
-		set, err := ledger.Load(r.Ledger, r.Hasher)
+		// Only the entries since the store's newest audit entry: those a
+		// restored store lacks (nothing, on a current store).
+		set := &ledger.Set{}
+		err := ledger.ReadSince(r.Ledger, storeHeadTime(ctx, r.DB), func(e ledger.Entry) error {
+			set.Entries = append(set.Entries, e)
+			return nil
+		})
 		if err != nil {
 			r.ledgerErr = fmt.Errorf("request ids: %w", err)
 			return

@@ -211,3 +211,63 @@ func (s *Set) ByEmail(hash string) (Entry, bool) {
 	}
 	return s.Entries[i], true
 }
+
+// tailChunk is how much ReadSince reads from the end at a time.
+const tailChunk = 64 << 10
+
+// ReadSince calls fn for the entries recorded after since, newest first,
+// reading the file backwards from its end and stopping at the first entry
+// older than since less a minute (entries are appended in time order, a
+// concurrent erasure's a few milliseconds apart). Its cost is what was
+// erased since, not the ledger's size: on a store as current as its ledger
+// that is nothing. Lines it cannot read are skipped (Load reports them).
+func ReadSince(path string, since time.Time, fn func(Entry) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open erasure ledger %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("erasure ledger %s: %w", path, err)
+	}
+	stop := since.Add(-time.Minute)
+	end := st.Size()
+	var rest []byte // the start of a line whose beginning is in the next chunk back
+	for end > 0 {
+		off := max(end-tailChunk, 0)
+		buf := make([]byte, end-off, end-off+int64(len(rest)))
+		if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read erasure ledger %s: %w", path, err)
+		}
+		buf = append(buf, rest...)
+		lines := bytes.Split(buf, []byte{'\n'})
+		if off > 0 {
+			rest, lines = lines[0], lines[1:]
+		} else {
+			rest = nil
+		}
+		for i := len(lines) - 1; i >= 0; i-- {
+			b := bytes.TrimSpace(lines[i])
+			if len(b) == 0 {
+				continue
+			}
+			var e Entry
+			if json.Unmarshal(b, &e) != nil || e.V == 0 || e.UserID == "" {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, e.At)
+			if err == nil && at.Before(stop) {
+				return nil
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		end = off
+	}
+	return nil
+}

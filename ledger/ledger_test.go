@@ -108,3 +108,40 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// ReadSince returns the entries of the last minutes before the given time
+// onward, newest first, across the chunks it reads backwards, and stops
+// there: a store as current as its ledger reads next to nothing of it.
+func TestReadSince(t *testing.T) {
+	h := store.NewHasher([]byte("k1"))
+	path := filepath.Join(t.TempDir(), "oubli-erasures.log")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2000 // ~500 KB: several chunks
+	for i := range n {
+		if err := Append(path, NewEntry(h, t0.Add(time.Duration(i)*time.Hour), "u-"+strings.Repeat("x", i%7)+string(rune('a'+i%26)), "a@example.org", "p", "R")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []Entry
+	if err := Read(path, func(e Entry) error { all = append(all, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, since := range []int{0, 1, 700, 1999, 2500} {
+		var got []Entry
+		if err := ReadSince(path, t0.Add(time.Duration(since)*time.Hour), func(e Entry) error { got = append(got, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := max(0, n-since)
+		if len(got) != want {
+			t.Fatalf("since hour %d: %d entries, want %d", since, len(got), want)
+		}
+		for i, e := range got {
+			if e != all[n-1-i] {
+				t.Fatalf("since hour %d: entry %d is %+v, want %+v (newest first)", since, i, e, all[n-1-i])
+			}
+		}
+	}
+	if err := ReadSince(filepath.Join(t.TempDir(), "none"), t0, func(Entry) error { t.Fatal("an entry from no file"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/oubli/oubli/dsr"
 	"github.com/oubli/oubli/ingest"
 	"github.com/oubli/oubli/store"
@@ -65,7 +67,13 @@ func (e *Env) notRestoredErased(key store.SubjectKey) error {
 	if err != nil {
 		return err
 	}
-	return dsr.CheckNotRestoredErased(path, h, subj)
+	var since time.Time
+	if hd, ok, err := db.AuditHead(e.Ctx); err != nil {
+		return err
+	} else if ok && hd.At != 0 {
+		since = time.UnixMilli(hd.At)
+	}
+	return dsr.CheckNotRestoredErased(path, h, subj, since)
 }
 
 // ledgerPathOrEmpty is the erasure ledger's path, "" when none can be
