@@ -115,15 +115,25 @@ func Append(path string, e Entry) error {
 // a crash) is skipped; any other unreadable line is ErrCorrupt, naming the
 // line.
 func Read(path string, fn func(Entry) error) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open erasure ledger %s: %w", path, err)
+	f, err := open(path)
+	if f == nil || err != nil {
+		return err
 	}
 	defer f.Close()
 	return read(f, path, fn)
+}
+
+// open opens the ledger for reading: nil and no error when it does not
+// exist (a ledger with no entry yet).
+func open(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open erasure ledger %s: %w", path, err)
+	}
+	return f, nil
 }
 
 func read(r io.Reader, path string, fn func(Entry) error) error {
@@ -222,12 +232,9 @@ const tailChunk = 64 << 10
 // erased since, not the ledger's size: on a store as current as its ledger
 // that is nothing. Lines it cannot read are skipped (Load reports them).
 func ReadSince(path string, since time.Time, fn func(Entry) error) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open erasure ledger %s: %w", path, err)
+	f, err := open(path)
+	if f == nil || err != nil {
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()

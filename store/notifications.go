@@ -168,12 +168,18 @@ func PendingNotifications(ctx context.Context, q Querier, requestID string) (int
 // FailedNotificationRequests returns, per request id, how many of its
 // notifications failed or met a gone endpoint and are not acknowledged yet.
 func FailedNotificationRequests(ctx context.Context, q Querier) (map[string]int64, error) {
+	return notificationsByRequest(ctx, q, "status IN ('failed', 'gone')", "failed notifications")
+}
+
+// notificationsByRequest counts, per request id, the notifications matching
+// where (a constant condition).
+func notificationsByRequest(ctx context.Context, q Querier, where, what string) (map[string]int64, error) {
 	var rows []struct {
 		RequestID string `db:"request_id"`
 		N         int64  `db:"n"`
 	}
-	if err := q.Select(ctx, &rows, "SELECT request_id, COUNT(*) AS n FROM notifications WHERE status IN ('failed', 'gone') GROUP BY request_id"); err != nil {
-		return nil, fmt.Errorf("failed notifications: %w", err)
+	if err := q.Select(ctx, &rows, "SELECT request_id, COUNT(*) AS n FROM notifications WHERE "+where+" GROUP BY request_id"); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out := make(map[string]int64, len(rows))
 	for _, r := range rows {
@@ -186,18 +192,7 @@ func FailedNotificationRequests(ctx context.Context, q Querier) (map[string]int6
 // notifications are to be told by hand (status manual) and not yet
 // acknowledged: the recipients a DPO still owes the Art. 19 communication.
 func ManualNotificationRequests(ctx context.Context, q Querier) (map[string]int64, error) {
-	var rows []struct {
-		RequestID string `db:"request_id"`
-		N         int64  `db:"n"`
-	}
-	if err := q.Select(ctx, &rows, "SELECT request_id, COUNT(*) AS n FROM notifications WHERE status = 'manual' GROUP BY request_id"); err != nil {
-		return nil, fmt.Errorf("manual notifications: %w", err)
-	}
-	out := make(map[string]int64, len(rows))
-	for _, r := range rows {
-		out[r.RequestID] = r.N
-	}
-	return out, nil
+	return notificationsByRequest(ctx, q, "status = 'manual'", "manual notifications")
 }
 
 // UpdateNotifications writes the delivery state of many notifications in
